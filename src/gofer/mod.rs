@@ -1,0 +1,1 @@
+//! The gofer: file server and its client. (Skeleton: to be written.)

@@ -1,0 +1,1 @@
+//! Image bundles and the content-addressed store. (Skeleton: to be written.)

@@ -1,0 +1,1 @@
+//! The pod file. (Skeleton: to be written.)

@@ -1,0 +1,1 @@
+//! The gofer wire protocol. (Skeleton: to be written.)

@@ -1,0 +1,1 @@
+//! Seccomp policies, one per role. (Skeleton: to be written.)

@@ -1,0 +1,38 @@
+//! The sentry: the user-space kernel. It owns guest memory, the platform
+//! (KVM), and implements every guest system call itself.
+
+pub mod kernel;
+pub mod loader;
+pub mod mm;
+pub mod platform;
+pub mod syscalls;
+pub mod vfs;
+
+use serde::{Deserialize, Serialize};
+
+/// What the sandbox process hands the sentry to run one container: the
+/// evaluated container spec, sent as JSON over the spec fd.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    /// argv of the command; argv[0] is resolved against PATH in `env`.
+    pub command: Vec<String>,
+    /// "K=V" pairs.
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Everything the sentry needs, sent by the launcher as JSON on the spec fd.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SentrySpec {
+    pub containers: Vec<ContainerSpec>,
+    /// "kvm" (more later).
+    pub platform: String,
+    /// Print every guest syscall to stderr.
+    pub strace: bool,
+    /// Guest memory limit in bytes.
+    pub memory: u64,
+    pub hostname: String,
+}

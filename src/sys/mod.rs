@@ -1,0 +1,1 @@
+//! Thin safe wrappers over libc. (Skeleton: to be written.)
