@@ -99,9 +99,17 @@ mod tests {
 
     #[test]
     fn stat_to_bytes_places_mode_and_size_like_glibc() {
-        let st = Stat { mode: S_IFREG | 0o644, uid: 7, size: 42, ..Default::default() };
+        let st = Stat {
+            mode: S_IFREG | 0o644,
+            uid: 7,
+            size: 42,
+            ..Default::default()
+        };
         let b = st.to_bytes();
-        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), S_IFREG | 0o644);
+        assert_eq!(
+            u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            S_IFREG | 0o644
+        );
         assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 7);
         assert_eq!(i64::from_le_bytes(b[48..56].try_into().unwrap()), 42);
     }

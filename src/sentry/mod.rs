@@ -37,19 +37,6 @@ pub struct SentrySpec {
     pub hostname: String,
 }
 
-/// A failure of the sentry itself (not of the guest).
-#[derive(Debug, thiserror::Error)]
-pub enum SentryError {
-    #[error("{0}")]
-    Todo(String),
-}
+mod boot;
 
-/// Runs the pod described by `spec` to completion: `gofers[i]` is the
-/// connected gofer socket of `spec.containers[i]`, `kvm` an open `/dev/kvm`.
-/// Returns the pod's exit status (0-255; 126/127 when the command cannot be
-/// run or is not found). Called in the sandbox process after it gave up its
-/// file system, capabilities and (last) installed its seccomp filter.
-pub fn run(spec: SentrySpec, gofers: Vec<std::os::fd::OwnedFd>, kvm: Option<std::os::fd::OwnedFd>) -> Result<i32, SentryError> {
-    let _ = (spec, gofers, kvm);
-    todo!()
-}
+pub use boot::{run, SentryError};

@@ -1,1 +1,48 @@
-//! (Skeleton: to be written.)
+//! The kernel proper: the sandbox-wide state ([`Kernel`]) and guest tasks.
+
+pub mod task;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use task::{Creds, Task};
+
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::platform::Platform;
+
+/// State shared by every task of a sandbox.
+pub struct Kernel {
+    pub platform: Arc<dyn Platform>,
+    pub memory: Arc<GuestMemory>,
+    /// Print every guest syscall (`--strace`).
+    pub strace: bool,
+    pub hostname: String,
+    pub boot: Instant,
+    /// Unimplemented syscalls already logged (each is logged once).
+    unimplemented: Mutex<HashSet<u64>>,
+}
+
+impl Kernel {
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        memory: Arc<GuestMemory>,
+        strace: bool,
+        hostname: String,
+    ) -> Arc<Kernel> {
+        Arc::new(Kernel {
+            platform,
+            memory,
+            strace,
+            hostname,
+            boot: Instant::now(),
+            unimplemented: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Records that the guest called unimplemented syscall `nr`; true the
+    /// first time (the caller logs it then).
+    pub fn first_unimplemented(&self, nr: u64) -> bool {
+        self.unimplemented.lock().unwrap().insert(nr)
+    }
+}

@@ -74,9 +74,12 @@ impl GuestMemory {
     pub fn new(size: u64, limit: u64) -> Result<GuestMemory, MemoryError> {
         let size = page_down(size);
         let opts = memfd::MemfdOptions::default().close_on_exec(true);
-        let mfd = opts.create("sandboxd-guest").map_err(|e| MemoryError::Create(std::io::Error::other(e)))?;
+        let mfd = opts
+            .create("sandboxd-guest")
+            .map_err(|e| MemoryError::Create(std::io::Error::other(e)))?;
         let file = mfd.into_file();
-        file.set_len(size).map_err(|source| MemoryError::Truncate { size, source })?;
+        file.set_len(size)
+            .map_err(|source| MemoryError::Truncate { size, source })?;
         // SAFETY: a fresh shared mapping of a file we own; nothing else
         // refers to the returned range.
         let base = unsafe {
@@ -176,7 +179,11 @@ impl GuestMemory {
         // nobody; MADV_REMOVE punches it out of the memfd, so it reads back
         // as zeros before it is handed out again.
         unsafe {
-            libc::madvise(self.base.add(off as usize) as *mut libc::c_void, PAGE_SIZE as usize, libc::MADV_REMOVE);
+            libc::madvise(
+                self.base.add(off as usize) as *mut libc::c_void,
+                PAGE_SIZE as usize,
+                libc::MADV_REMOVE,
+            );
         }
         let mut f = self.frames.lock().unwrap();
         f.used -= 1;
@@ -185,7 +192,10 @@ impl GuestMemory {
 
     fn check(&self, off: u64, len: usize) {
         let end = off.checked_add(len as u64);
-        assert!(end.is_some_and(|e| e <= self.size), "guest memory access out of range: {off:#x}+{len}");
+        assert!(
+            end.is_some_and(|e| e <= self.size),
+            "guest memory access out of range: {off:#x}+{len}"
+        );
     }
 
     /// Copies guest memory at `off` into `buf`.
@@ -193,7 +203,9 @@ impl GuestMemory {
         self.check(off, buf.len());
         // SAFETY: the range was checked to lie inside our mapping; `buf` is a
         // distinct host buffer.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.add(off as usize), buf.as_mut_ptr(), buf.len()) }
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(off as usize), buf.as_mut_ptr(), buf.len())
+        }
     }
 
     /// Copies `buf` into guest memory at `off`.
@@ -201,7 +213,9 @@ impl GuestMemory {
         self.check(off, buf.len());
         // SAFETY: the range was checked to lie inside our mapping; `buf` is a
         // distinct host buffer.
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.base.add(off as usize), buf.len()) }
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.base.add(off as usize), buf.len())
+        }
     }
 
     /// Fills `len` bytes at `off` with zeros.
@@ -230,7 +244,13 @@ impl GuestMemory {
 
     /// Reads file data from host `fd` at `file_off` straight into guest
     /// memory at `off`; returns the bytes read (short at end of file).
-    pub fn pread_into(&self, fd: BorrowedFd<'_>, off: u64, len: usize, file_off: u64) -> std::io::Result<usize> {
+    pub fn pread_into(
+        &self,
+        fd: BorrowedFd<'_>,
+        off: u64,
+        len: usize,
+        file_off: u64,
+    ) -> std::io::Result<usize> {
         self.check(off, len);
         let mut done = 0;
         while done < len {

@@ -1,4 +1,436 @@
-//! Guest address spaces: VMAs, the page map, faults, and copies to and from
-//! guest virtual memory.
+//! Guest address spaces: the memory manager of one guest process.
+//!
+//! A [`MemoryManager`] owns the VMAs of a process (what the guest asked to
+//! have mapped, with protections and backing) and the page map (which guest
+//! pages currently have a frame of [`memory::GuestMemory`]). The platform's
+//! [`AddressSpace`] only mirrors the page map: every change goes through
+//! here first. Pages are populated on fault, a few at a time, and the
+//! kernel's copies to and from guest virtual memory fault pages in exactly
+//! as a guest access would, so a bad pointer yields EFAULT.
+//!
+//! Invariants: VMAs never overlap and are page aligned; every entry of
+//! `pages` lies inside a VMA whose protection allows at least reading or is
+//! mapped with that VMA's protection; each present page holds one reference
+//! on its frame.
 
 pub mod memory;
+mod vma;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use vma::{Backing, PageSource, Vma};
+
+use crate::abi::{Errno, SysResult};
+use crate::sentry::platform::{AddressSpace, Prot};
+use memory::{page_down, page_up, GuestMemory, PAGE_SIZE};
+
+/// Pages populated around a faulting address in one go (fewer exits).
+const FAULT_AROUND: u64 = 16;
+
+/// Highest user address + 1 handed out to guests (the x86-64 user half,
+/// less a guard page, as on Linux).
+pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+
+/// The memory of one guest process.
+pub struct MemoryManager {
+    mem: Arc<GuestMemory>,
+    space: Box<dyn AddressSpace>,
+    vmas: BTreeMap<u64, Vma>,
+    /// Guest page address -> frame offset.
+    pages: BTreeMap<u64, u64>,
+    /// Start of the heap (end of the loaded image) and current break.
+    pub brk_start: u64,
+    pub brk: u64,
+    /// Top of the region where mmap picks addresses, growing down.
+    pub mmap_top: u64,
+}
+
+impl MemoryManager {
+    pub fn new(mem: Arc<GuestMemory>, space: Box<dyn AddressSpace>) -> MemoryManager {
+        MemoryManager {
+            mem,
+            space,
+            vmas: BTreeMap::new(),
+            pages: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+            mmap_top: USER_TOP - (1 << 30),
+        }
+    }
+
+    /// The platform address space, for `Context::switch`.
+    pub fn space(&mut self) -> &mut dyn AddressSpace {
+        self.space.as_mut()
+    }
+
+    pub fn memory(&self) -> &Arc<GuestMemory> {
+        &self.mem
+    }
+
+    /// Iterates the VMAs in address order as (start, vma).
+    pub fn vmas(&self) -> impl Iterator<Item = (&u64, &Vma)> {
+        self.vmas.iter()
+    }
+
+    /// The VMA containing `addr`, as (start, vma).
+    pub fn vma_at(&self, addr: u64) -> Option<(u64, &Vma)> {
+        let (&start, vma) = self.vmas.range(..=addr).next_back()?;
+        (addr < vma.end).then_some((start, vma))
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.vmas
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, v)| v.end > start)
+    }
+
+    /// Finds a free range of `len` bytes at or below `mmap_top`, top down.
+    pub fn find_free(&self, len: u64) -> SysResult<u64> {
+        let mut top = self.mmap_top;
+        for (&start, vma) in self.vmas.range(..self.mmap_top).rev() {
+            if vma.end <= top && top - vma.end >= len {
+                return Ok(top - len);
+            }
+            top = top.min(start);
+        }
+        if top >= len + PAGE_SIZE * 16 {
+            return Ok(top - len);
+        }
+        Err(Errno::ENOMEM)
+    }
+
+    /// Maps `[start, start+len)`, replacing what was there. All page aligned.
+    pub fn map(&mut self, start: u64, len: u64, prot: Prot, backing: Backing) -> SysResult<()> {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= USER_TOP)
+            .ok_or(Errno::ENOMEM)?;
+        self.unmap(start, len)?;
+        self.vmas.insert(start, Vma { end, prot, backing });
+        Ok(())
+    }
+
+    /// Maps at `start` only if nothing is mapped there.
+    pub fn map_noreplace(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        backing: Backing,
+    ) -> SysResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if self.overlaps(start, end) {
+            return Err(Errno::EEXIST);
+        }
+        self.map(start, len, prot, backing)
+    }
+
+    /// Splits the VMA that contains `addr` (strictly inside) in two.
+    fn split_at(&mut self, addr: u64) {
+        let Some((start, vma)) = self.vma_at(addr) else {
+            return;
+        };
+        if start == addr {
+            return;
+        }
+        let mut tail = vma.clone();
+        tail.backing = tail.backing.advanced(addr - start);
+        self.vmas.get_mut(&start).unwrap().end = addr;
+        self.vmas.insert(addr, tail);
+    }
+
+    /// Removes every mapping in `[start, start+len)`.
+    pub fn unmap(&mut self, start: u64, len: u64) -> SysResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        self.split_at(start);
+        self.split_at(end);
+        let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in doomed {
+            self.vmas.remove(&s);
+        }
+        self.drop_pages(start, end);
+        Ok(())
+    }
+
+    /// Drops the pages of `[start, start+len)` but keeps the mappings: the
+    /// next touch faults in zeros (or the file's data).
+    pub fn discard(&mut self, start: u64, len: u64) {
+        self.drop_pages(start, start.saturating_add(len));
+    }
+
+    fn drop_pages(&mut self, start: u64, end: u64) {
+        let doomed: Vec<(u64, u64)> = self
+            .pages
+            .range(start..end)
+            .map(|(&a, &f)| (a, f))
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        if let Err(e) = self.space.unmap(start, end - start) {
+            log::error!("platform unmap {start:#x}-{end:#x}: {e}");
+        }
+        for (addr, frame) in doomed {
+            self.pages.remove(&addr);
+            self.mem.decref(frame);
+        }
+    }
+
+    /// Changes the protection of `[start, start+len)`; every page of it must
+    /// be mapped (ENOMEM otherwise, as Linux).
+    pub fn protect(&mut self, start: u64, len: u64, prot: Prot) -> SysResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut at = start;
+        while at < end {
+            let (_, vma) = self.vma_at(at).ok_or(Errno::ENOMEM)?;
+            at = vma.end;
+        }
+        self.split_at(start);
+        self.split_at(end);
+        for (_, vma) in self.vmas.range_mut(start..end) {
+            vma.prot = prot;
+        }
+        let present: Vec<(u64, u64)> = self
+            .pages
+            .range(start..end)
+            .map(|(&a, &f)| (a, f))
+            .collect();
+        for (addr, frame) in present {
+            self.space
+                .map(addr, PAGE_SIZE, frame, prot)
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the program break; returns the new (or unchanged) break.
+    pub fn set_brk(&mut self, want: u64) -> u64 {
+        if want < self.brk_start {
+            return self.brk;
+        }
+        let old_end = page_up(self.brk).unwrap_or(self.brk);
+        let Some(new_end) = page_up(want) else {
+            return self.brk;
+        };
+        if new_end > old_end {
+            if self.overlaps(old_end, new_end) {
+                return self.brk;
+            }
+            let rw = Prot {
+                read: true,
+                write: true,
+                exec: false,
+            };
+            if self
+                .map(old_end, new_end - old_end, rw, Backing::Anon)
+                .is_err()
+            {
+                return self.brk;
+            }
+        } else if new_end < old_end {
+            let _ = self.unmap(new_end, old_end - new_end);
+        }
+        self.brk = want;
+        self.brk
+    }
+
+    /// Handles a guest page fault at `addr`. Err means the access is not
+    /// allowed (the guest gets SIGSEGV).
+    pub fn fault(&mut self, addr: u64, write: bool, exec: bool) -> SysResult<()> {
+        let (start, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
+        let allowed = if write {
+            vma.prot.write
+        } else if exec {
+            vma.prot.exec
+        } else {
+            vma.prot.read || vma.prot.write || vma.prot.exec
+        };
+        if !allowed {
+            return Err(Errno::EFAULT);
+        }
+        let page = page_down(addr);
+        if self.pages.contains_key(&page) {
+            // Present with the VMA's protection already: a stale TLB entry
+            // or a spurious fault. Re-establish the mapping.
+            let frame = self.pages[&page];
+            let prot = vma.prot;
+            return self
+                .space
+                .map(page, PAGE_SIZE, frame, prot)
+                .map_err(|_| Errno::EFAULT);
+        }
+        let (end, prot) = (vma.end, vma.prot);
+        self.populate_frame(page, start)?;
+        let mut fresh = vec![page];
+        let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
+        let hi = (page + FAULT_AROUND * PAGE_SIZE).min(end);
+        for p in (lo..hi).step_by(PAGE_SIZE as usize) {
+            if !self.pages.contains_key(&p) && self.populate_frame(p, start).is_ok() {
+                fresh.push(p);
+            }
+        }
+        fresh.sort_unstable();
+        self.map_runs(&fresh, prot)
+    }
+
+    /// Maps the given sorted pages, each run of pages with contiguous
+    /// frames in one platform call.
+    fn map_runs(&mut self, pages: &[u64], prot: Prot) -> SysResult<()> {
+        let mut i = 0;
+        while i < pages.len() {
+            let first = pages[i];
+            let frame = self.pages[&first];
+            let mut n = 1;
+            while i + n < pages.len()
+                && pages[i + n] == first + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]] == frame + n as u64 * PAGE_SIZE
+            {
+                n += 1;
+            }
+            self.space
+                .map(first, n as u64 * PAGE_SIZE, frame, prot)
+                .map_err(|_| Errno::ENOMEM)?;
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Gives `page` a frame filled from the VMA's backing (not yet mapped in
+    /// the platform).
+    fn populate_frame(&mut self, page: u64, vma_start: u64) -> SysResult<()> {
+        let vma = &self.vmas[&vma_start];
+        let frame = self.mem.alloc_frame()?;
+        if let Backing::File {
+            source,
+            offset,
+            zero_from,
+        } = &vma.backing
+        {
+            let file_off = offset + (page - vma_start);
+            let res = source.fill(&self.mem, frame, file_off);
+            if let Err(e) = res {
+                self.mem.decref(frame);
+                return Err(e);
+            }
+            if let Some(z) = zero_from {
+                // Bytes of this page at or past `z` (a guest address) are
+                // bss, not file data.
+                if *z < page + PAGE_SIZE {
+                    let from = z.saturating_sub(page);
+                    self.mem.zero(frame + from, (PAGE_SIZE - from) as usize);
+                }
+            }
+        }
+        self.pages.insert(page, frame);
+        Ok(())
+    }
+
+    /// Resolves guest `addr` to its frame offset for an access of the given
+    /// kind, faulting the page in as the guest would.
+    fn translate(&mut self, addr: u64, write: bool) -> SysResult<u64> {
+        let page = page_down(addr);
+        if let Some(&frame) = self.pages.get(&page) {
+            let (_, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
+            if write && !vma.prot.write {
+                return Err(Errno::EFAULT);
+            }
+            return Ok(frame + (addr - page));
+        }
+        self.fault(addr, write, false)?;
+        Ok(self.pages[&page] + (addr - page))
+    }
+
+    /// Copies guest memory at `addr` into `buf` (EFAULT on a bad address).
+    pub fn copy_in(&mut self, addr: u64, buf: &mut [u8]) -> SysResult<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
+            let off = self.translate(a, false)?;
+            self.mem.read(off, &mut buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` into guest memory at `addr` (EFAULT on a bad address).
+    pub fn copy_out(&mut self, addr: u64, buf: &[u8]) -> SysResult<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
+            let off = self.translate(a, true)?;
+            self.mem.write(off, &buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes into guest memory regardless of the page protection (the
+    /// loader filling read-only segments).
+    pub fn poke(&mut self, addr: u64, buf: &[u8]) -> SysResult<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr + done as u64;
+            let page = page_down(a);
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
+            if !self.pages.contains_key(&page) {
+                let (start, _) = self.vma_at(a).ok_or(Errno::EFAULT)?;
+                self.populate_frame(page, start)?;
+                let (frame, prot) = (self.pages[&page], self.vma_at(a).unwrap().1.prot);
+                self.space
+                    .map(page, PAGE_SIZE, frame, prot)
+                    .map_err(|_| Errno::ENOMEM)?;
+            }
+            self.mem
+                .write(self.pages[&page] + (a - page), &buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    pub fn read_u64(&mut self, addr: u64) -> SysResult<u64> {
+        let mut b = [0u8; 8];
+        self.copy_in(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn write_u64(&mut self, addr: u64, v: u64) -> SysResult<()> {
+        self.copy_out(addr, &v.to_le_bytes())
+    }
+
+    pub fn write_u32(&mut self, addr: u64, v: u32) -> SysResult<()> {
+        self.copy_out(addr, &v.to_le_bytes())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the
+    /// NUL). ENAMETOOLONG when no NUL is found within `max`.
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> SysResult<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        loop {
+            let n = (PAGE_SIZE - a % PAGE_SIZE) as usize;
+            let mut chunk = vec![0u8; n];
+            self.copy_in(a, &mut chunk)?;
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk);
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            a += n as u64;
+        }
+    }
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        for (_, frame) in std::mem::take(&mut self.pages) {
+            self.mem.decref(frame);
+        }
+    }
+}

@@ -50,7 +50,11 @@ pub struct Prot {
 }
 
 impl Prot {
-    pub const NONE: Prot = Prot { read: false, write: false, exec: false };
+    pub const NONE: Prot = Prot {
+        read: false,
+        write: false,
+        exec: false,
+    };
 
     /// From the `PROT_*` bits of mmap(2).
     pub fn from_bits(bits: u64) -> Prot {
@@ -70,7 +74,12 @@ pub enum Event {
     /// there. The kernel writes the result to `regs.rax` and switches again.
     Syscall,
     /// A page fault at `addr`. `regs.rip` is the faulting instruction.
-    PageFault { addr: u64, write: bool, exec: bool, present: bool },
+    PageFault {
+        addr: u64,
+        write: bool,
+        exec: bool,
+        present: bool,
+    },
     /// Another CPU exception (vector per the SDM: 0 #DE, 3 #BP, 6 #UD,
     /// 13 #GP, 16 #MF, 19 #XM, ...). `regs.rip` is the faulting instruction
     /// (for traps like int3, the instruction after).
@@ -98,7 +107,10 @@ pub enum PlatformError {
 
 impl PlatformError {
     pub fn host(op: &'static str, source: impl Into<std::io::Error>) -> Self {
-        PlatformError::Host { op, source: source.into() }
+        PlatformError::Host {
+            op,
+            source: source.into(),
+        }
     }
 }
 
@@ -139,19 +151,30 @@ pub trait Context: Send {
     /// Runs `regs` in `space` until an [`Event`]; `regs` is updated with the
     /// guest's registers at that point. The guest's FPU/SSE/AVX state lives in
     /// the context between switches.
-    fn switch(&mut self, space: &mut dyn AddressSpace, regs: &mut Regs) -> Result<Event, PlatformError>;
+    fn switch(
+        &mut self,
+        space: &mut dyn AddressSpace,
+        regs: &mut Regs,
+    ) -> Result<Event, PlatformError>;
     /// A handle other threads use to interrupt this context.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 }
 
 /// Creates the platform named `name` over `memory`. `kvm` is an open
 /// `/dev/kvm` (opened by the sandbox before it gave up its file system).
-pub fn create(name: &str, memory: Arc<GuestMemory>, kvm: Option<OwnedFd>) -> Result<Arc<dyn Platform>, PlatformError> {
+pub fn create(
+    name: &str,
+    memory: Arc<GuestMemory>,
+    kvm: Option<OwnedFd>,
+) -> Result<Arc<dyn Platform>, PlatformError> {
     match name {
         "kvm" | "auto" => {
-            let fd = kvm.ok_or_else(|| PlatformError::Unsupported("/dev/kvm was not opened".into()))?;
+            let fd =
+                kvm.ok_or_else(|| PlatformError::Unsupported("/dev/kvm was not opened".into()))?;
             Ok(Arc::new(kvm::KvmPlatform::new(memory, fd)?))
         }
-        other => Err(PlatformError::Unsupported(format!("unknown platform {other:?} (known: kvm)"))),
+        other => Err(PlatformError::Unsupported(format!(
+            "unknown platform {other:?} (known: kvm)"
+        ))),
     }
 }

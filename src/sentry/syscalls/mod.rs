@@ -1,1 +1,121 @@
-//! (Skeleton: to be written.)
+//! The syscall table: one entry per implemented syscall, naming its handler
+//! and how `--strace` prints its arguments. Handlers live in one file per
+//! family and stay thin: decode arguments, call into mm/vfs/kernel, copy
+//! results out, return a value or an errno. Everything not in the table
+//! returns ENOSYS and is logged once by name.
+
+mod file;
+mod mm;
+mod process;
+mod signal;
+mod strace;
+mod time;
+
+use crate::abi::sysno as nr;
+use crate::abi::SysResult;
+use crate::sentry::kernel::Task;
+
+/// A syscall handler: the task and the six raw arguments.
+pub type Handler = fn(&mut Task, [u64; 6]) -> SysResult<u64>;
+
+/// One implemented syscall.
+pub struct Entry {
+    pub handler: Handler,
+    /// One character per argument for `--strace`: `i` signed decimal,
+    /// `u` unsigned decimal, `x` hex, `f` fd, `p` path string, `b` buffer
+    /// written by the guest (length in the next argument), `o` flags (hex).
+    pub args: &'static str,
+}
+
+const fn e(handler: Handler, args: &'static str) -> Entry {
+    Entry { handler, args }
+}
+
+/// The entry of syscall `n`, None when unimplemented.
+pub fn lookup(n: u64) -> Option<Entry> {
+    Some(match n {
+        nr::READ => e(file::sys_read, "fxu"),
+        nr::WRITE => e(file::sys_write, "fbu"),
+        nr::OPEN => e(file::sys_open, "pox"),
+        nr::CLOSE => e(file::sys_close, "f"),
+        nr::STAT => e(file::sys_stat, "px"),
+        nr::FSTAT => e(file::sys_fstat, "fx"),
+        nr::LSTAT => e(file::sys_lstat, "px"),
+        nr::LSEEK => e(file::sys_lseek, "fii"),
+        nr::MMAP => e(mm::sys_mmap, "xuxxfx"),
+        nr::MPROTECT => e(mm::sys_mprotect, "xux"),
+        nr::MUNMAP => e(mm::sys_munmap, "xu"),
+        nr::BRK => e(mm::sys_brk, "x"),
+        nr::RT_SIGACTION => e(signal::sys_rt_sigaction, "ixxu"),
+        nr::RT_SIGPROCMASK => e(signal::sys_rt_sigprocmask, "ixxu"),
+        nr::IOCTL => e(file::sys_ioctl, "fxx"),
+        nr::PREAD64 => e(file::sys_pread64, "fxui"),
+        nr::READV => e(file::sys_readv, "fxu"),
+        nr::WRITEV => e(file::sys_writev, "fxu"),
+        nr::ACCESS => e(file::sys_access, "po"),
+        nr::SCHED_YIELD => e(process::sys_sched_yield, ""),
+        nr::MADVISE => e(mm::sys_madvise, "xui"),
+        nr::DUP => e(file::sys_dup, "f"),
+        nr::DUP2 => e(file::sys_dup2, "ff"),
+        nr::NANOSLEEP => e(time::sys_nanosleep, "xx"),
+        nr::GETPID => e(process::sys_getpid, ""),
+        nr::EXIT => e(process::sys_exit, "i"),
+        nr::UNAME => e(process::sys_uname, "x"),
+        nr::FCNTL => e(file::sys_fcntl, "fix"),
+        nr::GETCWD => e(file::sys_getcwd, "xu"),
+        nr::CHDIR => e(file::sys_chdir, "p"),
+        nr::FCHDIR => e(file::sys_fchdir, "f"),
+        nr::READLINK => e(file::sys_readlink, "pxu"),
+        nr::UMASK => e(process::sys_umask, "o"),
+        nr::GETTIMEOFDAY => e(time::sys_gettimeofday, "xx"),
+        nr::GETRLIMIT => e(process::sys_getrlimit, "ix"),
+        nr::SYSINFO => e(process::sys_sysinfo, "x"),
+        nr::GETUID => e(process::sys_getuid, ""),
+        nr::GETGID => e(process::sys_getgid, ""),
+        nr::GETEUID => e(process::sys_geteuid, ""),
+        nr::GETEGID => e(process::sys_getegid, ""),
+        nr::GETPPID => e(process::sys_getppid, ""),
+        nr::GETPGRP => e(process::sys_getpgrp, ""),
+        nr::ARCH_PRCTL => e(process::sys_arch_prctl, "xx"),
+        nr::GETTID => e(process::sys_gettid, ""),
+        nr::TIME => e(time::sys_time, "x"),
+        nr::GETDENTS64 => e(file::sys_getdents64, "fxu"),
+        nr::SET_TID_ADDRESS => e(process::sys_set_tid_address, "x"),
+        nr::CLOCK_GETTIME => e(time::sys_clock_gettime, "ix"),
+        nr::CLOCK_GETRES => e(time::sys_clock_getres, "ix"),
+        nr::CLOCK_NANOSLEEP => e(time::sys_clock_nanosleep, "iixx"),
+        nr::EXIT_GROUP => e(process::sys_exit_group, "i"),
+        nr::OPENAT => e(file::sys_openat, "fpox"),
+        nr::NEWFSTATAT => e(file::sys_newfstatat, "fpxx"),
+        nr::READLINKAT => e(file::sys_readlinkat, "fpxu"),
+        nr::FACCESSAT => e(file::sys_faccessat, "fpo"),
+        nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
+        nr::DUP3 => e(file::sys_dup3, "ffo"),
+        nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
+        nr::GETRANDOM => e(process::sys_getrandom, "xuo"),
+        _ => return None,
+    })
+}
+
+/// Handles the syscall in the task's registers and stores the result.
+pub fn dispatch(t: &mut Task) {
+    let n = t.regs.rax;
+    let a = [
+        t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9,
+    ];
+    let entry = lookup(n);
+    let shown =
+        t.k.strace
+            .then(|| strace::enter(t, n, entry.as_ref().map(|e| e.args), a));
+    let res = match &entry {
+        Some(e) => (e.handler)(t, a),
+        None => Err(t.unimplemented(n)),
+    };
+    if let Some(call) = shown {
+        strace::exit(t, call, &res);
+    }
+    t.regs.rax = match res {
+        Ok(v) => v,
+        Err(e) => e.as_ret(),
+    };
+}

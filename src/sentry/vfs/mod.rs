@@ -1,1 +1,14 @@
-//! (Skeleton: to be written.)
+//! The sentry's file system layer: dentries of the image served by the
+//! gofer, path resolution, open file descriptions and fd tables.
+//!
+//! The image rootfs is immutable (store entries are never written), so its
+//! dentries, stat results and symlink targets are cached for the life of
+//! the sandbox without revalidation.
+
+mod file;
+mod gofer;
+mod path;
+
+pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
+pub use gofer::{GoferFs, Node};
+pub use path::{resolve, Follow, MAX_PATH, MAX_SYMLINKS};

@@ -1,0 +1,259 @@
+//! Starting the sentry: guest memory, the platform, the kernel, and the
+//! first process of each container.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use super::kernel::task::Exit;
+use super::kernel::{Creds, Kernel, Task};
+use super::mm::memory::GuestMemory;
+use super::platform::{self, PlatformError};
+use super::vfs::{resolve, FileOps, Follow, GoferFs, HostFile, OpenFile, StdioFile};
+use super::{ContainerSpec, SentrySpec};
+use crate::abi::Errno;
+use crate::gofer::GoferClient;
+
+/// Guest memory when the pod sets no limit.
+const DEFAULT_MEMORY: u64 = 2 << 30;
+/// PATH used to find a command when the container's env has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A failure of the sentry itself (not of the guest).
+#[derive(Debug, thiserror::Error)]
+pub enum SentryError {
+    #[error("creating guest memory")]
+    Memory(#[from] super::mm::memory::MemoryError),
+    #[error("platform {name}")]
+    Platform {
+        name: String,
+        #[source]
+        source: PlatformError,
+    },
+    #[error("container {name}: attaching to its gofer: {errno}")]
+    Attach { name: String, errno: Errno },
+    #[error("spec names {containers} containers but {gofers} gofer sockets were passed")]
+    GoferCount { containers: usize, gofers: usize },
+    #[error("container thread panicked")]
+    Panicked,
+}
+
+/// How starting a container's command failed, as the user sees it.
+struct StartError {
+    status: i32,
+    message: String,
+}
+
+/// Runs the pod described by `spec` to completion: `gofers[i]` is the
+/// connected gofer socket of `spec.containers[i]`, `kvm` an open
+/// `/dev/kvm`. Returns the pod's exit status: the first non-zero container
+/// status, else 0 (126/127 when a command cannot be run or is not found).
+pub fn run(
+    spec: SentrySpec,
+    gofers: Vec<OwnedFd>,
+    kvm: Option<OwnedFd>,
+) -> Result<i32, SentryError> {
+    if gofers.len() != spec.containers.len() {
+        return Err(SentryError::GoferCount {
+            containers: spec.containers.len(),
+            gofers: gofers.len(),
+        });
+    }
+    let size = if spec.memory == 0 {
+        DEFAULT_MEMORY
+    } else {
+        spec.memory
+    };
+    let memory = Arc::new(GuestMemory::new(size, size)?);
+    let platform = platform::create(&spec.platform, memory.clone(), kvm).map_err(|source| {
+        SentryError::Platform {
+            name: spec.platform.clone(),
+            source,
+        }
+    })?;
+    let hostname = if spec.hostname.is_empty() {
+        "sandbox".to_string()
+    } else {
+        spec.hostname.clone()
+    };
+    let kernel = Kernel::new(platform, memory, spec.strace, hostname);
+    let mut handles = vec![];
+    for (c, sock) in spec.containers.into_iter().zip(gofers) {
+        let fs = GoferFs::attach(GoferClient::new(sock)).map_err(|errno| SentryError::Attach {
+            name: c.name.clone(),
+            errno,
+        })?;
+        let k = kernel.clone();
+        let name = c.name.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("ctr-{name}"))
+            .spawn(move || run_container(k, Arc::new(fs), &c))
+            .map_err(|_| SentryError::Panicked)?;
+        handles.push(h);
+    }
+    let mut status = 0;
+    for h in handles {
+        let s = h.join().map_err(|_| SentryError::Panicked)??;
+        if status == 0 {
+            status = s;
+        }
+    }
+    Ok(status)
+}
+
+/// Runs one container's command; returns its shell-style status.
+fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<i32, SentryError> {
+    let creds = Creds {
+        uid: c.uid,
+        euid: c.uid,
+        suid: c.uid,
+        gid: c.gid,
+        egid: c.gid,
+        sgid: c.gid,
+    };
+    let mut task = Task::new(k, fs, creds).map_err(|source| SentryError::Platform {
+        name: "task".into(),
+        source,
+    })?;
+    match start(&mut task, c) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("sandboxd: container {}: {}", c.name, e.message);
+            return Ok(e.status);
+        }
+    }
+    let exit = task.run().map_err(|source| SentryError::Platform {
+        name: "run".into(),
+        source,
+    })?;
+    if let Exit::Signal(sig) = exit {
+        log::info!("container {}: killed by signal {sig}", c.name);
+    }
+    Ok(exit.shell_status())
+}
+
+/// Sets up stdio and the working directory and loads the command.
+fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
+    for fd in 0..3 {
+        let host = unsafe_stdio(fd).try_clone_to_owned();
+        let host = host.map_err(|e| fail(125, format!("duplicating stdio fd {fd}: {e}")))?;
+        let flags = if fd == 0 {
+            libc::O_RDONLY
+        } else {
+            libc::O_WRONLY
+        } as u32;
+        task.fds.set(
+            fd as usize,
+            OpenFile::new(Arc::new(StdioFile::new(host)), flags),
+            0,
+        );
+    }
+    let root = task.root.clone();
+    let wd = resolve(&task.fs, &root, &root, c.workdir.as_bytes(), Follow::Yes)
+        .map_err(|e| fail(125, format!("workdir {:?}: {}", c.workdir, errno_text(e))))?;
+    if !wd.stat.is_dir() {
+        return Err(fail(
+            125,
+            format!("workdir {:?}: not a directory", c.workdir),
+        ));
+    }
+    task.cwd = wd;
+    let path = find_command(task, c)?;
+    let argv: Vec<Vec<u8>> = c.command.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let envp: Vec<Vec<u8>> = c.env.iter().map(|e| e.as_bytes().to_vec()).collect();
+    let ids = [
+        task.creds.uid,
+        task.creds.euid,
+        task.creds.gid,
+        task.creds.egid,
+    ];
+    let (root, cwd, fs) = (task.root.clone(), task.cwd.clone(), task.fs.clone());
+    let euid = task.creds.euid;
+    let open = move |p: &[u8]| -> Result<Arc<dyn FileOps>, Errno> {
+        let node = resolve(&fs, &root, &cwd, p, Follow::Yes)?;
+        if !node.stat.is_reg()
+            || (node.stat.mode & 0o111 == 0)
+            || (euid != 0 && !executable_by(&node.stat, euid))
+        {
+            return Err(Errno::EACCES);
+        }
+        let fd = fs.open(&node, libc::O_RDONLY)?;
+        Ok(Arc::new(HostFile::new(fd, node)))
+    };
+    let loaded =
+        super::loader::load(&mut task.mm, &open, &path, argv, &envp, ids).map_err(|e| {
+            let status = if e == Errno::ENOENT { 127 } else { 126 };
+            fail(
+                status,
+                format!(
+                    "exec {:?}: {}",
+                    String::from_utf8_lossy(&path),
+                    errno_text(e)
+                ),
+            )
+        })?;
+    task.regs.rip = loaded.entry;
+    task.regs.rsp = loaded.sp;
+    task.regs.rflags = 0x202;
+    Ok(())
+}
+
+/// Finds the executable for argv[0]: as a path if it has a '/', else in
+/// the container's $PATH.
+fn find_command(task: &Task, c: &ContainerSpec) -> Result<Vec<u8>, StartError> {
+    let arg0 = c
+        .command
+        .first()
+        .ok_or_else(|| fail(125, "empty command".into()))?;
+    if arg0.contains('/') {
+        return Ok(arg0.as_bytes().to_vec());
+    }
+    let path_env = c
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path_env.split(':').filter(|d| !d.is_empty()) {
+        let cand = format!("{dir}/{arg0}");
+        if let Ok(node) = resolve(
+            &task.fs,
+            &task.root,
+            &task.cwd,
+            cand.as_bytes(),
+            Follow::Yes,
+        ) {
+            if node.stat.is_reg() {
+                return Ok(cand.into_bytes());
+            }
+        }
+    }
+    Err(fail(
+        127,
+        format!("exec {arg0:?}: executable file not found in $PATH"),
+    ))
+}
+
+/// Whether a non-root `euid` may execute a file with this metadata
+/// (group membership is checked against the primary group only).
+fn executable_by(st: &crate::abi::types::Stat, euid: u32) -> bool {
+    if st.uid == euid {
+        st.mode & 0o100 != 0
+    } else {
+        st.mode & 0o011 != 0
+    }
+}
+
+fn fail(status: i32, message: String) -> StartError {
+    StartError { status, message }
+}
+
+fn errno_text(e: Errno) -> String {
+    let s = std::io::Error::from_raw_os_error(e.0).to_string();
+    s.split(" (os error").next().unwrap_or_default().to_string()
+}
+
+/// The sentry's own standard stream `fd`, borrowed.
+fn unsafe_stdio(fd: i32) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: fds 0-2 are the sandbox process's standard streams, open for
+    // its whole life (the launcher passes them).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

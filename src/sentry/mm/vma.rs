@@ -1,0 +1,55 @@
+//! Virtual memory areas: what a guest range is backed by.
+
+use std::sync::Arc;
+
+use crate::abi::SysResult;
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::platform::Prot;
+
+/// Something whose bytes can fill guest frames: a file mapping's source.
+pub trait PageSource: Send + Sync {
+    /// Fills the frame at `frame` with one page of data from `offset`
+    /// (zeros past the end of the file).
+    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()>;
+}
+
+/// What backs the pages of a VMA.
+#[derive(Clone)]
+pub enum Backing {
+    /// Zero-filled private memory.
+    Anon,
+    /// A private file mapping: pages start as a copy of the file at
+    /// `offset`; bytes at guest addresses from `zero_from` on are zeros (the
+    /// part of an ELF segment's last file page that belongs to bss).
+    File {
+        source: Arc<dyn PageSource>,
+        offset: u64,
+        zero_from: Option<u64>,
+    },
+}
+
+impl Backing {
+    /// The backing of the part of a VMA that starts `delta` bytes later.
+    pub fn advanced(&self, delta: u64) -> Backing {
+        match self {
+            Backing::Anon => Backing::Anon,
+            Backing::File {
+                source,
+                offset,
+                zero_from,
+            } => Backing::File {
+                source: source.clone(),
+                offset: offset + delta,
+                zero_from: *zero_from,
+            },
+        }
+    }
+}
+
+/// One mapped range `[start, end)`; the start is the key in the VMA map.
+#[derive(Clone)]
+pub struct Vma {
+    pub end: u64,
+    pub prot: Prot,
+    pub backing: Backing,
+}

@@ -1,0 +1,508 @@
+//! File syscalls: open, read, write, stat, directory listing, descriptors.
+
+use std::sync::Arc;
+
+use crate::abi::types::{Stat, S_IFMT, S_IFREG};
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::Task;
+use crate::sentry::vfs::{
+    resolve, DirFile, Follow, HostFile, Node, OpenFile, FD_CLOEXEC, MAX_PATH,
+};
+
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+/// Largest chunk copied through the sentry per step of read/write.
+const CHUNK: usize = 1 << 20;
+/// Most iovecs per readv/writev (IOV_MAX).
+const IOV_MAX: u64 = 1024;
+
+fn fd_arg(v: u64) -> i32 {
+    v as i32
+}
+
+/// Reads the path argument at `addr`.
+fn path_arg(t: &mut Task, addr: u64) -> SysResult<Vec<u8>> {
+    let p = t.mm.read_cstr(addr, MAX_PATH)?;
+    if p.len() >= MAX_PATH {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(p)
+}
+
+/// The directory a *at syscall resolves relative paths against.
+fn dir_of(t: &Task, dirfd: i32) -> SysResult<Arc<Node>> {
+    if dirfd == AT_FDCWD {
+        return Ok(t.cwd.clone());
+    }
+    let file = t.fds.get(dirfd)?;
+    let node = file.ops.node().ok_or(Errno::ENOTDIR)?;
+    if !node.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(node.clone())
+}
+
+/// Resolves `path` relative to `dirfd`.
+fn lookup_at(t: &mut Task, dirfd: i32, path: &[u8], follow: Follow) -> SysResult<Arc<Node>> {
+    let base = if path.starts_with(b"/") {
+        t.root.clone()
+    } else {
+        dir_of(t, dirfd)?
+    };
+    resolve(&t.fs, &t.root, &base, path, follow)
+}
+
+/// Whether the credentials allow `want` (bits 4 read, 2 write, 1 exec).
+fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
+    if t.creds.euid == 0 {
+        return want & 1 == 0 || st.mode & 0o111 != 0 || st.is_dir();
+    }
+    let bits = if st.uid == t.creds.euid {
+        st.mode >> 6
+    } else if st.gid == t.creds.egid {
+        st.mode >> 3
+    } else {
+        st.mode
+    };
+    bits & want & 7 == want
+}
+
+/// Opens `node` as a new file description.
+pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
+    let acc = flags & libc::O_ACCMODE as u64;
+    let writes = acc != libc::O_RDONLY as u64 || flags & libc::O_TRUNC as u64 != 0;
+    if flags & libc::O_PATH as u64 == 0 {
+        let want = match acc as i32 {
+            libc::O_RDONLY => 4,
+            libc::O_WRONLY => 2,
+            _ => 6,
+        };
+        if !permitted(t, &node.stat, want) {
+            return Err(Errno::EACCES);
+        }
+    }
+    let status = (flags as u32)
+        & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC) as u32;
+    if node.stat.is_dir() {
+        if writes {
+            return Err(Errno::EISDIR);
+        }
+        return Ok(OpenFile::new(
+            Arc::new(DirFile::new(node, t.fs.clone())),
+            status,
+        ));
+    }
+    if flags & libc::O_DIRECTORY as u64 != 0 {
+        return Err(Errno::ENOTDIR);
+    }
+    if writes {
+        // The image is read-only; the writable overlay is a later milestone.
+        return Err(Errno::EROFS);
+    }
+    match node.stat.mode & S_IFMT {
+        S_IFREG => {
+            let fd = t.fs.open(&node, libc::O_RDONLY)?;
+            Ok(OpenFile::new(Arc::new(HostFile::new(fd, node)), status))
+        }
+        _ if node.stat.is_symlink() => Err(Errno::ELOOP),
+        _ => Err(Errno::ENXIO),
+    }
+}
+
+/// Implements openat(2).
+pub fn sys_openat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    let flags = a[2];
+    let follow = if flags & libc::O_NOFOLLOW as u64 != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
+    let node = match lookup_at(t, fd_arg(a[0]), &path, follow) {
+        Ok(n)
+            if flags & (libc::O_CREAT | libc::O_EXCL) as u64
+                == (libc::O_CREAT | libc::O_EXCL) as u64 =>
+        {
+            let _ = n;
+            return Err(Errno::EEXIST);
+        }
+        Ok(n) => n,
+        Err(Errno::ENOENT) if flags & libc::O_CREAT as u64 != 0 => return Err(Errno::EROFS),
+        Err(e) => return Err(e),
+    };
+    let file = open_node(t, node, flags)?;
+    let fdflags = if flags & libc::O_CLOEXEC as u64 != 0 {
+        FD_CLOEXEC
+    } else {
+        0
+    };
+    Ok(t.fds.insert(file, fdflags, 0)? as u64)
+}
+
+/// Implements open(2).
+pub fn sys_open(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_openat(t, [AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])
+}
+
+/// Implements close(2).
+pub fn sys_close(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.fds.remove(fd_arg(a[0])).map(|_| 0)
+}
+
+/// Implements read(2).
+pub fn sys_read(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
+    let n = file.read(&mut buf)?;
+    t.mm.copy_out(a[1], &buf[..n])?;
+    Ok(n as u64)
+}
+
+/// Implements pread64(2).
+pub fn sys_pread64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
+    let n = file.pread(&mut buf, a[3])?;
+    t.mm.copy_out(a[1], &buf[..n])?;
+    Ok(n as u64)
+}
+
+/// Implements write(2).
+pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
+    t.mm.copy_in(a[1], &mut buf)?;
+    Ok(file.write(&buf)? as u64)
+}
+
+/// Reads the iovec array of readv/writev as (base, len) pairs.
+fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
+    if count > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; count as usize * 16];
+    t.mm.copy_in(addr, &mut raw)?;
+    let iov: Vec<(u64, usize)> = raw
+        .chunks_exact(16)
+        .map(|c| {
+            (
+                u64::from_le_bytes(c[..8].try_into().unwrap()),
+                u64::from_le_bytes(c[8..].try_into().unwrap()) as usize,
+            )
+        })
+        .collect();
+    if iov.iter().any(|&(_, l)| l > isize::MAX as usize) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(iov)
+}
+
+/// Implements writev(2): the pieces are gathered and written at once.
+pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let mut buf = vec![];
+    for (base, len) in iovecs(t, a[1], a[2])? {
+        let take = len.min(CHUNK.saturating_sub(buf.len()));
+        let at = buf.len();
+        buf.resize(at + take, 0);
+        t.mm.copy_in(base, &mut buf[at..])?;
+    }
+    Ok(file.write(&buf)? as u64)
+}
+
+/// Implements readv(2).
+pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let total: usize = iov.iter().map(|&(_, l)| l).sum::<usize>().min(CHUNK);
+    let mut buf = vec![0u8; total];
+    let n = file.read(&mut buf)?;
+    let mut done = 0;
+    for (base, len) in iov {
+        if done == n {
+            break;
+        }
+        let take = len.min(n - done);
+        t.mm.copy_out(base, &buf[done..done + take])?;
+        done += take;
+    }
+    Ok(n as u64)
+}
+
+/// Implements lseek(2).
+pub fn sys_lseek(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if !file.ops.seekable() {
+        return Err(Errno::ESPIPE);
+    }
+    let mut off = file.offset.lock().unwrap();
+    let delta = a[1] as i64;
+    let base = match a[2] as i32 {
+        libc::SEEK_SET => 0,
+        libc::SEEK_CUR => *off as i64,
+        libc::SEEK_END => file.ops.stat()?.size,
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = base
+        .checked_add(delta)
+        .filter(|&n| n >= 0)
+        .ok_or(Errno::EINVAL)?;
+    *off = new as u64;
+    Ok(new as u64)
+}
+
+fn copy_stat(t: &mut Task, addr: u64, st: &Stat) -> SysResult<u64> {
+    t.mm.copy_out(addr, &st.to_bytes())?;
+    Ok(0)
+}
+
+/// Implements fstat(2).
+pub fn sys_fstat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let st = t.fds.get(fd_arg(a[0]))?.ops.stat()?;
+    copy_stat(t, a[1], &st)
+}
+
+/// Implements newfstatat(2).
+pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    let flags = a[3];
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800/* AT_NO_AUTOMOUNT */) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        let dirfd = fd_arg(a[0]);
+        if dirfd == AT_FDCWD {
+            t.cwd.stat
+        } else {
+            t.fds.get(dirfd)?.ops.stat()?
+        }
+    } else {
+        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+            Follow::No
+        } else {
+            Follow::Yes
+        };
+        lookup_at(t, fd_arg(a[0]), &path, follow)?.stat
+    };
+    copy_stat(t, a[2], &st)
+}
+
+/// Implements stat(2).
+pub fn sys_stat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_newfstatat(t, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// Implements lstat(2).
+pub fn sys_lstat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_newfstatat(t, [AT_FDCWD as u64, a[0], a[1], AT_SYMLINK_NOFOLLOW, 0, 0])
+}
+
+/// Implements readlinkat(2).
+pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if (a[3] as i64) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(t, a[1])?;
+    let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
+    let target = t.fs.readlink(&node)?;
+    let n = target.len().min(a[3] as usize);
+    t.mm.copy_out(a[2], &target[..n])?;
+    Ok(n as u64)
+}
+
+/// Implements readlink(2).
+pub fn sys_readlink(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_readlinkat(t, [AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])
+}
+
+/// Implements faccessat2(2).
+pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    let mode = a[2] as u32;
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
+    let node = lookup_at(t, fd_arg(a[0]), &path, follow)?;
+    if mode & 2 != 0 {
+        return Err(Errno::EROFS);
+    }
+    // access(2) checks the real ids, not the effective ones.
+    let real = crate::sentry::kernel::Creds {
+        euid: t.creds.uid,
+        egid: t.creds.gid,
+        ..t.creds
+    };
+    let saved = std::mem::replace(&mut t.creds, real);
+    let ok = permitted(t, &node.stat, mode);
+    t.creds = saved;
+    if ok {
+        Ok(0)
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
+/// Implements faccessat(2).
+pub fn sys_faccessat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_faccessat2(t, [a[0], a[1], a[2], 0, 0, 0])
+}
+
+/// Implements access(2).
+pub fn sys_access(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_faccessat2(t, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// Implements getdents64(2): one `linux_dirent64` per entry, the file
+/// offset being the index of the next entry.
+pub fn sys_getdents64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let entries = file.ops.entries()?;
+    let cap = (a[2] as usize).min(CHUNK);
+    let mut off = file.offset.lock().unwrap();
+    let mut out = Vec::new();
+    let mut i = *off as usize;
+    while let Some((ino, kind, name)) = entries.get(i) {
+        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        if out.len() + reclen > cap {
+            break;
+        }
+        out.extend_from_slice(&ino.to_le_bytes());
+        out.extend_from_slice(&((i + 1) as u64).to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        out.push(*kind);
+        out.extend_from_slice(name);
+        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        i += 1;
+    }
+    if out.is_empty() && i < entries.len() {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.copy_out(a[1], &out)?;
+    *off = i as u64;
+    Ok(out.len() as u64)
+}
+
+/// Implements ioctl(2) for the requests stdio needs.
+pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let fd = fd_arg(a[0]);
+    let file = t.fds.get(fd)?;
+    match a[1] {
+        0x5401 => {
+            // TCGETS
+            let termios = file.ops.termios()?;
+            t.mm.copy_out(a[2], &termios)?;
+            Ok(0)
+        }
+        0x5413 => {
+            // TIOCGWINSZ
+            let ws = file.ops.winsize()?;
+            t.mm.copy_out(a[2], &ws)?;
+            Ok(0)
+        }
+        0x5451 | 0x5450 => {
+            // FIOCLEX / FIONCLEX
+            t.fds
+                .set_flags(fd, if a[1] == 0x5451 { FD_CLOEXEC } else { 0 })?;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOTTY),
+    }
+}
+
+/// Implements fcntl(2) (descriptor and status flags, duplication).
+pub fn sys_fcntl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let fd = fd_arg(a[0]);
+    let file = t.fds.get(fd)?;
+    match a[1] as i32 {
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            let flags = if a[1] as i32 == libc::F_DUPFD_CLOEXEC {
+                FD_CLOEXEC
+            } else {
+                0
+            };
+            Ok(t.fds.insert(file, flags, a[2] as usize)? as u64)
+        }
+        libc::F_GETFD => Ok(t.fds.flags(fd)? as u64),
+        libc::F_SETFD => t.fds.set_flags(fd, a[2] as u32 & FD_CLOEXEC).map(|_| 0),
+        libc::F_GETFL => Ok(*file.flags.lock().unwrap() as u64),
+        libc::F_SETFL => {
+            let settable = (libc::O_APPEND
+                | libc::O_NONBLOCK
+                | libc::O_ASYNC
+                | libc::O_DIRECT
+                | libc::O_NOATIME) as u32;
+            let mut fl = file.flags.lock().unwrap();
+            *fl = (*fl & !settable) | (a[2] as u32 & settable);
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Implements dup(2).
+pub fn sys_dup(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    Ok(t.fds.insert(file, 0, 0)? as u64)
+}
+
+/// Implements dup3(2).
+pub fn sys_dup3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let (old, new) = (fd_arg(a[0]), fd_arg(a[1]));
+    if old == new || a[2] & !(libc::O_CLOEXEC as u64) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = t.fds.get(old)?;
+    let newfd = usize::try_from(new).map_err(|_| Errno::EBADF)?;
+    let flags = if a[2] != 0 { FD_CLOEXEC } else { 0 };
+    t.fds.set(newfd, file, flags);
+    Ok(new as u64)
+}
+
+/// Implements dup2(2).
+pub fn sys_dup2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] == a[1] {
+        t.fds.get(fd_arg(a[0]))?;
+        return Ok(a[1]);
+    }
+    sys_dup3(t, [a[0], a[1], 0, 0, 0, 0])
+}
+
+/// Implements getcwd(2).
+pub fn sys_getcwd(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let mut path = t.cwd.path();
+    path.push(0);
+    if path.len() > a[1] as usize {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(a[0], &path)?;
+    Ok(path.len() as u64)
+}
+
+/// Implements chdir(2).
+pub fn sys_chdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[0])?;
+    let node = lookup_at(t, AT_FDCWD, &path, Follow::Yes)?;
+    if !node.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    if !permitted(t, &node.stat, 1) {
+        return Err(Errno::EACCES);
+    }
+    t.cwd = node;
+    Ok(0)
+}
+
+/// Implements fchdir(2).
+pub fn sys_fchdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.cwd = dir_of(t, fd_arg(a[0]))?;
+    Ok(0)
+}

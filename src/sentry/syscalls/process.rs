@@ -1,0 +1,195 @@
+//! Process syscalls: identity, exit, limits, and per-process settings.
+
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::task::Exit;
+use crate::sentry::kernel::Task;
+use crate::sentry::mm::USER_TOP;
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+/// Largest getrandom(2) request served at once (Linux: 32 MiB - 1).
+const RANDOM_CHUNK: usize = 1 << 20;
+/// The kernel release the guest sees.
+pub const RELEASE: &str = "6.6.0-sandboxd";
+
+/// Implements exit(2). With one thread per process, the process ends.
+pub fn sys_exit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.exit = Some(Exit::Code(a[0] as u8));
+    Ok(0)
+}
+
+/// Implements exit_group(2).
+pub fn sys_exit_group(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.exit = Some(Exit::Code(a[0] as u8));
+    Ok(0)
+}
+
+/// Implements getpid(2).
+pub fn sys_getpid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.pid as u64)
+}
+
+/// Implements gettid(2).
+pub fn sys_gettid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.pid as u64)
+}
+
+/// Implements getppid(2).
+pub fn sys_getppid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.ppid as u64)
+}
+
+/// Implements getpgrp(2).
+pub fn sys_getpgrp(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.pid as u64)
+}
+
+/// Implements getuid(2).
+pub fn sys_getuid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.creds.uid as u64)
+}
+
+/// Implements geteuid(2).
+pub fn sys_geteuid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.creds.euid as u64)
+}
+
+/// Implements getgid(2).
+pub fn sys_getgid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.creds.gid as u64)
+}
+
+/// Implements getegid(2).
+pub fn sys_getegid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.creds.egid as u64)
+}
+
+/// Implements set_tid_address(2).
+pub fn sys_set_tid_address(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.clear_child_tid = a[0];
+    Ok(t.pid as u64)
+}
+
+/// Implements arch_prctl(2) for the FS and GS bases.
+pub fn sys_arch_prctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS if a[1] >= USER_TOP => Err(Errno::EPERM),
+        ARCH_SET_FS => {
+            t.regs.fs_base = a[1];
+            Ok(0)
+        }
+        ARCH_SET_GS => {
+            t.regs.gs_base = a[1];
+            Ok(0)
+        }
+        ARCH_GET_FS => t.mm.write_u64(a[1], t.regs.fs_base).map(|_| 0),
+        ARCH_GET_GS => t.mm.write_u64(a[1], t.regs.gs_base).map(|_| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn utsname_field(s: &str) -> [u8; 65] {
+    let mut f = [0u8; 65];
+    let n = s.len().min(64);
+    f[..n].copy_from_slice(&s.as_bytes()[..n]);
+    f
+}
+
+/// Implements uname(2).
+pub fn sys_uname(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let fields = [
+        "Linux",
+        t.k.hostname.as_str(),
+        RELEASE,
+        "#1 SMP PREEMPT_DYNAMIC sandboxd",
+        "x86_64",
+        "(none)",
+    ];
+    let buf: Vec<u8> = fields.iter().flat_map(|f| utsname_field(f)).collect();
+    t.mm.copy_out(a[0], &buf).map(|_| 0)
+}
+
+/// Implements umask(2).
+pub fn sys_umask(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let old = t.umask;
+    t.umask = a[0] as u32 & 0o777;
+    Ok(old as u64)
+}
+
+/// Implements sched_yield(2).
+pub fn sys_sched_yield(_t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    std::thread::yield_now();
+    Ok(0)
+}
+
+/// Implements prlimit64(2) for the calling process.
+pub fn sys_prlimit64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [pid, res, new, old, ..] = a;
+    if pid != 0 && pid as i32 != t.pid {
+        return Err(Errno::ESRCH);
+    }
+    let slot = t.rlimits.get(res as usize).copied().ok_or(Errno::EINVAL)?;
+    if old != 0 {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&slot.0.to_le_bytes());
+        b[8..].copy_from_slice(&slot.1.to_le_bytes());
+        t.mm.copy_out(old, &b)?;
+    }
+    if new != 0 {
+        let cur = t.mm.read_u64(new)?;
+        let max = t.mm.read_u64(new + 8)?;
+        if cur > max {
+            return Err(Errno::EINVAL);
+        }
+        if max > slot.1 && t.creds.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        t.rlimits[res as usize] = (cur, max);
+    }
+    Ok(0)
+}
+
+/// Implements getrlimit(2).
+pub fn sys_getrlimit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_prlimit64(t, [0, a[0], 0, a[1], 0, 0])
+}
+
+/// Implements sysinfo(2).
+pub fn sys_sysinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let mut b = [0u8; 112];
+    let total = t.k.memory.size();
+    let free = total.saturating_sub(t.k.memory.used_bytes());
+    b[0..8].copy_from_slice(&t.k.boot.elapsed().as_secs().to_le_bytes());
+    b[32..40].copy_from_slice(&total.to_le_bytes());
+    b[40..48].copy_from_slice(&free.to_le_bytes());
+    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    t.mm.copy_out(a[0], &b).map(|_| 0)
+}
+
+/// Implements getrandom(2).
+pub fn sys_getrandom(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[2] & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; (a[1] as usize).min(RANDOM_CHUNK)];
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: getrandom writes at most the given length into `buf`.
+        let n = unsafe {
+            libc::getrandom(
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+                0,
+            )
+        };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        done += n as usize;
+    }
+    t.mm.copy_out(a[0], &buf)?;
+    Ok(buf.len() as u64)
+}

@@ -1,0 +1,62 @@
+//! Signal syscalls. This milestone records dispositions and the mask;
+//! delivery to handlers comes with the signals milestone (faults take the
+//! default action meanwhile).
+
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::Task;
+
+const SIG_BLOCK: u64 = 0;
+const SIG_UNBLOCK: u64 = 1;
+const SIG_SETMASK: u64 = 2;
+/// SIGKILL and SIGSTOP can be neither caught nor blocked.
+const UNBLOCKABLE: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
+
+/// Implements rt_sigaction(2).
+pub fn sys_rt_sigaction(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [sig, act, oact, size, ..] = a;
+    if size != 8 || !(1..=64).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    let idx = sig as usize - 1;
+    if act != 0 && (sig as i32 == libc::SIGKILL || sig as i32 == libc::SIGSTOP) {
+        return Err(Errno::EINVAL);
+    }
+    let old = t.sigactions[idx];
+    if act != 0 {
+        let mut raw = [0u8; 32];
+        t.mm.copy_in(act, &mut raw)?;
+        let mut new = [0u64; 4];
+        for (i, w) in raw.chunks_exact(8).enumerate() {
+            new[i] = u64::from_le_bytes(w.try_into().unwrap());
+        }
+        new[3] &= !UNBLOCKABLE;
+        t.sigactions[idx] = new;
+    }
+    if oact != 0 {
+        let bytes: Vec<u8> = old.iter().flat_map(|w| w.to_le_bytes()).collect();
+        t.mm.copy_out(oact, &bytes)?;
+    }
+    Ok(0)
+}
+
+/// Implements rt_sigprocmask(2).
+pub fn sys_rt_sigprocmask(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [how, set, oset, size, ..] = a;
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let old = t.sigmask;
+    if set != 0 {
+        let s = t.mm.read_u64(set)?;
+        t.sigmask = match how {
+            SIG_BLOCK => old | s,
+            SIG_UNBLOCK => old & !s,
+            SIG_SETMASK => s,
+            _ => return Err(Errno::EINVAL),
+        } & !UNBLOCKABLE;
+    }
+    if oset != 0 {
+        t.mm.write_u64(oset, old)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,118 @@
+//! Time syscalls. The guest's clocks are the sentry's own clocks.
+
+use std::time::Duration;
+
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::Task;
+
+const TIMER_ABSTIME: u64 = 1;
+
+/// Reads host clock `id` after checking it is a clock Linux has.
+fn now(id: u64) -> SysResult<libc::timespec> {
+    let id = match id as i32 {
+        // The CPU clocks of the guest are those of the thread running it.
+        libc::CLOCK_PROCESS_CPUTIME_ID | libc::CLOCK_THREAD_CPUTIME_ID => {
+            libc::CLOCK_THREAD_CPUTIME_ID
+        }
+        c @ (libc::CLOCK_REALTIME
+        | libc::CLOCK_MONOTONIC
+        | libc::CLOCK_MONOTONIC_RAW
+        | libc::CLOCK_REALTIME_COARSE
+        | libc::CLOCK_MONOTONIC_COARSE
+        | libc::CLOCK_BOOTTIME
+        | libc::CLOCK_TAI) => c,
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(ts)
+}
+
+fn ts_bytes(sec: i64, nsec: i64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&sec.to_le_bytes());
+    b[8..].copy_from_slice(&nsec.to_le_bytes());
+    b
+}
+
+/// Reads a guest timespec, validating it.
+fn read_ts(t: &mut Task, addr: u64) -> SysResult<Duration> {
+    let sec = t.mm.read_u64(addr)? as i64;
+    let nsec = t.mm.read_u64(addr + 8)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::new(sec as u64, nsec as u32))
+}
+
+/// Implements clock_gettime(2).
+pub fn sys_clock_gettime(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let ts = now(a[0])?;
+    t.mm.copy_out(a[1], &ts_bytes(ts.tv_sec, ts.tv_nsec))
+        .map(|_| 0)
+}
+
+/// Implements clock_getres(2).
+pub fn sys_clock_getres(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    now(a[0])?;
+    let coarse = matches!(
+        a[0] as i32,
+        libc::CLOCK_REALTIME_COARSE | libc::CLOCK_MONOTONIC_COARSE
+    );
+    if a[1] != 0 {
+        t.mm.copy_out(a[1], &ts_bytes(0, if coarse { 4_000_000 } else { 1 }))?;
+    }
+    Ok(0)
+}
+
+/// Implements gettimeofday(2).
+pub fn sys_gettimeofday(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let ts = now(libc::CLOCK_REALTIME as u64)?;
+    if a[0] != 0 {
+        t.mm.copy_out(a[0], &ts_bytes(ts.tv_sec, ts.tv_nsec / 1000))?;
+    }
+    if a[1] != 0 {
+        t.mm.copy_out(a[1], &[0u8; 8])?;
+    }
+    Ok(0)
+}
+
+/// Implements time(2).
+pub fn sys_time(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let sec = now(libc::CLOCK_REALTIME as u64)?.tv_sec as u64;
+    if a[0] != 0 {
+        t.mm.write_u64(a[0], sec)?;
+    }
+    Ok(sec)
+}
+
+/// Implements nanosleep(2).
+pub fn sys_nanosleep(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let d = read_ts(t, a[0])?;
+    std::thread::sleep(d);
+    Ok(0)
+}
+
+/// Implements clock_nanosleep(2).
+pub fn sys_clock_nanosleep(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let clock = a[0];
+    if matches!(clock as i32, libc::CLOCK_THREAD_CPUTIME_ID) {
+        return Err(Errno::EINVAL);
+    }
+    let start = now(clock)?;
+    let d = read_ts(t, a[2])?;
+    let d = if a[1] & TIMER_ABSTIME != 0 {
+        let cur = Duration::new(start.tv_sec as u64, start.tv_nsec as u32);
+        d.saturating_sub(cur)
+    } else {
+        d
+    };
+    std::thread::sleep(d);
+    Ok(0)
+}

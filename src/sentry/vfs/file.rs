@@ -1,0 +1,365 @@
+//! Open file descriptions and per-process descriptor tables.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use super::{GoferFs, Node};
+use crate::abi::types::{dtype_of_mode, Stat, S_IFCHR, S_IFIFO};
+use crate::abi::{Errno, SysResult};
+use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
+use crate::sentry::mm::PageSource;
+
+/// Directory entries as (ino, d_type, name).
+pub type Entries = Arc<Vec<(u64, u8, Vec<u8>)>>;
+
+/// Close-on-exec descriptor flag.
+pub const FD_CLOEXEC: u32 = 1;
+
+/// What an open file can do. Offsets are handled by [`OpenFile`].
+pub trait FileOps: Send + Sync {
+    /// Reads at `off` (ignored by streams).
+    fn read(&self, _buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        Err(Errno::EINVAL)
+    }
+    /// Writes at `off` (ignored by streams).
+    fn write(&self, _buf: &[u8], _off: u64) -> SysResult<usize> {
+        Err(Errno::EINVAL)
+    }
+    fn stat(&self) -> SysResult<Stat>;
+    /// Whether lseek works (false: ESPIPE).
+    fn seekable(&self) -> bool {
+        true
+    }
+    /// Directory entries as (ino, d_type, name), "." and ".." included.
+    fn entries(&self) -> SysResult<Entries> {
+        Err(Errno::ENOTDIR)
+    }
+    /// The terminal attributes (TCGETS), for stdio on a terminal.
+    fn termios(&self) -> SysResult<[u8; 36]> {
+        Err(Errno::ENOTTY)
+    }
+    /// The window size (TIOCGWINSZ).
+    fn winsize(&self) -> SysResult<[u8; 8]> {
+        Err(Errno::ENOTTY)
+    }
+    /// The source of pages for a private file mapping, if mappable.
+    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
+        None
+    }
+    /// The dentry this file was opened from, if any.
+    fn node(&self) -> Option<&Arc<Node>> {
+        None
+    }
+}
+
+/// An open file description: shared by dup'ed descriptors.
+pub struct OpenFile {
+    pub ops: Arc<dyn FileOps>,
+    pub offset: Mutex<u64>,
+    /// O_ACCMODE and status flags (O_APPEND, O_NONBLOCK, ...).
+    pub flags: Mutex<u32>,
+}
+
+impl OpenFile {
+    pub fn new(ops: Arc<dyn FileOps>, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            ops,
+            offset: Mutex::new(0),
+            flags: Mutex::new(flags),
+        })
+    }
+
+    fn access(&self) -> u32 {
+        *self.flags.lock().unwrap() & libc::O_ACCMODE as u32
+    }
+
+    pub fn readable(&self) -> bool {
+        self.access() != libc::O_WRONLY as u32
+    }
+
+    pub fn writable(&self) -> bool {
+        self.access() != libc::O_RDONLY as u32
+    }
+
+    /// read(2): at the file offset, advancing it.
+    pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        let mut off = self.offset.lock().unwrap();
+        let n = self.ops.read(buf, *off)?;
+        *off += n as u64;
+        Ok(n)
+    }
+
+    /// write(2): at the file offset, advancing it.
+    pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        let mut off = self.offset.lock().unwrap();
+        let n = self.ops.write(buf, *off)?;
+        *off += n as u64;
+        Ok(n)
+    }
+
+    /// pread64(2).
+    pub fn pread(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        if !self.ops.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        self.ops.read(buf, off)
+    }
+}
+
+struct Slot {
+    file: Arc<OpenFile>,
+    flags: u32,
+}
+
+/// A process's descriptor table.
+#[derive(Default)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+}
+
+impl FdTable {
+    /// Installs `file` at the lowest free descriptor >= `min`.
+    pub fn insert(&mut self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
+        let fd = (min..)
+            .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
+            .unwrap();
+        if fd >= 1 << 20 {
+            return Err(Errno::EMFILE);
+        }
+        self.set(fd, file, flags);
+        Ok(fd as i32)
+    }
+
+    /// Installs `file` at `fd`, closing what was there.
+    pub fn set(&mut self, fd: usize, file: Arc<OpenFile>, flags: u32) {
+        if self.slots.len() <= fd {
+            self.slots.resize_with(fd + 1, || None);
+        }
+        self.slots[fd] = Some(Slot { file, flags });
+    }
+
+    pub fn get(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
+        self.slot(fd).map(|s| s.file.clone())
+    }
+
+    fn slot(&self, fd: i32) -> SysResult<&Slot> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .and_then(|s| s.as_ref())
+            .ok_or(Errno::EBADF)
+    }
+
+    pub fn flags(&self, fd: i32) -> SysResult<u32> {
+        self.slot(fd).map(|s| s.flags)
+    }
+
+    pub fn set_flags(&mut self, fd: i32, flags: u32) -> SysResult<()> {
+        let slot = usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get_mut(i))
+            .and_then(|s| s.as_mut());
+        slot.ok_or(Errno::EBADF)?.flags = flags;
+        Ok(())
+    }
+
+    pub fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {
+        let slot = usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get_mut(i))
+            .and_then(|s| s.take());
+        slot.map(|s| s.file).ok_or(Errno::EBADF)
+    }
+}
+
+/// A regular file of the image, read through the host fd the gofer donated.
+pub struct HostFile {
+    fd: OwnedFd,
+    node: Arc<Node>,
+}
+
+impl HostFile {
+    pub fn new(fd: OwnedFd, node: Arc<Node>) -> HostFile {
+        HostFile { fd, node }
+    }
+}
+
+impl FileOps for HostFile {
+    fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        Ok(nix::sys::uio::pread(self.fd.as_fd(), buf, off as i64)?)
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        Ok(self.node.stat)
+    }
+
+    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
+        Some(self)
+    }
+
+    fn node(&self) -> Option<&Arc<Node>> {
+        Some(&self.node)
+    }
+}
+
+impl PageSource for HostFile {
+    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
+        mem.pread_into(self.fd.as_fd(), frame, PAGE_SIZE as usize, offset)?;
+        Ok(())
+    }
+}
+
+/// A directory of the image; its entries are read once, on first use.
+pub struct DirFile {
+    node: Arc<Node>,
+    fs: Arc<GoferFs>,
+    entries: Mutex<Option<Entries>>,
+}
+
+impl DirFile {
+    pub fn new(node: Arc<Node>, fs: Arc<GoferFs>) -> DirFile {
+        DirFile {
+            node,
+            fs,
+            entries: Mutex::new(None),
+        }
+    }
+}
+
+impl FileOps for DirFile {
+    fn read(&self, _buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        Err(Errno::EISDIR)
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        Ok(self.node.stat)
+    }
+
+    fn entries(&self) -> SysResult<Entries> {
+        let mut cached = self.entries.lock().unwrap();
+        if let Some(e) = cached.as_ref() {
+            return Ok(e.clone());
+        }
+        let parent = self.node.parent.as_ref().unwrap_or(&self.node);
+        let mut all = vec![
+            (
+                self.node.stat.ino,
+                dtype_of_mode(self.node.stat.mode),
+                b".".to_vec(),
+            ),
+            (
+                parent.stat.ino,
+                dtype_of_mode(parent.stat.mode),
+                b"..".to_vec(),
+            ),
+        ];
+        all.extend(self.fs.readdir(&self.node)?);
+        let all = Arc::new(all);
+        *cached = Some(all.clone());
+        Ok(all)
+    }
+
+    fn node(&self) -> Option<&Arc<Node>> {
+        Some(&self.node)
+    }
+}
+
+/// One of the launcher's standard streams, given to the guest as fd 0-2.
+/// The sentry does the I/O on its own descriptor; the guest never gets it.
+pub struct StdioFile {
+    fd: OwnedFd,
+}
+
+impl StdioFile {
+    pub fn new(fd: OwnedFd) -> StdioFile {
+        StdioFile { fd }
+    }
+
+    fn is_tty(&self) -> bool {
+        nix::unistd::isatty(self.fd.as_fd()).unwrap_or(false)
+    }
+}
+
+impl FileOps for StdioFile {
+    fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        loop {
+            match nix::unistd::read(self.fd.as_fd(), buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return Ok(r?),
+            }
+        }
+    }
+
+    fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
+        loop {
+            match nix::unistd::write(self.fd.as_fd(), buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return Ok(r?),
+            }
+        }
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        let mode = if self.is_tty() {
+            S_IFCHR | 0o620
+        } else {
+            S_IFIFO | 0o600
+        };
+        Ok(Stat {
+            mode,
+            nlink: 1,
+            blksize: 4096,
+            ino: self.fd.as_raw_fd() as u64 + 1,
+            ..Default::default()
+        })
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn termios(&self) -> SysResult<[u8; 36]> {
+        let t = nix::sys::termios::tcgetattr(self.fd.as_fd()).map_err(|_| Errno::ENOTTY)?;
+        let raw: libc::termios = t.into();
+        let mut b = [0u8; 36];
+        b[0..4].copy_from_slice(&raw.c_iflag.to_le_bytes());
+        b[4..8].copy_from_slice(&raw.c_oflag.to_le_bytes());
+        b[8..12].copy_from_slice(&raw.c_cflag.to_le_bytes());
+        b[12..16].copy_from_slice(&raw.c_lflag.to_le_bytes());
+        b[16] = raw.c_line;
+        b[17..36].copy_from_slice(&raw.c_cc[..19]);
+        Ok(b)
+    }
+
+    fn winsize(&self) -> SysResult<[u8; 8]> {
+        if !self.is_tty() {
+            return Err(Errno::ENOTTY);
+        }
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+        if r < 0 {
+            return Err(Errno::ENOTTY);
+        }
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&ws.ws_row.to_le_bytes());
+        b[2..4].copy_from_slice(&ws.ws_col.to_le_bytes());
+        b[4..6].copy_from_slice(&ws.ws_xpixel.to_le_bytes());
+        b[6..8].copy_from_slice(&ws.ws_ypixel.to_le_bytes());
+        Ok(b)
+    }
+}
