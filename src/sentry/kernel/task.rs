@@ -96,9 +96,12 @@ impl Task {
             match event {
                 Event::Syscall => syscalls::dispatch(self),
                 Event::PageFault {
-                    addr, write, exec, ..
+                    addr,
+                    write,
+                    exec,
+                    present,
                 } => {
-                    if self.mm.fault(addr, write, exec).is_err() {
+                    if self.mm.fault(addr, write, exec, present).is_err() {
                         log::debug!(
                             "pid {}: SIGSEGV at {addr:#x} (rip {:#x})",
                             self.pid,

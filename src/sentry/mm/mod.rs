@@ -28,9 +28,9 @@ use memory::{page_down, page_up, GuestMemory, PAGE_SIZE};
 /// Pages populated around a faulting address in one go (fewer exits).
 const FAULT_AROUND: u64 = 16;
 
-/// Highest user address + 1 handed out to guests (the x86-64 user half,
-/// less a guard page, as on Linux).
-pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+/// Highest user address + 1 handed out to guests: the x86-64 user half
+/// less its top 4 GiB, which the platforms keep for their stub code.
+pub const USER_TOP: u64 = 0x7fff_0000_0000;
 
 /// The memory of one guest process.
 pub struct MemoryManager {
@@ -236,9 +236,10 @@ impl MemoryManager {
         self.brk
     }
 
-    /// Handles a guest page fault at `addr`. Err means the access is not
-    /// allowed (the guest gets SIGSEGV).
-    pub fn fault(&mut self, addr: u64, write: bool, exec: bool) -> SysResult<()> {
+    /// Handles a guest page fault at `addr`; `present` says the page was
+    /// mapped (a protection fault). Err means the access is not allowed
+    /// (the guest gets SIGSEGV).
+    pub fn fault(&mut self, addr: u64, write: bool, exec: bool, present: bool) -> SysResult<()> {
         let (start, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
         let allowed = if write {
             vma.prot.write
@@ -252,8 +253,11 @@ impl MemoryManager {
         }
         let page = page_down(addr);
         if self.pages.contains_key(&page) {
-            // Present with the VMA's protection already: a stale TLB entry
-            // or a spurious fault. Re-establish the mapping.
+            // Pages are always mapped with their VMA's full protection, so
+            // a protection fault on one is a real violation.
+            if present {
+                return Err(Errno::EFAULT);
+            }
             let frame = self.pages[&page];
             let prot = vma.prot;
             return self
@@ -338,7 +342,7 @@ impl MemoryManager {
             }
             return Ok(frame + (addr - page));
         }
-        self.fault(addr, write, false)?;
+        self.fault(addr, write, false, false)?;
         Ok(self.pages[&page] + (addr - page))
     }
 

@@ -9,6 +9,7 @@
 //! something needs the kernel.
 
 pub mod kvm;
+pub mod ptrace;
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
@@ -63,6 +64,21 @@ impl Prot {
             write: bits & libc::PROT_WRITE as u64 != 0,
             exec: bits & libc::PROT_EXEC as u64 != 0,
         }
+    }
+
+    /// The `PROT_*` bits of mmap(2).
+    pub fn to_bits(self) -> u64 {
+        let mut bits = 0;
+        if self.read {
+            bits |= libc::PROT_READ as u64;
+        }
+        if self.write {
+            bits |= libc::PROT_WRITE as u64;
+        }
+        if self.exec {
+            bits |= libc::PROT_EXEC as u64;
+        }
+        bits
     }
 }
 

@@ -1,0 +1,225 @@
+//! The ptrace platform: guest code runs in stub host processes and stops at
+//! every syscall with `PTRACE_SYSEMU`, the way gVisor's ptrace platform
+//! works. It needs no `/dev/kvm`.
+//!
+//! * An address space is a stub process, forked from the sentry thread that
+//!   creates it, which then becomes its tracer. The stub keeps nothing of
+//!   the sentry: its fds are closed but for the guest memory memfd, every
+//!   mapping is removed but for one page of stub code (`syscall; int3`), and
+//!   it runs under its own seccomp filter. Guest memory is mapped into it
+//!   from the same memfd the sentry copies through, by syscalls the tracer
+//!   injects at the stub code.
+//! * A context runs a guest thread's registers in a stub with
+//!   `PTRACE_SYSEMU`: a syscall stops the stub before the host kernel runs
+//!   it and is skipped on resume, so it reaches the sentry only. Faults
+//!   arrive as signal stops (SIGSEGV, SIGILL, ...) and are suppressed.
+//!
+//! Limits of this first version: the stub has one thread, and every
+//! operation on an address space must come from the host thread that
+//! created it (the guest task's own thread), since only a tracer may
+//! ptrace. A seccomp-trap variant (gVisor's systrap) can replace the
+//! ptrace stop later behind the same two types.
+
+mod stub;
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+
+use super::{AddressSpace, Context, Event, Interrupter, Platform, PlatformError, Prot, Regs};
+use crate::sentry::mm::memory::GuestMemory;
+use stub::Stub;
+
+/// The stub platform over `memory`.
+pub struct PtracePlatform {
+    memory: Arc<GuestMemory>,
+}
+
+impl PtracePlatform {
+    /// Checks that this host lets us trace a stub, and returns the platform.
+    pub fn new(memory: Arc<GuestMemory>) -> Result<PtracePlatform, PlatformError> {
+        let platform = PtracePlatform { memory };
+        // Start and discard one stub: fails early with the real reason
+        // (e.g. ptrace forbidden by a host seccomp policy or Yama).
+        drop(platform.new_address_space()?);
+        Ok(platform)
+    }
+}
+
+impl Platform for PtracePlatform {
+    fn name(&self) -> &'static str {
+        "ptrace"
+    }
+
+    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>, PlatformError> {
+        Ok(Box::new(PtraceSpace {
+            stub: Stub::spawn(&self.memory)?,
+        }))
+    }
+
+    fn new_context(&self) -> Result<Box<dyn Context>, PlatformError> {
+        let shared = Arc::new(Shared {
+            pending: AtomicBool::new(false),
+            running: AtomicI32::new(0),
+        });
+        Ok(Box::new(PtraceContext { shared }))
+    }
+}
+
+/// A stub process mirroring one guest address space.
+pub struct PtraceSpace {
+    stub: Stub,
+}
+
+impl AddressSpace for PtraceSpace {
+    fn map(&mut self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
+        self.stub.map(addr, len, offset, prot)
+    }
+
+    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        self.stub.unmap(addr, len)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// What an interrupter shares with its context.
+struct Shared {
+    /// An interrupt was asked for and not yet reported.
+    pending: AtomicBool,
+    /// Pid of the stub the context is running, 0 when not running.
+    running: AtomicI32,
+}
+
+impl Interrupter for Shared {
+    fn interrupt(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        let pid = self.running.load(Ordering::SeqCst);
+        if pid > 0 {
+            stub::stop(pid);
+        }
+    }
+}
+
+/// One guest thread, run in whatever stub its address space is.
+pub struct PtraceContext {
+    shared: Arc<Shared>,
+}
+
+impl Context for PtraceContext {
+    fn switch(
+        &mut self,
+        space: &mut dyn AddressSpace,
+        regs: &mut Regs,
+    ) -> Result<Event, PlatformError> {
+        let space = space
+            .as_any_mut()
+            .downcast_mut::<PtraceSpace>()
+            .ok_or_else(|| {
+                PlatformError::Unsupported("address space of another platform".into())
+            })?;
+        if self.shared.pending.swap(false, Ordering::SeqCst) {
+            return Ok(Event::Interrupted);
+        }
+        self.shared
+            .running
+            .store(space.stub.pid(), Ordering::SeqCst);
+        let event = space.stub.run(regs);
+        self.shared.running.store(0, Ordering::SeqCst);
+        if matches!(event, Ok(Event::Interrupted)) {
+            self.shared.pending.store(false, Ordering::SeqCst);
+        }
+        event
+    }
+
+    fn interrupter(&self) -> Arc<dyn Interrupter> {
+        self.shared.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sentry::mm::memory::PAGE_SIZE;
+
+    const RX: Prot = Prot {
+        read: true,
+        write: false,
+        exec: true,
+    };
+    const R: Prot = Prot {
+        read: true,
+        write: false,
+        exec: false,
+    };
+
+    /// mov eax, 39; syscall; mov rbx, rax; mov rax, [0x500000]; ud2
+    const BLOB: &[u8] = &[
+        0xb8, 0x27, 0, 0, 0, 0x0f, 0x05, 0x48, 0x89, 0xc3, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0x50, 0,
+        0x0f, 0x0b,
+    ];
+
+    #[test]
+    fn ptrace_switch_syscall_fault_exception_in_order() {
+        let mem = Arc::new(GuestMemory::new(64 * PAGE_SIZE, 64 * PAGE_SIZE).unwrap());
+        let platform = PtracePlatform::new(mem.clone()).expect("ptrace platform");
+        let mut space = platform.new_address_space().unwrap();
+        let mut ctx = platform.new_context().unwrap();
+        let code = mem.alloc_frame().unwrap();
+        mem.write(code, BLOB);
+        space.map(0x400000, PAGE_SIZE, code, RX).unwrap();
+        let mut regs = Regs {
+            rip: 0x400000,
+            rflags: 0x202,
+            ..Default::default()
+        };
+
+        assert_eq!(
+            ctx.switch(space.as_mut(), &mut regs).unwrap(),
+            Event::Syscall
+        );
+        assert_eq!(regs.rax, 39);
+        assert_eq!(regs.rip, 0x400007);
+        regs.rax = 1234;
+
+        let ev = ctx.switch(space.as_mut(), &mut regs).unwrap();
+        assert_eq!(
+            ev,
+            Event::PageFault {
+                addr: 0x500000,
+                write: false,
+                exec: false,
+                present: false
+            }
+        );
+        let data = mem.alloc_frame().unwrap();
+        mem.write_u64(data, 77);
+        space.map(0x500000, PAGE_SIZE, data, R).unwrap();
+
+        let ev = ctx.switch(space.as_mut(), &mut regs).unwrap();
+        assert_eq!(
+            ev,
+            Event::Exception {
+                vector: 6,
+                error_code: 0
+            }
+        );
+        assert_eq!((regs.rbx, regs.rax), (1234, 77));
+    }
+
+    #[test]
+    fn ptrace_interrupt_before_switch_returns_interrupted() {
+        let mem = Arc::new(GuestMemory::new(16 * PAGE_SIZE, 16 * PAGE_SIZE).unwrap());
+        let platform = PtracePlatform::new(mem).expect("ptrace platform");
+        let mut space = platform.new_address_space().unwrap();
+        let mut ctx = platform.new_context().unwrap();
+        ctx.interrupter().interrupt();
+        let mut regs = Regs::default();
+        assert_eq!(
+            ctx.switch(space.as_mut(), &mut regs).unwrap(),
+            Event::Interrupted
+        );
+    }
+}

@@ -1,0 +1,468 @@
+//! A stub process: creation, syscall injection, and running guest code in
+//! it under `PTRACE_SYSEMU`. All the unsafe of the ptrace platform is here.
+
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
+
+use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::USER_TOP;
+use crate::sentry::platform::{Event, PlatformError, Prot, Regs};
+
+/// The guest memory memfd's number inside every stub.
+const STUB_MEMFD: i32 = 3;
+/// The stub code: `syscall; int3`.
+const STUB_CODE: [u8; 3] = [0x0f, 0x05, 0xcc];
+/// End of the x86-64 user half (Linux's TASK_SIZE).
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+const PAGE: u64 = 4096;
+/// User code and stack segment selectors of x86-64 Linux.
+const USER_CS: u64 = 0x33;
+const USER_SS: u64 = 0x2b;
+
+/// The page of stub code, mapped at the same address in the sentry and in
+/// every stub (forks inherit it); it lies above the guest's USER_TOP.
+fn stub_page() -> Result<u64, PlatformError> {
+    static PAGE_ADDR: OnceLock<Result<u64, String>> = OnceLock::new();
+    PAGE_ADDR
+        .get_or_init(map_stub_page)
+        .clone()
+        .map_err(PlatformError::Unsupported)
+}
+
+fn map_stub_page() -> Result<u64, String> {
+    // The sentry's own stack and vDSO also live up here: probe for a hole.
+    let mut addr = USER_TOP;
+    while addr + PAGE <= TASK_SIZE - (1 << 20) {
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping;
+        // the page is ours until the sentry exits.
+        let p = unsafe {
+            libc::mmap(
+                addr as *mut libc::c_void,
+                PAGE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p as u64 == addr {
+            // SAFETY: we just mapped this page writable and own it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(STUB_CODE.as_ptr(), p as *mut u8, STUB_CODE.len());
+                libc::mprotect(p, PAGE as usize, libc::PROT_READ | libc::PROT_EXEC);
+            }
+            return Ok(addr);
+        }
+        if p != libc::MAP_FAILED {
+            // SAFETY: an unwanted mapping the kernel placed elsewhere.
+            unsafe { libc::munmap(p, PAGE as usize) };
+        }
+        addr += 1 << 28;
+    }
+    Err("no free page for the ptrace stub code above the guest address range".into())
+}
+
+/// The seccomp filter every stub runs under: only the calls the tracer
+/// injects and the stub's own start-up. Guest syscalls never reach it
+/// (PTRACE_SYSEMU skips them before seccomp runs); it is the second wall
+/// should that ever fail.
+fn stub_filter() -> Result<&'static BpfProgram, PlatformError> {
+    static FILTER: OnceLock<Result<BpfProgram, String>> = OnceLock::new();
+    let built = FILTER.get_or_init(|| {
+        let allowed = [
+            libc::SYS_mmap,
+            libc::SYS_munmap,
+            libc::SYS_kill,
+            libc::SYS_getpid,
+            libc::SYS_exit,
+            libc::SYS_exit_group,
+        ];
+        let rules = allowed.iter().map(|&n| (n, vec![])).collect();
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            TargetArch::x86_64,
+        )
+        .map_err(|e| e.to_string())?;
+        BpfProgram::try_from(filter).map_err(|e| e.to_string())
+    });
+    built
+        .as_ref()
+        .map_err(|e| PlatformError::Unsupported(format!("building the stub seccomp filter: {e}")))
+}
+
+fn last_error(op: &'static str) -> PlatformError {
+    PlatformError::host(op, std::io::Error::last_os_error())
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Asks a running stub to stop (for an interrupt).
+pub fn stop(pid: i32) {
+    // SAFETY: sending a signal has no memory effects; a stale pid at worst
+    // fails with ESRCH (stubs are our children and are reaped only by us).
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+}
+
+/// One stub process, traced by the thread that created it.
+pub struct Stub {
+    pid: i32,
+    tracer: i32,
+    code: u64,
+}
+
+impl Stub {
+    /// Forks a stub, strips it down to the stub page, and attaches.
+    pub fn spawn(memory: &GuestMemory) -> Result<Stub, PlatformError> {
+        let code = stub_page()?;
+        let filter = stub_filter()?;
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        let memfd = memory.fd().as_raw_fd();
+        // SAFETY: the child runs only async-signal-safe raw syscalls (see
+        // `stub_child`) and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(last_error("fork of a ptrace stub"));
+        }
+        if pid == 0 {
+            // SAFETY: we are the freshly forked child.
+            unsafe { stub_child(memfd, &prog) }
+        }
+        let stub = Stub {
+            pid,
+            tracer: gettid(),
+            code,
+        };
+        stub.wait_stop(libc::SIGSTOP)?;
+        let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+        // SAFETY: PTRACE_SETOPTIONS on our stopped tracee.
+        if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts) } < 0 {
+            return Err(last_error("PTRACE_SETOPTIONS"));
+        }
+        // Remove everything the fork copied from the sentry but the stub page.
+        stub.inject(libc::SYS_munmap, [0, code, 0, 0, 0, 0])?;
+        stub.inject(
+            libc::SYS_munmap,
+            [code + PAGE, TASK_SIZE - code - PAGE, 0, 0, 0, 0],
+        )?;
+        Ok(stub)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn check_tracer(&self) -> Result<(), PlatformError> {
+        if gettid() != self.tracer {
+            return Err(PlatformError::Unsupported(
+                "ptrace stub used from a thread that does not trace it".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for the next stop of the stub; returns the stop signal
+    /// (with 0x80 set for syscall stops).
+    fn wait(&self) -> Result<i32, PlatformError> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid writes the status into `status`.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) };
+            if r == self.pid {
+                break;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return Err(last_error("waitpid on a ptrace stub"));
+            }
+        }
+        if libc::WIFSTOPPED(status) {
+            return Ok(libc::WSTOPSIG(status));
+        }
+        let how = if libc::WIFSIGNALED(status) {
+            format!("killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("exited with status {}", libc::WEXITSTATUS(status))
+        };
+        Err(PlatformError::UnexpectedExit(format!(
+            "ptrace stub {} {how}",
+            self.pid
+        )))
+    }
+
+    fn wait_stop(&self, want: i32) -> Result<(), PlatformError> {
+        let got = self.wait()?;
+        if got != want {
+            return Err(PlatformError::UnexpectedExit(format!(
+                "ptrace stub stopped with signal {got}, expected {want}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn get_regs(&self) -> Result<libc::user_regs_struct, PlatformError> {
+        // SAFETY: an all-zero user_regs_struct is a valid value.
+        let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        // SAFETY: PTRACE_GETREGS writes one user_regs_struct into `r`.
+        if unsafe { libc::ptrace(libc::PTRACE_GETREGS, self.pid, 0, &mut r) } < 0 {
+            return Err(last_error("PTRACE_GETREGS"));
+        }
+        Ok(r)
+    }
+
+    fn set_regs(&self, r: &libc::user_regs_struct) -> Result<(), PlatformError> {
+        // SAFETY: PTRACE_SETREGS reads one user_regs_struct from `r`.
+        if unsafe { libc::ptrace(libc::PTRACE_SETREGS, self.pid, 0, r as *const _) } < 0 {
+            return Err(last_error("PTRACE_SETREGS"));
+        }
+        Ok(())
+    }
+
+    fn resume(&self, request: libc::c_uint) -> Result<(), PlatformError> {
+        // SAFETY: resuming our stopped tracee; signal 0 suppresses the
+        // signal that stopped it.
+        if unsafe { libc::ptrace(request, self.pid, 0, 0) } < 0 {
+            return Err(last_error("ptrace resume"));
+        }
+        Ok(())
+    }
+
+    /// Runs syscall `nr` in the stub at the stub page; returns its result.
+    fn inject(&self, nr: libc::c_long, a: [u64; 6]) -> Result<i64, PlatformError> {
+        self.check_tracer()?;
+        // SAFETY: an all-zero user_regs_struct is a valid value.
+        let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        (r.rip, r.rax, r.orig_rax, r.cs, r.ss, r.eflags) =
+            (self.code, nr as u64, u64::MAX, USER_CS, USER_SS, 0x202);
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a[0], a[1], a[2], a[3], a[4], a[5]);
+        self.set_regs(&r)?;
+        self.resume(libc::PTRACE_CONT)?;
+        loop {
+            match self.wait()? {
+                libc::SIGTRAP => break,
+                // An interrupt raced with us: drop it, the caller's next
+                // switch reports the interrupt from its own flag.
+                libc::SIGSTOP => self.resume(libc::PTRACE_CONT)?,
+                sig => {
+                    let rip = self.get_regs().map(|r| r.rip).unwrap_or(0);
+                    return Err(PlatformError::UnexpectedExit(format!(
+                        "ptrace stub got signal {sig} at {rip:#x} in injected syscall {nr}"
+                    )));
+                }
+            }
+        }
+        Ok(self.get_regs()?.rax as i64)
+    }
+
+    /// Maps guest memory `[offset, offset+len)` at `addr` in the stub.
+    pub fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
+        let bits = prot.to_bits();
+        let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        let r = self.inject(
+            libc::SYS_mmap,
+            [addr, len, bits, flags, STUB_MEMFD as u64, offset],
+        )?;
+        if r as u64 != addr {
+            return Err(PlatformError::host(
+                "mmap in a ptrace stub",
+                std::io::Error::from_raw_os_error(-r as i32),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes `[addr, addr+len)` from the stub.
+    pub fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        let r = self.inject(libc::SYS_munmap, [addr, len, 0, 0, 0, 0])?;
+        if r < 0 {
+            return Err(PlatformError::host(
+                "munmap in a ptrace stub",
+                std::io::Error::from_raw_os_error(-r as i32),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs guest registers until the next event.
+    pub fn run(&self, regs: &mut Regs) -> Result<Event, PlatformError> {
+        self.check_tracer()?;
+        self.set_regs(&to_user(regs))?;
+        self.resume(libc::PTRACE_SYSEMU)?;
+        let sig = self.wait()?;
+        let r = self.get_regs()?;
+        from_user(&r, regs);
+        Ok(match sig {
+            s if s == libc::SIGTRAP | 0x80 => {
+                regs.rax = r.orig_rax;
+                Event::Syscall
+            }
+            libc::SIGSEGV | libc::SIGBUS => self.fault_event()?,
+            libc::SIGILL => Event::Exception {
+                vector: 6,
+                error_code: 0,
+            },
+            libc::SIGFPE => Event::Exception {
+                vector: 0,
+                error_code: 0,
+            },
+            libc::SIGTRAP => Event::Exception {
+                vector: 3,
+                error_code: 0,
+            },
+            _ => Event::Interrupted,
+        })
+    }
+
+    /// Turns the pending SIGSEGV/SIGBUS stop into a fault event.
+    fn fault_event(&self) -> Result<Event, PlatformError> {
+        // SAFETY: an all-zero siginfo_t is a valid value.
+        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: PTRACE_GETSIGINFO writes one siginfo_t into `si`.
+        if unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, self.pid, 0, &mut si) } < 0 {
+            return Err(last_error("PTRACE_GETSIGINFO"));
+        }
+        // SAFETY: for SIGSEGV/SIGBUS the kernel fills the fault address.
+        let addr = unsafe { si.si_addr() } as u64;
+        Ok(match si.si_code {
+            // SEGV_MAPERR / SEGV_ACCERR: a page fault. The access kind is
+            // not reported through ptrace; the memory manager maps pages
+            // with their VMA's full protection, so a protection fault
+            // (ACCERR) is a violation and a missing page is filled.
+            1 | 2 if si.si_signo == libc::SIGSEGV => Event::PageFault {
+                addr,
+                write: false,
+                exec: false,
+                present: si.si_code == 2,
+            },
+            // SI_KERNEL: a general protection fault (e.g. non-canonical).
+            _ if si.si_signo == libc::SIGSEGV => Event::Exception {
+                vector: 13,
+                error_code: 0,
+            },
+            _ => Event::Exception {
+                vector: 17,
+                error_code: 0,
+            },
+        })
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        // SAFETY: killing and reaping our own child; no memory effects.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, libc::__WALL);
+        }
+    }
+}
+
+fn to_user(regs: &Regs) -> libc::user_regs_struct {
+    // SAFETY: an all-zero user_regs_struct is a valid value.
+    let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp) = (
+        regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi, regs.rbp, regs.rsp,
+    );
+    (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (
+        regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+    );
+    (r.rip, r.eflags, r.fs_base, r.gs_base) = (regs.rip, regs.rflags, regs.fs_base, regs.gs_base);
+    (r.cs, r.ss, r.orig_rax) = (USER_CS, USER_SS, u64::MAX);
+    r
+}
+
+fn from_user(r: &libc::user_regs_struct, regs: &mut Regs) {
+    (
+        regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi, regs.rbp, regs.rsp,
+    ) = (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp);
+    (
+        regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+    ) = (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15);
+    (regs.rip, regs.rflags, regs.fs_base, regs.gs_base) = (r.rip, r.eflags, r.fs_base, r.gs_base);
+}
+
+/// The forked child: strip down, become traceable, seal with seccomp, stop.
+///
+/// # Safety
+///
+/// Must be called only in a child just forked from the sentry; it uses only
+/// async-signal-safe raw syscalls and never returns.
+unsafe fn stub_child(memfd: i32, prog: &libc::sock_fprog) -> ! {
+    // SAFETY: raw syscalls on our own process; none allocate or lock.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        for sig in 1..=64 {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+        if libc::dup2(memfd, STUB_MEMFD) < 0 {
+            libc::_exit(120);
+        }
+        libc::close_range(0, STUB_MEMFD as u32 - 1, 0);
+        libc::close_range(STUB_MEMFD as u32 + 1, u32::MAX, 0);
+        unregister_rseq();
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
+            libc::_exit(121);
+        }
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            prog as *const _,
+        ) < 0
+        {
+            libc::_exit(122);
+        }
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+        libc::_exit(123)
+    }
+}
+
+extern "C" {
+    /// glibc (2.35+): offset of this thread's rseq area from the thread
+    /// pointer, and its size (0 when glibc did not register one).
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// Drops the rseq registration the child inherited from its sentry thread:
+/// its area is about to be unmapped, and the kernel kills a task whose rseq
+/// area it cannot update.
+///
+/// # Safety
+///
+/// Only for the forked stub child (raw syscalls only).
+unsafe fn unregister_rseq() {
+    const RSEQ_FLAG_UNREGISTER: u64 = 1;
+    const RSEQ_SIG: u64 = 0x5305_3053;
+    // SAFETY: reading glibc's exported constants and our own thread
+    // pointer; the rseq syscall fails harmlessly on a mismatch.
+    unsafe {
+        if __rseq_size == 0 {
+            return;
+        }
+        let mut tp: u64 = 0;
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            0x1003, /* ARCH_GET_FS */
+            &mut tp as *mut u64,
+        );
+        let area = (tp as i64 + __rseq_offset as i64) as u64;
+        for len in [32u64, __rseq_size as u64] {
+            if libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) == 0 {
+                return;
+            }
+        }
+    }
+}
