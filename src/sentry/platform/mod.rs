@@ -10,6 +10,7 @@
 
 pub mod kvm;
 pub mod ptrace;
+pub mod select;
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
@@ -176,21 +177,43 @@ pub trait Context: Send {
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 }
 
-/// Creates the platform named `name` over `memory`. `kvm` is an open
-/// `/dev/kvm` (opened by the sandbox before it gave up its file system).
+/// Creates the platform named `name` ("auto", "kvm" or "ptrace") over
+/// `memory`. `kvm` is an open `/dev/kvm` (opened by the sandbox before it
+/// gave up its file system). `auto` measures and picks (see [`select`]).
 pub fn create(
     name: &str,
     memory: Arc<GuestMemory>,
     kvm: Option<OwnedFd>,
 ) -> Result<Arc<dyn Platform>, PlatformError> {
+    let name = if name == "auto" {
+        let probes = select::probe(kvm.as_ref());
+        let (pick, why) = select::choose(&probes).ok_or_else(|| {
+            let reasons: Vec<String> = probes
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        p.name,
+                        p.cost.as_ref().err().cloned().unwrap_or_default()
+                    )
+                })
+                .collect();
+            PlatformError::Unsupported(format!("no usable platform ({})", reasons.join("; ")))
+        })?;
+        log::info!("platform auto: picked {pick}: {why}");
+        pick
+    } else {
+        name
+    };
     match name {
-        "kvm" | "auto" => {
+        "kvm" => {
             let fd =
-                kvm.ok_or_else(|| PlatformError::Unsupported("/dev/kvm was not opened".into()))?;
+                kvm.ok_or_else(|| PlatformError::Unsupported("/dev/kvm is not available".into()))?;
             Ok(Arc::new(kvm::KvmPlatform::new(memory, fd)?))
         }
+        "ptrace" => Ok(Arc::new(ptrace::PtracePlatform::new(memory)?)),
         other => Err(PlatformError::Unsupported(format!(
-            "unknown platform {other:?} (known: kvm)"
+            "unknown platform {other:?} (known: auto, kvm, ptrace)"
         ))),
     }
 }
