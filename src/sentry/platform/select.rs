@@ -196,3 +196,41 @@ mod tests {
         );
     }
 }
+
+/// The report of `sandboxd platforms`: each platform, its measured cost or
+/// why it is unusable, and what `auto` picks.
+pub fn report(kvm: Option<&OwnedFd>) -> String {
+    let probes = probe(kvm);
+    let mut out = String::new();
+    for p in &probes {
+        match &p.cost {
+            Ok(c) => out.push_str(&format!(
+                "{:<8} available   {:>9.1} µs per guest syscall\n",
+                p.name,
+                c.as_secs_f64() * 1e6
+            )),
+            Err(why) => out.push_str(&format!("{:<8} unavailable: {why}\n", p.name)),
+        }
+    }
+    match choose(&probes) {
+        Some((name, why)) => out.push_str(&format!("auto     -> {name}: {why}\n")),
+        None => out.push_str("auto     -> none: no platform is usable on this host\n"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod report_tests {
+    #[test]
+    fn report_on_this_host_names_both_platforms() {
+        let kvm = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .ok()
+            .map(std::os::fd::OwnedFd::from);
+        let r = super::report(kvm.as_ref());
+        eprintln!("{r}");
+        assert!(r.contains("kvm") && r.contains("ptrace") && r.contains("auto"));
+    }
+}
