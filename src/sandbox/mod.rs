@@ -1,11 +1,40 @@
 //! Launcher side: starting the gofer and sandbox roles, and the roles' own
 //! set-up (namespaces, pivot_root, capabilities, seccomp).
-//! (Skeleton: the interface is fixed; the body is to be written.)
+//!
+//! One binary, three roles chosen by argv[0] (see `main.rs`). The launcher
+//! opens `/proc/self/exe` once and re-executes it with `execveat` for each
+//! child role, in new mount/pid/ipc/uts/net namespaces (plus a user
+//! namespace when not root), handing each child its fds by number:
+//!
+//! ```text
+//! sandboxd-gofer   --container NAME --err-fd 3 --sock-fd 4 --root DIR
+//!     fd 3: error pipe (write end), fd 4: its end of the SOCK_SEQPACKET pair
+//! sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6,...
+//!     fd 3: error pipe, fd 4: sealed memfd with the SentrySpec JSON,
+//!     fd 5..: the sentry's ends of the gofer sockets, in spec order
+//! ```
+//!
+//! Both get stdio (0-2) and nothing else. Each reports on its error pipe
+//! (`errpipe`): ready, or one line saying what failed; the launcher prints
+//! `sandboxd: <line>` and exits 125.
+
+mod args;
+mod errpipe;
+mod gofer_role;
+mod launch;
+mod sandbox_role;
+mod setup;
+mod spec;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
 use crate::exit::ExitStatus;
 use crate::pod::Pod;
+
+pub use launch::LaunchError;
+pub use setup::SetupError;
 
 /// argv[0] of the gofer role.
 pub const GOFER_ROLE: &str = "sandboxd-gofer";
@@ -27,16 +56,15 @@ pub struct RunOptions {
 
 /// Runs `pod` once in the foreground and returns how it ended.
 pub fn run_pod(pod: &Pod, opts: &RunOptions) -> ExitStatus {
-    let _ = (pod, opts);
-    todo!()
+    launch::run(pod, opts)
 }
 
 /// Entry of the gofer role; returns the process exit code.
 pub fn gofer_main() -> i32 {
-    todo!()
+    gofer_role::main()
 }
 
 /// Entry of the sandbox role; returns the process exit code.
 pub fn sandbox_main() -> i32 {
-    todo!()
+    sandbox_role::main()
 }

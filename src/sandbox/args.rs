@@ -1,0 +1,198 @@
+//! The command lines of the gofer and sandbox roles: built by the launcher,
+//! parsed by the role. Fds are passed by number (see `sys::spawn`: the
+//! launcher's fd list lands at 3, 4, ... in order).
+//!
+//! ```text
+//! sandboxd-gofer   --container NAME --err-fd 3 --sock-fd 4 --root /store/<sha>/rootfs
+//! sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6,...
+//! ```
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use crate::sys::spawn::FIRST_FD;
+
+use super::{GOFER_ROLE, SANDBOX_ROLE};
+
+/// Arguments of the gofer role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoferArgs {
+    /// Container name, for messages.
+    pub container: String,
+    pub err_fd: RawFd,
+    pub sock_fd: RawFd,
+    /// Host directory to export (read-only).
+    pub root: PathBuf,
+}
+
+/// Arguments of the sandbox role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxArgs {
+    pub err_fd: RawFd,
+    pub spec_fd: RawFd,
+    /// Gofer sockets, in the order of the spec's containers.
+    pub gofer_fds: Vec<RawFd>,
+}
+
+impl GoferArgs {
+    /// The args for a gofer whose fd list is `[err, sock]`.
+    pub fn new(container: &str, root: PathBuf) -> GoferArgs {
+        GoferArgs {
+            container: container.into(),
+            err_fd: FIRST_FD,
+            sock_fd: FIRST_FD + 1,
+            root,
+        }
+    }
+
+    pub fn to_argv(&self) -> Vec<String> {
+        vec![
+            GOFER_ROLE.into(),
+            "--container".into(),
+            self.container.clone(),
+            "--err-fd".into(),
+            self.err_fd.to_string(),
+            "--sock-fd".into(),
+            self.sock_fd.to_string(),
+            "--root".into(),
+            self.root.to_string_lossy().into_owned(),
+        ]
+    }
+
+    pub fn parse(argv: &[String]) -> Result<GoferArgs, String> {
+        let mut opts = options(argv, &["--container", "--err-fd", "--sock-fd", "--root"])?;
+        Ok(GoferArgs {
+            container: take(&mut opts, "--container")?,
+            err_fd: parse_fd(&take(&mut opts, "--err-fd")?)?,
+            sock_fd: parse_fd(&take(&mut opts, "--sock-fd")?)?,
+            root: PathBuf::from(take(&mut opts, "--root")?),
+        })
+    }
+}
+
+impl SandboxArgs {
+    /// The args for a sandbox whose fd list is `[err, spec, gofers...]`.
+    pub fn new(gofers: usize) -> SandboxArgs {
+        let gofer_fds = (0..gofers as RawFd).map(|i| FIRST_FD + 2 + i).collect();
+        SandboxArgs {
+            err_fd: FIRST_FD,
+            spec_fd: FIRST_FD + 1,
+            gofer_fds,
+        }
+    }
+
+    pub fn to_argv(&self) -> Vec<String> {
+        let fds: Vec<String> = self.gofer_fds.iter().map(|fd| fd.to_string()).collect();
+        vec![
+            SANDBOX_ROLE.into(),
+            "--err-fd".into(),
+            self.err_fd.to_string(),
+            "--spec-fd".into(),
+            self.spec_fd.to_string(),
+            "--gofer-fds".into(),
+            fds.join(","),
+        ]
+    }
+
+    pub fn parse(argv: &[String]) -> Result<SandboxArgs, String> {
+        let mut opts = options(argv, &["--err-fd", "--spec-fd", "--gofer-fds"])?;
+        Ok(SandboxArgs {
+            err_fd: parse_fd(&take(&mut opts, "--err-fd")?)?,
+            spec_fd: parse_fd(&take(&mut opts, "--spec-fd")?)?,
+            gofer_fds: parse_fd_list(&take(&mut opts, "--gofer-fds")?)?,
+        })
+    }
+}
+
+/// Splits `argv[1..]` into `--name value` pairs, refusing unknown names,
+/// repeats and a missing value.
+fn options(argv: &[String], known: &[&str]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut it = argv.iter().skip(1);
+    while let Some(name) = it.next() {
+        if !known.contains(&name.as_str()) {
+            return Err(format!("unknown argument {name:?}"));
+        }
+        let value = it.next().ok_or_else(|| format!("{name} needs a value"))?;
+        if out.insert(name.clone(), value.clone()).is_some() {
+            return Err(format!("{name} given twice"));
+        }
+    }
+    Ok(out)
+}
+
+fn take(opts: &mut BTreeMap<String, String>, name: &str) -> Result<String, String> {
+    opts.remove(name).ok_or_else(|| format!("missing {name}"))
+}
+
+/// Parses one fd number; stdio (0-2) is not a valid handed-over fd.
+pub fn parse_fd(s: &str) -> Result<RawFd, String> {
+    match s.parse::<RawFd>() {
+        Ok(fd) if fd >= FIRST_FD => Ok(fd),
+        _ => Err(format!("bad fd number {s:?}")),
+    }
+}
+
+/// Parses "3,4,5" (empty string: no fds).
+pub fn parse_fd_list(s: &str) -> Result<Vec<RawFd>, String> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',').map(parse_fd).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_fd_list_commas_returns_numbers() {
+        assert_eq!(parse_fd_list("5,6,7").unwrap(), vec![5, 6, 7]);
+        assert_eq!(parse_fd_list("").unwrap(), Vec::<RawFd>::new());
+    }
+
+    #[test]
+    fn parse_fd_list_stdio_or_garbage_fails() {
+        assert!(parse_fd_list("5,2").is_err());
+        assert!(parse_fd_list("5,,6").is_err());
+        assert!(parse_fd_list("x").is_err());
+    }
+
+    #[test]
+    fn gofer_args_round_trip_through_argv() {
+        let args = GoferArgs::new("app", PathBuf::from("/store/ab/rootfs"));
+        let argv = args.to_argv();
+        assert_eq!(argv[0], "sandboxd-gofer");
+        assert_eq!(
+            argv.join(" "),
+            "sandboxd-gofer --container app --err-fd 3 --sock-fd 4 --root /store/ab/rootfs"
+        );
+        assert_eq!(GoferArgs::parse(&argv).unwrap(), args);
+    }
+
+    #[test]
+    fn sandbox_args_two_gofers_follow_err_and_spec() {
+        let args = SandboxArgs::new(2);
+        assert_eq!(
+            args.to_argv().join(" "),
+            "sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6"
+        );
+        assert_eq!(SandboxArgs::parse(&args.to_argv()).unwrap(), args);
+    }
+
+    #[test]
+    fn parse_unknown_or_missing_option_fails() {
+        let argv: Vec<String> = ["x", "--err-fd", "3", "--bogus", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(SandboxArgs::parse(&argv).unwrap_err().contains("--bogus"));
+        let argv: Vec<String> = ["x", "--err-fd", "3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(SandboxArgs::parse(&argv).unwrap_err(), "missing --spec-fd");
+    }
+}
