@@ -70,7 +70,13 @@ fn set_up(args: &SandboxArgs) -> Result<Ready, SetupError> {
         .map(|&fd| adopt_as(fd, "gofer socket"))
         .collect::<Result<Vec<_>, _>>()?;
     let kvm = open_kvm(&spec.platform)?;
-    let policy = seccomp::compile(seccomp::sentry::policy(), seccomp::default_action())?;
+    let mut rules = seccomp::sentry::policy();
+    if spec.platform != "kvm" {
+        seccomp::sentry::ptrace_platform(&mut rules);
+        crate::sentry::platform::ptrace::prepare()
+            .map_err(|e| SetupError::Platform(e.to_string()))?;
+    }
+    let policy = seccomp::compile(rules, seccomp::default_action())?;
     // pid 1 of a pid namespace ignores signals it has no handler for; the
     // sentry may replace these handlers to forward signals to the guest.
     let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];

@@ -40,6 +40,8 @@ pub enum SetupError {
     ReadSpec(#[source] io::Error),
     #[error("parse the spec")]
     ParseSpec(#[source] serde_json::Error),
+    #[error("prepare the ptrace platform: {0}")]
+    Platform(String),
     #[error("open /dev/kvm")]
     OpenKvm(#[source] io::Error),
     #[error("make mounts private")]

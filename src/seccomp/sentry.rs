@@ -153,6 +153,68 @@ pub fn policy() -> Policy {
     p
 }
 
+/// What the ptrace platform adds: forking stub processes, tracing them, and
+/// what a stub does to itself before it stops (see
+/// `sentry::platform::ptrace`). Stubs inherit this filter; the guest's own
+/// syscalls never run in them (PTRACE_SYSEMU skips them).
+pub fn ptrace_platform(p: &mut Policy) {
+    let fork_flags = libc::CLONE_THREAD
+        | libc::CLONE_VM
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID;
+    p.allow_if(
+        libc::SYS_clone,
+        vec![has_none(0, fork_flags as u64)],
+        "fork a stub process (no shared memory, no new namespaces)",
+    )
+    .allow(
+        libc::SYS_ptrace,
+        "trace stub processes: PTRACE_SYSEMU, registers, injected mmap",
+    )
+    .allow(libc::SYS_wait4, "wait for stub stops and reap stubs")
+    .allow(libc::SYS_kill, "stop (interrupt) and kill stubs")
+    .allow(
+        libc::SYS_dup2,
+        "stub: move the guest memfd to its fixed number",
+    )
+    .allow(libc::SYS_close_range, "stub: close every other fd")
+    .allow(libc::SYS_seccomp, "stub: install its own, narrower filter")
+    .allow(
+        libc::SYS_arch_prctl,
+        "stub: find its rseq area to unregister it",
+    )
+    .allow_if(
+        libc::SYS_prctl,
+        vec![cond32(0, SeccompCmpOp::Eq, libc::PR_SET_PDEATHSIG as u64)],
+        "stub: die with the sentry",
+    )
+    .allow_if(
+        libc::SYS_prctl,
+        vec![cond32(
+            0,
+            SeccompCmpOp::Eq,
+            libc::PR_SET_NO_NEW_PRIVS as u64,
+        )],
+        "stub: required before its own filter",
+    );
+    // Guest memory mapped into a stub with the guest's protection, which
+    // may include PROT_EXEC: only shared fixed mappings of the stub's memfd.
+    let memfd_map = vec![
+        has_all(3, (libc::MAP_SHARED | libc::MAP_FIXED) as u64),
+        cond32(
+            4,
+            SeccompCmpOp::Eq,
+            crate::sentry::platform::ptrace::STUB_MEMFD as u64,
+        ),
+    ];
+    p.allow_if(
+        libc::SYS_mmap,
+        memfd_map,
+        "stub: guest memory at guest addresses",
+    );
+}
+
 /// ioctl: the KVM list above, and terminal queries on stdio.
 fn ioctl(p: &mut Policy) {
     for (nr, why) in kvm_ioctls() {

@@ -22,6 +22,8 @@
 
 mod stub;
 
+pub use stub::STUB_MEMFD;
+
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
@@ -29,6 +31,12 @@ use std::sync::Arc;
 use super::{AddressSpace, Context, Event, Interrupter, Platform, PlatformError, Prot, Regs};
 use crate::sentry::mm::memory::GuestMemory;
 use stub::Stub;
+
+/// Does what creating stubs needs but the sentry's seccomp filter forbids
+/// (mapping the stub code page executable); call before installing it.
+pub fn prepare() -> Result<(), PlatformError> {
+    stub::prepare()
+}
 
 /// The stub platform over `memory`.
 pub struct PtracePlatform {

@@ -11,7 +11,7 @@ use crate::sentry::mm::USER_TOP;
 use crate::sentry::platform::{Event, PlatformError, Prot, Regs};
 
 /// The guest memory memfd's number inside every stub.
-const STUB_MEMFD: i32 = 3;
+pub const STUB_MEMFD: i32 = 3;
 /// The stub code: `syscall; int3`.
 const STUB_CODE: [u8; 3] = [0x0f, 0x05, 0xcc];
 /// End of the x86-64 user half (Linux's TASK_SIZE).
@@ -20,6 +20,13 @@ const PAGE: u64 = 4096;
 /// User code and stack segment selectors of x86-64 Linux.
 const USER_CS: u64 = 0x33;
 const USER_SS: u64 = 0x2b;
+
+/// Maps the stub page and builds the stub filter now.
+pub fn prepare() -> Result<(), PlatformError> {
+    stub_page()?;
+    stub_filter()?;
+    Ok(())
+}
 
 /// The page of stub code, mapped at the same address in the sentry and in
 /// every stub (forks inherit it); it lies above the guest's USER_TOP.
