@@ -66,6 +66,9 @@ pub struct Unpacker<'a> {
     dirs: BTreeMap<Vec<u8>, Meta>,
     warned_skip: bool,
     warned_chown: bool,
+    /// Copy buffer, allocated once: a fresh large buffer per file costs an
+    /// mmap and its page faults each time.
+    buf: Vec<u8>,
 }
 
 const COPY_BUF: usize = 256 << 10;
@@ -80,6 +83,7 @@ impl<'a> Unpacker<'a> {
             dirs: BTreeMap::new(),
             warned_skip: false,
             warned_chown: false,
+            buf: vec![0u8; COPY_BUF],
         }
     }
 
@@ -265,10 +269,22 @@ impl<'a> Unpacker<'a> {
         entry: &mut tar::Entry<R>,
         file: &mut File,
     ) -> Result<u64, EntryFailure> {
-        let mut buf = vec![0u8; COPY_BUF];
+        let mut buf = std::mem::take(&mut self.buf);
+        let res = self.copy_with(raw, entry, file, &mut buf);
+        self.buf = buf;
+        res
+    }
+
+    fn copy_with<R: Read>(
+        &mut self,
+        raw: &[u8],
+        entry: &mut tar::Entry<R>,
+        file: &mut File,
+        buf: &mut [u8],
+    ) -> Result<u64, EntryFailure> {
         let mut written = 0u64;
         loop {
-            let n = match entry.read(&mut buf) {
+            let n = match entry.read(buf) {
                 Ok(0) => return Ok(written),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
