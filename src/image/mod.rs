@@ -1,42 +1,34 @@
 //! Image bundles and the content-addressed store.
-//! (Skeleton: the interface is fixed; the body is to be written.)
+//!
+//! `Store::prepare` turns a bundle file (a rootfs `.tar`, `.tar.gz`/`.tgz`)
+//! into a read-only directory tree the gofer can serve: it checks the
+//! pinned sha256, then unpacks the bundle once into
+//! `<store>/<sha256>/rootfs`, atomically, and reuses that entry afterwards.
+//!
+//! Unpacking is written here rather than taken from `tar::Archive::unpack`,
+//! because a bundle is untrusted input: every entry is created relative to
+//! the root fd, component by component with `O_NOFOLLOW`, and anything that
+//! would land outside the root, write through a symlink, or create a device
+//! node is refused or skipped (see `apply.rs`).
+//!
+//! Parts: `format` (what a bundle is), `unpack` + `apply` (tar stream to
+//! tree), `tree` (fd-relative file operations), `path` (entry names),
+//! `digest` (sha256), `store` (layout, atomic publish, list/remove).
 
-use std::path::{Path, PathBuf};
+#![forbid(unsafe_code)]
 
-use crate::pod::Image;
+mod apply;
+mod digest;
+mod error;
+mod format;
+mod path;
+mod store;
+#[cfg(test)]
+mod testutil;
+mod tree;
+mod unpack;
 
-/// Failure to prepare an image; messages name the bundle file.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error("{0}")]
-    Todo(String),
-}
-
-/// The content-addressed store of unpacked images.
-pub struct Store {
-    root: PathBuf,
-}
-
-impl Store {
-    /// The store at `root`.
-    pub fn new(root: PathBuf) -> Store {
-        Store { root }
-    }
-
-    /// `$SANDBOXD_STORE`, else `/var/lib/sandboxd/store` for root, else
-    /// `$XDG_DATA_HOME/sandboxd/store` (`~/.local/share/sandboxd/store`).
-    pub fn default_root() -> PathBuf {
-        todo!()
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Verifies `image` against its pin, unpacks it into the store unless it
-    /// is there already, and returns the directory of its rootfs.
-    pub fn prepare(&self, image: &Image) -> Result<PathBuf, ImageError> {
-        let _ = image;
-        todo!()
-    }
-}
+pub use error::{ImageError, Refusal};
+pub use format::Format;
+pub use store::{Entry, Store};
+pub use unpack::{Limits, MAX_BYTES_ENV};
