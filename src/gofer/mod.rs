@@ -1,37 +1,27 @@
-//! The gofer: file server and its client. (Temporary interface stand-in
-//! until the real client lands.)
-use std::os::fd::OwnedFd;
+//! The gofer: the only process that touches a container's image files. It
+//! serves the sentry over a SOCK_SEQPACKET socket (protocol in
+//! [`crate::proto`]) and donates host fds of regular files so the sentry
+//! reads them directly with pread.
+//!
+//! Security invariants of the server:
+//! * every fid holds an `O_PATH|O_NOFOLLOW` fd opened relative to its
+//!   parent's fd, one component at a time: no path string is ever resolved
+//!   by the host from the root, `..` and `/` never appear in a walked name,
+//!   and a symlink is never followed (walking onto one yields the link);
+//! * opening a file reopens it from its parent fd with `O_NOFOLLOW` and
+//!   checks it is still the inode the fid names;
+//! * a read-only export refuses every write-mode open with EROFS (the
+//!   mount itself is read-only too);
+//! * bounded memory: at most [`MAX_FIDS`] fids, packets of at most
+//!   [`crate::proto::MAX_MESSAGE`] bytes.
 
-use crate::abi::types::Stat;
-use crate::abi::SysResult;
+mod client;
+mod server;
+mod socket;
 
-pub type Fid = u32;
+pub use crate::proto::{Dirent, Fid, Statfs};
+pub use client::GoferClient;
+pub use server::{serve, GoferError, MAX_FIDS};
 
-pub struct Dirent {
-    pub ino: u64,
-    pub kind: u8,
-    pub name: Vec<u8>,
-}
-
-pub struct GoferClient;
-
-impl GoferClient {
-    pub fn new(_sock: OwnedFd) -> GoferClient {
-        GoferClient
-    }
-    pub fn attach(&self) -> SysResult<(Fid, Stat)> {
-        todo!()
-    }
-    pub fn walk(&self, _dir: Fid, _name: &[u8]) -> SysResult<(Fid, Stat)> {
-        todo!()
-    }
-    pub fn readlink(&self, _fid: Fid) -> SysResult<Vec<u8>> {
-        todo!()
-    }
-    pub fn open(&self, _fid: Fid, _flags: i32) -> SysResult<OwnedFd> {
-        todo!()
-    }
-    pub fn readdir(&self, _fid: Fid) -> SysResult<Vec<Dirent>> {
-        todo!()
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -47,8 +47,7 @@ pub fn main() -> i32 {
     if errpipe::send_ready(err).is_err() {
         return 125;
     }
-    // INTEGRATOR: replace `shim_serve` by `crate::gofer::serve` (same signature).
-    match shim_serve(ready.root, ready.sock, true) {
+    match crate::gofer::serve(ready.root, ready.sock, true) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("sandboxd: {role}: {}", chain(&e));
@@ -68,16 +67,4 @@ fn set_up(args: &GoferArgs) -> Result<Ready, SetupError> {
     setup::drop_privileges(setup::GOFER_CAPS)?;
     seccomp::install(&policy)?;
     Ok(Ready { root, sock })
-}
-
-/// TEMPORARY stand-in for `crate::gofer::serve` until the gofer server is
-/// merged (the integrator deletes it): it answers nothing, and returns when
-/// the sentry closes its end of the socket.
-fn shim_serve(root: OwnedFd, sock: OwnedFd, readonly: bool) -> Result<(), std::io::Error> {
-    use std::io::Read;
-    let _ = (root, readonly);
-    let mut sock = std::fs::File::from(sock);
-    let mut buf = [0u8; 4096];
-    while sock.read(&mut buf)? > 0 {}
-    Ok(())
 }
