@@ -1,10 +1,47 @@
 //! The pod file: a declarative JSON description of the containers to run.
-//! (Skeleton: the types are fixed; loading and validation are to be written.)
+//!
+//! [`load`] reads a pod file and returns the fully evaluated [`Pod`]: every
+//! default applied, every path absolute, every container's `image` a key of
+//! `images`. The format:
+//!
+//! ```json
+//! {
+//!   "name": "demo",                       // default: the file name without .json / .pod.json
+//!   "platform": "auto",                   // "auto" (default), "kvm" or "ptrace"
+//!   "images": {
+//!     "busybox": { "path": "busybox.tar.gz", "sha256": "<64 hex digits, optional>" }
+//!   },
+//!   "containers": {                       // required, at least one
+//!     "app": {                            // names: [a-zA-Z0-9][a-zA-Z0-9_.-]*
+//!       "image": "busybox",               // required: a key of images, or a bundle path
+//!       "command": ["/bin/sh", "-c", "echo hi"],  // required, non-empty
+//!       "env": { "K": "V" },              // default {}
+//!       "workdir": "/",                   // default "/", absolute
+//!       "user": "1000:1000"               // "UID" or "UID:GID", default "0:0"
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! Paths are relative to the pod file's directory. A container whose `image`
+//! is a bundle path gets an `images` entry keyed by that path string. Unknown
+//! fields are errors everywhere, and every error names its JSON path in one
+//! line: `pod.json: containers.app.command: expected an array of strings,
+//! got a number`. The schema itself lives in `schema.rs`, one field table
+//! per object.
+#![forbid(unsafe_code)]
+
+mod error;
+mod json;
+mod schema;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use error::PodError;
+pub use schema::{parse_user, valid_name, PLATFORMS};
 
 /// A fully evaluated pod: every default applied, every path absolute, every
 /// container's `image` a key of `images`.
@@ -48,4 +85,178 @@ pub struct Container {
 pub struct User {
     pub uid: u32,
     pub gid: u32,
+}
+
+/// Reads, checks and evaluates the pod file at `path`.
+pub fn load(path: &Path) -> Result<Pod, PodError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PodError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    load_str(path, &text)
+}
+
+/// Checks and evaluates `text` as if it were the content of the pod file
+/// `path` (which gives the default name and the directory that relative
+/// paths start from; bundle files must exist there).
+pub fn load_str(path: &Path, text: &str) -> Result<Pod, PodError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| PodError::parse(path.to_owned(), &e))?;
+    let absolute = std::path::absolute(path).map_err(|source| PodError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    let parent = absolute.parent().unwrap_or(Path::new("/"));
+    // Canonical when it exists, so that `..` and symlinks are resolved once.
+    let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+    let ctx = schema::Ctx { dir };
+    schema::evaluate(&value, &ctx, default_name(path)).map_err(|e| PodError::Validate {
+        file: path.to_owned(),
+        at: e.at.to_string(),
+        msg: e.msg,
+    })
+}
+
+/// The pod file's name without `.pod.json` or `.json` (or any other
+/// extension).
+fn default_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = match file.strip_suffix(".pod.json") {
+        Some(stem) => stem.to_owned(),
+        None => Path::new(&file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if stem.is_empty() {
+        "pod".to_owned()
+    } else {
+        stem
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+#[cfg(test)]
+pub(crate) struct TestDir(pub PathBuf);
+
+#[cfg(test)]
+impl TestDir {
+    pub(crate) fn new() -> TestDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sandboxd-pod-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    /// Writes `content` into `name` inside the directory; returns its path.
+    pub(crate) fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        r#"{"containers": {"app": {"image": "root.tar", "command": ["/bin/true"]}}}"#;
+
+    #[test]
+    fn load_missing_file_is_read_error() {
+        let dir = TestDir::new();
+        let err = load(&dir.0.join("nope.json")).unwrap_err();
+        let PodError::Read { source, .. } = &err else {
+            panic!("unexpected {err}");
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().ends_with("nope.json: cannot read"));
+    }
+
+    #[test]
+    fn load_syntax_error_names_line_and_column() {
+        let dir = TestDir::new();
+        let path = dir.file(
+            "pod.json",
+            "{\n  \"name\": \"x\"\n  \"platform\": \"kvm\"\n}",
+        );
+        let err = load(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.ends_with("pod.json: line 3 column 3: expected ',' or '}'"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn load_minimal_pod_applies_defaults() {
+        let dir = TestDir::new();
+        dir.file("root.tar", "");
+        let pod = load(&dir.file("demo.pod.json", MINIMAL)).unwrap();
+        assert_eq!(pod.name, "demo");
+        assert_eq!(pod.platform, "auto");
+        assert_eq!(pod.dir, dir.0);
+        let app = &pod.containers["app"];
+        assert_eq!(app.workdir, "/");
+        assert_eq!(app.user, User { uid: 0, gid: 0 });
+        assert!(app.env.is_empty());
+    }
+
+    #[test]
+    fn load_bundle_path_image_is_synthesized_absolute() {
+        let dir = TestDir::new();
+        dir.file("root.tar", "");
+        let pod = load(&dir.file("demo.json", MINIMAL)).unwrap();
+        let image = &pod.images[&pod.containers["app"].image];
+        assert_eq!(pod.containers["app"].image, "root.tar");
+        assert_eq!(image.path, dir.0.join("root.tar"));
+        assert!(image.path.is_absolute());
+        assert_eq!(image.sha256, None);
+    }
+
+    #[test]
+    fn load_relative_pod_path_gives_absolute_dir() {
+        let dir = TestDir::new();
+        dir.file("root.tar", "");
+        let path = dir.file("p.json", MINIMAL);
+        let cwd = std::env::current_dir().unwrap();
+        let rel: PathBuf = std::iter::repeat_n("..", cwd.components().count())
+            .collect::<PathBuf>()
+            .join(path.strip_prefix("/").unwrap());
+        let pod = load(&rel).unwrap();
+        assert_eq!(pod.images["root.tar"].path, dir.0.join("root.tar"));
+        assert_eq!(pod.dir, dir.0);
+    }
+
+    #[test]
+    fn default_name_strips_json_suffixes() {
+        assert_eq!(default_name(Path::new("/a/demo.pod.json")), "demo");
+        assert_eq!(default_name(Path::new("demo.json")), "demo");
+        assert_eq!(default_name(Path::new("demo")), "demo");
+        assert_eq!(default_name(Path::new(".pod.json")), "pod");
+    }
+
+    #[test]
+    fn pod_serializes_without_dir() {
+        let dir = TestDir::new();
+        dir.file("root.tar", "");
+        let pod = load(&dir.file("demo.json", MINIMAL)).unwrap();
+        let v = serde_json::to_value(&pod).unwrap();
+        assert!(v.get("dir").is_none());
+        assert_eq!(v["containers"]["app"]["user"]["uid"], 0);
+    }
 }
