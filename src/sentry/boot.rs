@@ -133,9 +133,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
 
 /// Sets up stdio and the working directory and loads the command.
 fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
-    for fd in 0..3 {
-        let host = unsafe_stdio(fd).try_clone_to_owned();
-        let host = host.map_err(|e| fail(125, format!("duplicating stdio fd {fd}: {e}")))?;
+    for fd in 0..3u8 {
         let flags = if fd == 0 {
             libc::O_RDONLY
         } else {
@@ -143,7 +141,7 @@ fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
         } as u32;
         task.fds.set(
             fd as usize,
-            OpenFile::new(Arc::new(StdioFile::new(host)), flags),
+            OpenFile::new(Arc::new(StdioFile::new(fd)), flags),
             0,
         );
     }
@@ -249,11 +247,4 @@ fn fail(status: i32, message: String) -> StartError {
 fn errno_text(e: Errno) -> String {
     let s = std::io::Error::from_raw_os_error(e.0).to_string();
     s.split(" (os error").next().unwrap_or_default().to_string()
-}
-
-/// The sentry's own standard stream `fd`, borrowed.
-fn unsafe_stdio(fd: i32) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: fds 0-2 are the sandbox process's standard streams, open for
-    // its whole life (the launcher passes them).
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }

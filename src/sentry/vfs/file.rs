@@ -1,6 +1,6 @@
 //! Open file descriptions and per-process descriptor tables.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use super::{GoferFs, Node};
@@ -274,25 +274,34 @@ impl FileOps for DirFile {
 }
 
 /// One of the launcher's standard streams, given to the guest as fd 0-2.
-/// The sentry does the I/O on its own descriptor; the guest never gets it.
+/// The sentry does the I/O on its own descriptor 0, 1 or 2 (the only ones
+/// its seccomp filter lets it ask terminal questions about); the guest
+/// never gets the host fd.
 pub struct StdioFile {
-    fd: OwnedFd,
+    fd: BorrowedFd<'static>,
 }
 
 impl StdioFile {
-    pub fn new(fd: OwnedFd) -> StdioFile {
-        StdioFile { fd }
+    /// The sentry's standard stream `n` (0, 1 or 2).
+    pub fn new(n: u8) -> StdioFile {
+        assert!(n <= 2, "not a standard stream: {n}");
+        // SAFETY: fds 0-2 are the sentry's standard streams, open for the
+        // life of the process (the launcher passes them and nothing in the
+        // sentry closes them).
+        StdioFile {
+            fd: unsafe { BorrowedFd::borrow_raw(n as i32) },
+        }
     }
 
     fn is_tty(&self) -> bool {
-        nix::unistd::isatty(self.fd.as_fd()).unwrap_or(false)
+        nix::unistd::isatty(self.fd).unwrap_or(false)
     }
 }
 
 impl FileOps for StdioFile {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
         loop {
-            match nix::unistd::read(self.fd.as_fd(), buf) {
+            match nix::unistd::read(self.fd, buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => return Ok(r?),
             }
@@ -301,7 +310,7 @@ impl FileOps for StdioFile {
 
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
         loop {
-            match nix::unistd::write(self.fd.as_fd(), buf) {
+            match nix::unistd::write(self.fd, buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => return Ok(r?),
             }
@@ -328,7 +337,7 @@ impl FileOps for StdioFile {
     }
 
     fn termios(&self) -> SysResult<[u8; 36]> {
-        let t = nix::sys::termios::tcgetattr(self.fd.as_fd()).map_err(|_| Errno::ENOTTY)?;
+        let t = nix::sys::termios::tcgetattr(self.fd).map_err(|_| Errno::ENOTTY)?;
         let raw: libc::termios = t.into();
         let mut b = [0u8; 36];
         b[0..4].copy_from_slice(&raw.c_iflag.to_le_bytes());
