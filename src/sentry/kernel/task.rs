@@ -59,6 +59,8 @@ pub struct Task {
     /// (soft, hard) per RLIMIT_* resource.
     pub rlimits: [(u64, u64); 16],
     pub exit: Option<Exit>,
+    /// The thread name (PR_SET_NAME), NUL-padded.
+    pub comm: [u8; 16],
     ctx: Box<dyn Context>,
 }
 
@@ -85,6 +87,7 @@ impl Task {
             sigmask: 0,
             rlimits: default_rlimits(),
             exit: None,
+            comm: [0; 16],
             ctx,
         })
     }
@@ -130,6 +133,18 @@ impl Task {
     /// synchronous faults take the default action, as with SIG_DFL).
     pub fn fatal_signal(&mut self, sig: i32) {
         self.exit = Some(Exit::Signal(sig));
+    }
+
+    /// Logs an unsupported option of a syscall once per sandbox (e.g. a
+    /// prctl or fcntl command) and returns EINVAL, as Linux does for
+    /// options it does not know.
+    pub fn unimplemented_option(&self, syscall: &str, option: u64) -> Errno {
+        // Options are keyed beside syscall numbers, above the syscall range.
+        let key = 0x1_0000_0000u64 ^ ((syscall.len() as u64) << 40) ^ option;
+        if self.k.first_unimplemented(key) {
+            log::warn!("unsupported {syscall} option {option} called by pid {}: returning EINVAL", self.pid);
+        }
+        Errno::EINVAL
     }
 
     /// Logs an unimplemented syscall once per sandbox and returns ENOSYS.

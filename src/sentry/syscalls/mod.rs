@@ -92,6 +92,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
         nr::DUP3 => e(file::sys_dup3, "ffo"),
         nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
+        nr::PRCTL => e(process::sys_prctl, "ixxxx"),
         nr::GETRANDOM => e(process::sys_getrandom, "xuo"),
         _ => return None,
     })

@@ -193,3 +193,20 @@ pub fn sys_getrandom(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.mm.copy_out(a[0], &buf)?;
     Ok(buf.len() as u64)
 }
+
+/// Implements prctl(2) for the thread name; other options are not
+/// supported yet and fail with EINVAL, as Linux does for unknown ones.
+pub fn sys_prctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    match a[0] as i32 {
+        libc::PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            t.mm.copy_in(a[1], &mut name)?;
+            let end = name.iter().position(|&b| b == 0).unwrap_or(15);
+            t.comm = [0; 16];
+            t.comm[..end].copy_from_slice(&name[..end]);
+            Ok(0)
+        }
+        libc::PR_GET_NAME => t.mm.copy_out(a[1], &t.comm).map(|_| 0),
+        _ => Err(t.unimplemented_option("prctl", a[0])),
+    }
+}

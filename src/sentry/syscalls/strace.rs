@@ -74,8 +74,9 @@ fn quote(b: &[u8]) -> String {
 }
 
 /// Prints the finished call with its result.
-pub fn exit(_t: &Task, call: String, res: &SysResult<u64>) {
+pub fn exit(t: &Task, call: String, res: &SysResult<u64>) {
     let line = match res {
+        _ if t.exit.is_some() => format!("{call} = ?\n"),
         Ok(v) if *v > 0xffff => format!("{call} = {v:#x}\n"),
         Ok(v) => format!("{call} = {v}\n"),
         Err(e) => format!("{call} = -1 {} ({})\n", e.name(), errno_text(e.0)),

@@ -288,9 +288,8 @@ impl StdioFile {
         // SAFETY: fds 0-2 are the sentry's standard streams, open for the
         // life of the process (the launcher passes them and nothing in the
         // sentry closes them).
-        StdioFile {
-            fd: unsafe { BorrowedFd::borrow_raw(n as i32) },
-        }
+        let fd = unsafe { BorrowedFd::borrow_raw(n as i32) };
+        StdioFile { fd }
     }
 
     fn is_tty(&self) -> bool {
