@@ -26,15 +26,16 @@ pub const LEVEL_VAR: &str = "SANDBOXD_LOG";
 /// appended to, mode 0600); if that file cannot be opened they go to stderr
 /// with an error saying why. Only the first call in a process has effect.
 pub fn init(role: &str, dir: Option<&Path>) {
-    let env = std::env::var(LEVEL_VAR).ok();
-    let (level, bad_level) = match parse_level(env.as_deref(), dir.is_some()) {
-        Ok(level) => (level, None),
-        Err(bad) => (default_level(dir.is_some()), Some(bad)),
-    };
     let (sink, open_error) = match dir.map(|d| open_log(d, role)) {
         None => (Sink::Stderr, None),
         Some(Ok(file)) => (Sink::File(Mutex::new(file)), None),
         Some(Err(e)) => (Sink::Stderr, Some(e)),
+    };
+    let to_file = matches!(sink, Sink::File(_));
+    let env = std::env::var(LEVEL_VAR).ok();
+    let (level, bad_level) = match parse_level(env.as_deref(), to_file) {
+        Ok(level) => (level, None),
+        Err(bad) => (default_level(to_file), Some(bad)),
     };
     let logger = Logger {
         role: role.to_owned(),
@@ -46,10 +47,12 @@ pub fn init(role: &str, dir: Option<&Path>) {
     }
     log::set_max_level(level);
     if let Some(bad) = bad_level {
-        log::warn!("{LEVEL_VAR}={bad:?} is not a log level; using {level}");
+        let name = level.as_str().to_ascii_lowercase();
+        log::warn!("{LEVEL_VAR}={bad:?} is not a log level; using {name}");
     }
     if let Some((path, e)) = open_error {
-        log::error!("cannot open log file {}: {e}", path.display());
+        let why = crate::cli::report(&e);
+        log::error!("cannot open log file {}: {why}", path.display());
     }
 }
 

@@ -140,7 +140,7 @@ pub fn rewrite_args(args: &[String]) -> Vec<String> {
 
 /// Prints `err` and its chain of sources as one line on stderr; returns the
 /// exit code of sandboxd's own failures.
-pub(crate) fn fail(err: &dyn std::error::Error) -> i32 {
+pub(crate) fn fail(err: &(dyn std::error::Error + 'static)) -> i32 {
     eprintln!("sandboxd: {}", report(err));
     FAILED
 }
@@ -148,21 +148,25 @@ pub(crate) fn fail(err: &dyn std::error::Error) -> i32 {
 /// `err` and its sources joined with ": ", as one line. An OS error is
 /// shown by its description only ("No such file or directory", without
 /// "(os error 2)").
-pub fn report(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
+pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = describe(err);
     let mut source = err.source();
     while let Some(e) = source {
         line.push_str(": ");
-        match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::raw_os_error)
-        {
-            Some(code) => line.push_str(nix::errno::Errno::from_raw(code).desc()),
-            None => line.push_str(&e.to_string()),
-        }
+        line.push_str(&describe(e));
         source = e.source();
     }
     line
+}
+
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let os_code = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error);
+    match os_code {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
+        None => err.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +302,12 @@ mod tests {
     #[test]
     fn dispatch_version_exits_0() {
         assert_eq!(dispatch("sandboxd", &strings(&["version"])), 0);
+    }
+
+    #[test]
+    fn report_bare_io_error_shows_description() {
+        let err = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(report(&err), "Permission denied");
     }
 
     #[test]

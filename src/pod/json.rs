@@ -2,12 +2,90 @@
 //! accessors that say what they expected and what they got, and the field
 //! table that reads one JSON object into a builder.
 //!
+//! The text is parsed with duplicate keys refused ([`parse_strict`]).
 //! Every accessor takes the [`JsonPath`] of the value it reads, so that every
 //! error it returns names the exact place in the pod file.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+/// Parses JSON text like `serde_json::from_str::<Value>`, but refuses an
+/// object with the same key twice (serde_json would silently keep the
+/// last: a second container or a second `env` entry would vanish). The
+/// error carries the line and column of the duplicate.
+pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<Strict>(text).map(|s| s.0)
+}
+
+/// A `Value` deserialized with duplicate keys refused.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {key:?}"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            members.insert(key, v);
+        }
+        Ok(Value::Object(members))
+    }
+}
 
 /// Where a value sits in the document: `containers.app.command[2]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -170,6 +248,24 @@ fn unknown_field<C, B>(fields: &[Field<C, B>], at: &JsonPath) -> Invalid {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parse_strict_accepts_what_serde_json_accepts() {
+        let text = r#"{"a": [1, -2, 3.5, "s", true, null, {}], "b": {"c": "d"}}"#;
+        let strict = parse_strict(text).unwrap();
+        assert_eq!(strict, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn parse_strict_duplicate_key_is_refused_with_position() {
+        let err = parse_strict("{\"a\": {\"k\": 1,\n \"k\": 2}}").unwrap_err();
+        assert_eq!(err.to_string(), "duplicate key \"k\" at line 2 column 4");
+    }
+
+    #[test]
+    fn parse_strict_same_key_in_sibling_objects_is_fine() {
+        assert!(parse_strict(r#"[{"k": 1}, {"k": 2}]"#).is_ok());
+    }
 
     #[test]
     fn json_path_plain_keys_are_dotted() {

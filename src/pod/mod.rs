@@ -23,7 +23,8 @@
 //! }
 //! ```
 //!
-//! Paths are relative to the pod file's directory. A container whose `image`
+//! Paths are relative to the pod file's directory. An object may not
+//! have the same key twice. A container whose `image`
 //! is a bundle path gets an `images` entry keyed by that path string. Unknown
 //! fields are errors everywhere, and every error names its JSON path in one
 //! line: `pod.json: containers.app.command: expected an array of strings,
@@ -100,8 +101,7 @@ pub fn load(path: &Path) -> Result<Pod, PodError> {
 /// `path` (which gives the default name and the directory that relative
 /// paths start from; bundle files must exist there).
 pub fn load_str(path: &Path, text: &str) -> Result<Pod, PodError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| PodError::parse(path.to_owned(), &e))?;
+    let value = json::parse_strict(text).map_err(|e| PodError::parse(path.to_owned(), &e))?;
     let absolute = std::path::absolute(path).map_err(|source| PodError::Read {
         file: path.to_owned(),
         source,
@@ -240,6 +240,18 @@ mod tests {
         let pod = load(&rel).unwrap();
         assert_eq!(pod.images["root.tar"].path, dir.0.join("root.tar"));
         assert_eq!(pod.dir, dir.0);
+    }
+
+    #[test]
+    fn load_duplicate_container_is_refused() {
+        let dir = TestDir::new();
+        let text = r#"{"containers": {"a": {}, "a": {}}}"#;
+        let err = load(&dir.file("pod.json", text)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.ends_with("pod.json: line 1 column 28: duplicate key \"a\""),
+            "{msg}"
+        );
     }
 
     #[test]
