@@ -25,6 +25,17 @@ pub const LEVEL_VAR: &str = "SANDBOXD_LOG";
 /// "sandboxd-gofer"). With `dir`, lines go to `dir/<role>.log` (created,
 /// appended to, mode 0600); if that file cannot be opened they go to stderr
 /// with an error saying why. Only the first call in a process has effect.
+/// Environment variable through which the launcher hands `--debug-log DIR`
+/// to the roles it starts.
+pub const DIR_VAR: &str = "SANDBOXD_DEBUG_LOG";
+
+/// Sets up logging for a role started by the launcher: to `<role>.log` in
+/// `$SANDBOXD_DEBUG_LOG` when set, else to stderr.
+pub fn init_role(role: &str) {
+    let dir = std::env::var_os(DIR_VAR).map(std::path::PathBuf::from);
+    init(role, dir.as_deref());
+}
+
 pub fn init(role: &str, dir: Option<&Path>) {
     let (sink, open_error) = match dir.map(|d| open_log(d, role)) {
         None => (Sink::Stderr, None),

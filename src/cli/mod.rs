@@ -1,5 +1,5 @@
 //! The command line of the launcher role: `sandboxd [run] POD.json`,
-//! `sandboxd check POD.json`, `sandboxd version`.
+//! `sandboxd check POD.json`, `sandboxd platforms`, `sandboxd version`.
 //!
 //! argh parses the arguments; argh has no default subcommand, so
 //! [`rewrite_args`] inserts `run` when the first argument that is not a flag
@@ -9,6 +9,7 @@
 
 mod check;
 pub mod logger;
+mod platforms;
 mod run;
 mod version;
 
@@ -47,6 +48,7 @@ struct Sandboxd {
 enum Command {
     Run(run::RunCmd),
     Check(check::CheckCmd),
+    Platforms(platforms::PlatformsCmd),
     Version(version::VersionCmd),
 }
 
@@ -74,6 +76,7 @@ fn dispatch(command_name: &str, args: &[String]) -> i32 {
         Ok(cli) => match cli.command {
             Command::Run(cmd) => cmd.execute(),
             Command::Check(cmd) => cmd.execute(),
+            Command::Platforms(cmd) => cmd.execute(),
             Command::Version(cmd) => cmd.execute(),
         },
         Err(early) if early.status.is_ok() => {

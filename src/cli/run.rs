@@ -74,6 +74,11 @@ impl RunCmd {
     pub(super) fn execute(self) -> i32 {
         let opts = self.options();
         super::logger::init("sandboxd", opts.debug_log.as_deref());
+        if let Some(dir) = &opts.debug_log {
+            // The roles inherit SANDBOXD_* variables and open their own
+            // log file in DIR before they give up the host file system.
+            std::env::set_var(super::logger::DIR_VAR, dir);
+        }
         let pod = match crate::pod::load(&self.pod) {
             Ok(pod) => pod,
             Err(e) => return super::fail(&e),

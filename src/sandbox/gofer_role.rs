@@ -21,6 +21,7 @@ struct Ready {
 }
 
 pub fn main() -> i32 {
+    crate::cli::logger::init_role(super::GOFER_ROLE);
     let argv: Vec<String> = std::env::args().collect();
     let args = match GoferArgs::parse(&argv) {
         Ok(a) => a,

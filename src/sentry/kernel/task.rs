@@ -53,6 +53,8 @@ pub struct Task {
     pub creds: Creds,
     pub umask: u32,
     pub clear_child_tid: u64,
+    /// Head of the robust futex list (set_robust_list).
+    pub robust_list: u64,
     /// Raw `struct sigaction` (handler, flags, restorer, mask) per signal.
     pub sigactions: [[u64; 4]; 64],
     pub sigmask: u64,
@@ -83,6 +85,7 @@ impl Task {
             creds,
             umask: 0o022,
             clear_child_tid: 0,
+            robust_list: 0,
             sigactions: [[0; 4]; 64],
             sigmask: 0,
             rlimits: default_rlimits(),
@@ -142,7 +145,10 @@ impl Task {
         // Options are keyed beside syscall numbers, above the syscall range.
         let key = 0x1_0000_0000u64 ^ ((syscall.len() as u64) << 40) ^ option;
         if self.k.first_unimplemented(key) {
-            log::warn!("unsupported {syscall} option {option} called by pid {}: returning EINVAL", self.pid);
+            log::warn!(
+                "unsupported {syscall} option {option} called by pid {}: returning EINVAL",
+                self.pid
+            );
         }
         Errno::EINVAL
     }

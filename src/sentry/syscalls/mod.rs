@@ -92,6 +92,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
         nr::DUP3 => e(file::sys_dup3, "ffo"),
         nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
+        nr::SET_ROBUST_LIST => e(process::sys_set_robust_list, "xu"),
+        nr::GET_ROBUST_LIST => e(process::sys_get_robust_list, "ixx"),
         nr::PRCTL => e(process::sys_prctl, "ixxxx"),
         nr::GETRANDOM => e(process::sys_getrandom, "xuo"),
         _ => return None,

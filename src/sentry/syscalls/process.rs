@@ -210,3 +210,26 @@ pub fn sys_prctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         _ => Err(t.unimplemented_option("prctl", a[0])),
     }
 }
+
+/// Size of `struct robust_list_head`.
+const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+/// Implements set_robust_list(2): records the head; the list is walked
+/// when the thread exits.
+pub fn sys_set_robust_list(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[1] != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = a[0];
+    Ok(0)
+}
+
+/// Implements get_robust_list(2) for the calling thread.
+pub fn sys_get_robust_list(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] != 0 && a[0] as i32 != t.pid {
+        return Err(Errno::ESRCH);
+    }
+    t.mm.write_u64(a[1], t.robust_list)?;
+    t.mm.write_u64(a[2], ROBUST_LIST_HEAD_SIZE)?;
+    Ok(0)
+}
