@@ -157,7 +157,15 @@ impl Task {
     pub fn unimplemented(&self, nr: u64) -> Errno {
         if self.k.first_unimplemented(nr) {
             let name = crate::abi::sysno::name(nr).unwrap_or("unknown");
-            log::warn!(
+            // glibc probes rseq at every start and copes with ENOSYS: not
+            // worth a warning on the user's terminal.
+            let level = if nr == crate::abi::sysno::RSEQ {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
                 "unimplemented syscall {name} ({nr}) called by pid {}: returning ENOSYS",
                 self.pid
             );
