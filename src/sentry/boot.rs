@@ -4,11 +4,12 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use super::kernel::task::Exit;
+use super::kernel::process::PidNs;
+use super::kernel::task::{default_rlimits, Exit, Inherit, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
-use super::vfs::{resolve, FileOps, Follow, GoferFs, HostFile, OpenFile, StdioFile};
+use super::vfs::{resolve, FdTable, Follow, GoferFs, OpenFile, StdioFile};
 use super::{ContainerSpec, SentrySpec};
 use crate::abi::Errno;
 use crate::gofer::GoferClient;
@@ -33,6 +34,12 @@ pub enum SentryError {
     Attach { name: String, errno: Errno },
     #[error("spec names {containers} containers but {gofers} gofer sockets were passed")]
     GoferCount { containers: usize, gofers: usize },
+    #[error("container {name}: creating its first process")]
+    Task {
+        name: String,
+        #[source]
+        source: SpawnError,
+    },
     #[error("container thread panicked")]
     Panicked,
 }
@@ -100,7 +107,8 @@ pub fn run(
     Ok(status)
 }
 
-/// Runs one container's command; returns its shell-style status.
+/// Runs one container's command as its first process; returns its
+/// shell-style status.
 fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<i32, SentryError> {
     let creds = Creds {
         uid: c.uid,
@@ -110,41 +118,54 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         egid: c.gid,
         sgid: c.gid,
     };
-    let mut task = Task::new(k, fs, creds).map_err(|source| SentryError::Platform {
-        name: "task".into(),
-        source,
-    })?;
-    match start(&mut task, c) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("sandboxd: container {}: {}", c.name, e.message);
-            return Ok(e.status);
-        }
-    }
-    let exit = task.run().map_err(|source| SentryError::Platform {
-        name: "run".into(),
-        source,
-    })?;
-    if let Exit::Signal(sig) = exit {
-        log::info!("container {}: killed by signal {sig}", c.name);
-    }
-    Ok(exit.shell_status())
-}
-
-/// Sets up stdio and the working directory and loads the command.
-fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
+    let mut fds = FdTable::default();
     for fd in 0..3u8 {
         let flags = if fd == 0 {
             libc::O_RDONLY
         } else {
             libc::O_WRONLY
         } as u32;
-        task.fds.set(
+        fds.set(
             fd as usize,
             OpenFile::new(Arc::new(StdioFile::new(fd)), flags),
             0,
         );
     }
+    let root = fs.root().clone();
+    let inh = Inherit {
+        fs,
+        cwd: root.clone(),
+        root,
+        fds,
+        creds,
+        umask: 0o022,
+        sigactions: [[0; 4]; 64],
+        sigmask: 0,
+        rlimits: default_rlimits(),
+        comm: [0; 16],
+        regs: Default::default(),
+        ns: PidNs::new(),
+        parent: 0,
+    };
+    let mut task = Task::new(k, inh, None).map_err(|source| SentryError::Task {
+        name: c.name.clone(),
+        source,
+    })?;
+    if let Err(e) = start(&mut task, c) {
+        eprintln!("sandboxd: container {}: {}", c.name, e.message);
+        task.exit = Some(Exit::Code(e.status as u8));
+        task.run_to_exit();
+        return Ok(e.status);
+    }
+    let exit = task.run_to_exit();
+    if let Exit::Signal(sig) = exit {
+        log::info!("container {}: killed by signal {sig}", c.name);
+    }
+    Ok(exit.shell_status())
+}
+
+/// Sets the working directory and loads the command.
+fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
     let root = task.root.clone();
     let wd = resolve(&task.fs, &root, &root, c.workdir.as_bytes(), Follow::Yes)
         .map_err(|e| fail(125, format!("workdir {:?}: {}", c.workdir, errno_text(e))))?;
@@ -158,41 +179,17 @@ fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
     let path = find_command(task, c)?;
     let argv: Vec<Vec<u8>> = c.command.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = c.env.iter().map(|e| e.as_bytes().to_vec()).collect();
-    let ids = [
-        task.creds.uid,
-        task.creds.euid,
-        task.creds.gid,
-        task.creds.egid,
-    ];
-    let (root, cwd, fs) = (task.root.clone(), task.cwd.clone(), task.fs.clone());
-    let euid = task.creds.euid;
-    let open = move |p: &[u8]| -> Result<Arc<dyn FileOps>, Errno> {
-        let node = resolve(&fs, &root, &cwd, p, Follow::Yes)?;
-        if !node.stat.is_reg()
-            || (node.stat.mode & 0o111 == 0)
-            || (euid != 0 && !executable_by(&node.stat, euid))
-        {
-            return Err(Errno::EACCES);
-        }
-        let fd = fs.open(&node, libc::O_RDONLY)?;
-        Ok(Arc::new(HostFile::new(fd, node)))
-    };
-    let loaded =
-        super::loader::load(&mut task.mm, &open, &path, argv, &envp, ids).map_err(|e| {
-            let status = if e == Errno::ENOENT { 127 } else { 126 };
-            fail(
-                status,
-                format!(
-                    "exec {:?}: {}",
-                    String::from_utf8_lossy(&path),
-                    errno_text(e)
-                ),
-            )
-        })?;
-    task.regs.rip = loaded.entry;
-    task.regs.rsp = loaded.sp;
-    task.regs.rflags = 0x202;
-    Ok(())
+    task.exec(&path, argv, &envp).map_err(|e| {
+        let status = if e == Errno::ENOENT { 127 } else { 126 };
+        fail(
+            status,
+            format!(
+                "exec {:?}: {}",
+                String::from_utf8_lossy(&path),
+                errno_text(e)
+            ),
+        )
+    })
 }
 
 /// Finds the executable for argv[0]: as a path if it has a '/', else in
@@ -228,16 +225,6 @@ fn find_command(task: &Task, c: &ContainerSpec) -> Result<Vec<u8>, StartError> {
         127,
         format!("exec {arg0:?}: executable file not found in $PATH"),
     ))
-}
-
-/// Whether a non-root `euid` may execute a file with this metadata
-/// (group membership is checked against the primary group only).
-fn executable_by(st: &crate::abi::types::Stat, euid: u32) -> bool {
-    if st.uid == euid {
-        st.mode & 0o100 != 0
-    } else {
-        st.mode & 0o011 != 0
-    }
 }
 
 fn fail(status: i32, message: String) -> StartError {

@@ -46,3 +46,4 @@ impl Kernel {
         self.unimplemented.lock().unwrap().insert(nr)
     }
 }
+pub mod process;

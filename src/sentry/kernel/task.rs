@@ -1,13 +1,17 @@
-//! A guest task (for now: a single-threaded process) and its run loop.
+//! A guest task (a single-threaded process for now), its run loop, and
+//! how tasks are born: the container's first process, and fork children,
+//! each run by a host thread of its own.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 
+use super::process::{Control, PidNs, SigActions};
 use super::Kernel;
-use crate::abi::Errno;
-use crate::sentry::mm::MemoryManager;
-use crate::sentry::platform::{Context, Event, PlatformError, Regs};
+use crate::abi::{Errno, SysResult};
+use crate::sentry::mm::{MemoryManager, Snapshot};
+use crate::sentry::platform::{Event, PlatformError, Regs};
 use crate::sentry::syscalls;
-use crate::sentry::vfs::{FdTable, GoferFs, Node};
+use crate::sentry::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, HostFile, Node};
 
 /// Credentials of a task.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +41,45 @@ impl Exit {
             Exit::Signal(s) => 128 + s,
         }
     }
+
+    /// The wait(2) status word.
+    pub fn wait_status(self) -> u32 {
+        const CORE: [i32; 10] = [
+            libc::SIGQUIT,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGABRT,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGSEGV,
+            libc::SIGSYS,
+            libc::SIGXCPU,
+            libc::SIGXFSZ,
+        ];
+        match self {
+            Exit::Code(c) => (c as u32) << 8,
+            Exit::Signal(s) if CORE.contains(&s) => s as u32 | 0x80,
+            Exit::Signal(s) => s as u32,
+        }
+    }
+}
+
+/// Everything a new task inherits from its creator.
+pub struct Inherit {
+    pub fs: Arc<GoferFs>,
+    pub root: Arc<Node>,
+    pub cwd: Arc<Node>,
+    pub fds: FdTable,
+    pub creds: Creds,
+    pub umask: u32,
+    pub sigactions: SigActions,
+    pub sigmask: u64,
+    pub rlimits: [(u64, u64); 16],
+    pub comm: [u8; 16],
+    pub regs: Regs,
+    pub ns: Arc<PidNs>,
+    /// Parent pid (0 for a container's first process).
+    pub parent: i32,
 }
 
 /// One guest thread of execution with its process state.
@@ -49,55 +92,162 @@ pub struct Task {
     pub fds: FdTable,
     pub regs: Regs,
     pub pid: i32,
-    pub ppid: i32,
+    pub ns: Arc<PidNs>,
+    pub control: Arc<Control>,
     pub creds: Creds,
     pub umask: u32,
     pub clear_child_tid: u64,
     /// Head of the robust futex list (set_robust_list).
     pub robust_list: u64,
-    /// Raw `struct sigaction` (handler, flags, restorer, mask) per signal.
-    pub sigactions: [[u64; 4]; 64],
     pub sigmask: u64,
     /// (soft, hard) per RLIMIT_* resource.
     pub rlimits: [(u64, u64); 16],
     pub exit: Option<Exit>,
     /// The thread name (PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
-    ctx: Box<dyn Context>,
+    ctx: Box<dyn crate::sentry::platform::Context>,
+}
+
+/// Why a task could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("platform")]
+    Platform(#[from] PlatformError),
+    #[error("{0}")]
+    Errno(Errno),
+}
+
+impl SpawnError {
+    /// The errno fork reports for it.
+    pub fn errno(&self) -> Errno {
+        match self {
+            SpawnError::Platform(e) => {
+                log::error!("creating a task: {e}");
+                Errno::EAGAIN
+            }
+            SpawnError::Errno(e) => *e,
+        }
+    }
 }
 
 impl Task {
-    /// A task with an empty address space from the kernel's platform.
-    pub fn new(k: Arc<Kernel>, fs: Arc<GoferFs>, creds: Creds) -> Result<Task, PlatformError> {
+    /// Creates a task on the calling host thread (which must be the one
+    /// that runs it: the ptrace platform traces from it). With `snapshot`
+    /// the address space is a fork child's, else empty.
+    pub fn new(
+        k: Arc<Kernel>,
+        inh: Inherit,
+        snapshot: Option<Snapshot>,
+    ) -> Result<Task, SpawnError> {
         let space = k.platform.new_address_space()?;
         let ctx = k.platform.new_context()?;
-        let root = fs.root().clone();
+        let mm = match snapshot {
+            Some(s) => MemoryManager::from_snapshot(space, s).map_err(SpawnError::Errno)?,
+            None => MemoryManager::new(k.memory.clone(), space),
+        };
+        let control = Control::new(ctx.interrupter(), inh.sigactions);
+        let pid = inh
+            .ns
+            .add(inh.parent, control.clone())
+            .map_err(SpawnError::Errno)?;
         Ok(Task {
-            mm: MemoryManager::new(k.memory.clone(), space),
             k,
-            cwd: root.clone(),
-            root,
-            fs,
-            fds: FdTable::default(),
-            regs: Regs::default(),
-            pid: 1,
-            ppid: 0,
-            creds,
-            umask: 0o022,
+            fs: inh.fs,
+            root: inh.root,
+            cwd: inh.cwd,
+            mm,
+            fds: inh.fds,
+            regs: inh.regs,
+            pid,
+            ns: inh.ns,
+            control,
+            creds: inh.creds,
+            umask: inh.umask,
             clear_child_tid: 0,
             robust_list: 0,
-            sigactions: [[0; 4]; 64],
-            sigmask: 0,
-            rlimits: default_rlimits(),
+            sigmask: inh.sigmask,
+            rlimits: inh.rlimits,
             exit: None,
-            comm: [0; 16],
+            comm: inh.comm,
             ctx,
         })
+    }
+
+    /// What a child of this task inherits (fork).
+    pub fn inherit(&self, regs: Regs) -> Inherit {
+        Inherit {
+            fs: self.fs.clone(),
+            root: self.root.clone(),
+            cwd: self.cwd.clone(),
+            fds: self.fds.clone(),
+            creds: self.creds,
+            umask: self.umask,
+            sigactions: *self.control.sigactions.lock().unwrap(),
+            sigmask: self.sigmask,
+            rlimits: self.rlimits,
+            comm: self.comm,
+            regs,
+            ns: self.ns.clone(),
+            parent: self.pid,
+        }
+    }
+
+    /// Starts a fork child on a new host thread; returns its pid once it
+    /// exists. `setup` runs first in the child (e.g. CLONE_CHILD_SETTID).
+    pub fn spawn_child(
+        &mut self,
+        regs: Regs,
+        setup: impl FnOnce(&mut Task) + Send + 'static,
+    ) -> SysResult<i32> {
+        let snapshot = self.mm.fork()?;
+        let inh = self.inherit(regs);
+        let k = self.k.clone();
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("task-{}", self.pid))
+            .spawn(move || {
+                let mut task = match Task::new(k, inh, Some(snapshot)) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.errno()));
+                        return;
+                    }
+                };
+                setup(&mut task);
+                let _ = tx.send(Ok(task.pid));
+                task.run_to_exit();
+            });
+        if spawned.is_err() {
+            return Err(Errno::EAGAIN);
+        }
+        rx.recv().unwrap_or(Err(Errno::EAGAIN))
+    }
+
+    /// Runs the task until it exits, then makes it a zombie.
+    pub fn run_to_exit(&mut self) -> Exit {
+        let exit = match self.run() {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("pid {}: platform failure, killing the task: {e}", self.pid);
+                Exit::Signal(libc::SIGKILL)
+            }
+        };
+        // Closing our descriptors now (not when the zombie is reaped) is
+        // what lets pipe readers see end of file.
+        self.fds = FdTable::default();
+        self.ns.exit(self.pid, exit);
+        exit
     }
 
     /// Runs the task until it exits.
     pub fn run(&mut self) -> Result<Exit, PlatformError> {
         loop {
+            if let Some(sig) = self.control.killed() {
+                self.exit.get_or_insert(Exit::Signal(sig));
+            }
+            if let Some(exit) = self.exit {
+                return Ok(exit);
+            }
             let event = self.ctx.switch(self.mm.space(), &mut self.regs)?;
             match event {
                 Event::Syscall => syscalls::dispatch(self),
@@ -126,9 +276,6 @@ impl Task {
                 }
                 Event::Interrupted => {}
             }
-            if let Some(exit) = self.exit {
-                return Ok(exit);
-            }
         }
     }
 
@@ -136,6 +283,69 @@ impl Task {
     /// synchronous faults take the default action, as with SIG_DFL).
     pub fn fatal_signal(&mut self, sig: i32) {
         self.exit = Some(Exit::Signal(sig));
+    }
+
+    /// Whether a kill asked this task to stop what it is blocked in.
+    pub fn interrupted(&self) -> bool {
+        self.control.killed.load(Ordering::SeqCst) != 0
+    }
+
+    /// execve: replaces the address space with a fresh one holding the
+    /// program at `path`. On error the old image is untouched.
+    pub fn exec(&mut self, path: &[u8], argv: Vec<Vec<u8>>, envp: &[Vec<u8>]) -> SysResult<()> {
+        let space = self.k.platform.new_address_space().map_err(|e| {
+            log::error!("exec: new address space: {e}");
+            Errno::ENOMEM
+        })?;
+        let mut mm = MemoryManager::new(self.k.memory.clone(), space);
+        let ids = [
+            self.creds.uid,
+            self.creds.euid,
+            self.creds.gid,
+            self.creds.egid,
+        ];
+        let open = |p: &[u8]| self.open_executable(p);
+        let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
+        self.mm = mm;
+        self.fds.close_on_exec();
+        // Handlers point into the old image: back to the default, but
+        // ignored signals stay ignored.
+        for act in self.control.sigactions.lock().unwrap().iter_mut() {
+            if act[0] != 1 {
+                *act = [0; 4];
+            }
+        }
+        self.regs = Regs {
+            rip: loaded.entry,
+            rsp: loaded.sp,
+            rflags: 0x202,
+            ..Regs::default()
+        };
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        self.comm = [0; 16];
+        let n = name.len().min(15);
+        self.comm[..n].copy_from_slice(&name[..n]);
+        Ok(())
+    }
+
+    /// Opens `path` for execution: a regular file the task may execute.
+    pub fn open_executable(&self, path: &[u8]) -> SysResult<Arc<dyn FileOps>> {
+        let node = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)?;
+        let st = &node.stat;
+        let exec_bits = if self.creds.euid == 0 {
+            0o111
+        } else if st.uid == self.creds.euid {
+            0o100
+        } else if st.gid == self.creds.egid {
+            0o010
+        } else {
+            0o001
+        };
+        if !st.is_reg() || st.mode & exec_bits == 0 {
+            return Err(Errno::EACCES);
+        }
+        let fd = self.fs.open(&node, libc::O_RDONLY)?;
+        Ok(Arc::new(HostFile::new(fd, node)))
     }
 
     /// Logs an unsupported option of a syscall once per sandbox (e.g. a
@@ -146,7 +356,7 @@ impl Task {
         let key = 0x1_0000_0000u64 ^ ((syscall.len() as u64) << 40) ^ option;
         if self.k.first_unimplemented(key) {
             log::warn!(
-                "unsupported {syscall} option {option} called by pid {}: returning EINVAL",
+                "unsupported {syscall} option {option:#x} called by pid {}: returning EINVAL",
                 self.pid
             );
         }
@@ -175,7 +385,7 @@ impl Task {
 }
 
 /// Linux's defaults for a process started by init.
-fn default_rlimits() -> [(u64, u64); 16] {
+pub fn default_rlimits() -> [(u64, u64); 16] {
     let inf = u64::MAX;
     let mut r = [(inf, inf); 16];
     r[libc::RLIMIT_STACK as usize] = (8 << 20, inf);

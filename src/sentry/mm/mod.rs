@@ -8,10 +8,14 @@
 //! kernel's copies to and from guest virtual memory fault pages in exactly
 //! as a guest access would, so a bad pointer yields EFAULT.
 //!
-//! Invariants: VMAs never overlap and are page aligned; every entry of
-//! `pages` lies inside a VMA whose protection allows at least reading or is
-//! mapped with that VMA's protection; each present page holds one reference
-//! on its frame.
+//! fork shares every frame copy-on-write: both processes map it read-only
+//! (`Page::cow`) and the first write to it copies the frame, or just maps
+//! it writable again once the other side let go of it.
+//!
+//! Invariants: VMAs never overlap and are page aligned; every page lies
+//! inside a VMA and is mapped in the platform with that VMA's protection,
+//! less write while it is copy-on-write; each page holds one reference on
+//! its frame.
 
 pub mod memory;
 mod vma;
@@ -32,18 +36,43 @@ const FAULT_AROUND: u64 = 16;
 /// less its top 4 GiB, which the platforms keep for their stub code.
 pub const USER_TOP: u64 = 0x7fff_0000_0000;
 
+/// A populated guest page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Page {
+    frame: u64,
+    /// Shared copy-on-write: mapped read-only even in a writable VMA.
+    cow: bool,
+}
+
+/// What fork hands the child: the VMAs and pages of the parent, every
+/// frame already referenced once more for the child.
+pub struct Snapshot {
+    mem: Arc<GuestMemory>,
+    vmas: BTreeMap<u64, Vma>,
+    pages: BTreeMap<u64, Page>,
+    brk_start: u64,
+    brk: u64,
+    mmap_top: u64,
+}
+
 /// The memory of one guest process.
 pub struct MemoryManager {
     mem: Arc<GuestMemory>,
     space: Box<dyn AddressSpace>,
     vmas: BTreeMap<u64, Vma>,
-    /// Guest page address -> frame offset.
-    pages: BTreeMap<u64, u64>,
+    pages: BTreeMap<u64, Page>,
     /// Start of the heap (end of the loaded image) and current break.
     pub brk_start: u64,
     pub brk: u64,
     /// Top of the region where mmap picks addresses, growing down.
     pub mmap_top: u64,
+}
+
+fn effective(prot: Prot, page: Page) -> Prot {
+    Prot {
+        write: prot.write && !page.cow,
+        ..prot
+    }
 }
 
 impl MemoryManager {
@@ -161,10 +190,10 @@ impl MemoryManager {
     }
 
     fn drop_pages(&mut self, start: u64, end: u64) {
-        let doomed: Vec<(u64, u64)> = self
+        let doomed: Vec<(u64, Page)> = self
             .pages
             .range(start..end)
-            .map(|(&a, &f)| (a, f))
+            .map(|(&a, &p)| (a, p))
             .collect();
         if doomed.is_empty() {
             return;
@@ -172,9 +201,9 @@ impl MemoryManager {
         if let Err(e) = self.space.unmap(start, end - start) {
             log::error!("platform unmap {start:#x}-{end:#x}: {e}");
         }
-        for (addr, frame) in doomed {
+        for (addr, page) in doomed {
             self.pages.remove(&addr);
-            self.mem.decref(frame);
+            self.mem.decref(page.frame);
         }
     }
 
@@ -192,14 +221,14 @@ impl MemoryManager {
         for (_, vma) in self.vmas.range_mut(start..end) {
             vma.prot = prot;
         }
-        let present: Vec<(u64, u64)> = self
+        let present: Vec<(u64, Page)> = self
             .pages
             .range(start..end)
-            .map(|(&a, &f)| (a, f))
+            .map(|(&a, &p)| (a, p))
             .collect();
-        for (addr, frame) in present {
+        for (addr, page) in present {
             self.space
-                .map(addr, PAGE_SIZE, frame, prot)
+                .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
                 .map_err(|_| Errno::ENOMEM)?;
         }
         Ok(())
@@ -237,8 +266,10 @@ impl MemoryManager {
     }
 
     /// Handles a guest page fault at `addr`; `present` says the page was
-    /// mapped (a protection fault). Err means the access is not allowed
-    /// (the guest gets SIGSEGV).
+    /// mapped (a protection fault). Platforms that cannot tell a write
+    /// from a read (ptrace) report `write: false`: a protection fault on a
+    /// copy-on-write page of a writable VMA is then taken as a write. Err
+    /// means the access is not allowed (the guest gets SIGSEGV).
     pub fn fault(&mut self, addr: u64, write: bool, exec: bool, present: bool) -> SysResult<()> {
         let (start, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
         let allowed = if write {
@@ -251,21 +282,21 @@ impl MemoryManager {
         if !allowed {
             return Err(Errno::EFAULT);
         }
+        let (end, prot) = (vma.end, vma.prot);
         let page = page_down(addr);
-        if self.pages.contains_key(&page) {
-            // Pages are always mapped with their VMA's full protection, so
-            // a protection fault on one is a real violation.
+        if let Some(&p) = self.pages.get(&page) {
+            if p.cow && prot.write && (write || present) && !exec {
+                return self.break_cow(page, p, prot);
+            }
             if present {
+                // Mapped with the VMA's full protection: a real violation.
                 return Err(Errno::EFAULT);
             }
-            let frame = self.pages[&page];
-            let prot = vma.prot;
             return self
                 .space
-                .map(page, PAGE_SIZE, frame, prot)
+                .map(page, PAGE_SIZE, p.frame, effective(prot, p))
                 .map_err(|_| Errno::EFAULT);
         }
-        let (end, prot) = (vma.end, vma.prot);
         self.populate_frame(page, start)?;
         let mut fresh = vec![page];
         let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
@@ -279,17 +310,35 @@ impl MemoryManager {
         self.map_runs(&fresh, prot)
     }
 
-    /// Maps the given sorted pages, each run of pages with contiguous
+    /// Gives `page` its own writable frame: a copy while another process
+    /// still shares the frame, else the frame itself.
+    fn break_cow(&mut self, page: u64, p: Page, prot: Prot) -> SysResult<()> {
+        let frame = if self.mem.refcount(p.frame) > 1 {
+            let copy = self.mem.alloc_frame()?;
+            self.mem.copy_frame(p.frame, copy);
+            self.mem.decref(p.frame);
+            copy
+        } else {
+            p.frame
+        };
+        let page_now = Page { frame, cow: false };
+        self.pages.insert(page, page_now);
+        self.space
+            .map(page, PAGE_SIZE, frame, prot)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Maps the given sorted fresh pages, each run of pages with contiguous
     /// frames in one platform call.
     fn map_runs(&mut self, pages: &[u64], prot: Prot) -> SysResult<()> {
         let mut i = 0;
         while i < pages.len() {
             let first = pages[i];
-            let frame = self.pages[&first];
+            let frame = self.pages[&first].frame;
             let mut n = 1;
             while i + n < pages.len()
                 && pages[i + n] == first + n as u64 * PAGE_SIZE
-                && self.pages[&pages[i + n]] == frame + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]].frame == frame + n as u64 * PAGE_SIZE
             {
                 n += 1;
             }
@@ -313,8 +362,7 @@ impl MemoryManager {
         } = &vma.backing
         {
             let file_off = offset + (page - vma_start);
-            let res = source.fill(&self.mem, frame, file_off);
-            if let Err(e) = res {
+            if let Err(e) = source.fill(&self.mem, frame, file_off) {
                 self.mem.decref(frame);
                 return Err(e);
             }
@@ -327,7 +375,7 @@ impl MemoryManager {
                 }
             }
         }
-        self.pages.insert(page, frame);
+        self.pages.insert(page, Page { frame, cow: false });
         Ok(())
     }
 
@@ -335,15 +383,23 @@ impl MemoryManager {
     /// kind, faulting the page in as the guest would.
     fn translate(&mut self, addr: u64, write: bool) -> SysResult<u64> {
         let page = page_down(addr);
-        if let Some(&frame) = self.pages.get(&page) {
-            let (_, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
-            if write && !vma.prot.write {
-                return Err(Errno::EFAULT);
+        match self.pages.get(&page) {
+            Some(p) if !(write && p.cow) => {
+                let (_, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
+                if write && !vma.prot.write {
+                    return Err(Errno::EFAULT);
+                }
+                Ok(p.frame + (addr - page))
             }
-            return Ok(frame + (addr - page));
+            Some(_) => {
+                self.fault(addr, true, false, true)?;
+                Ok(self.pages[&page].frame + (addr - page))
+            }
+            None => {
+                self.fault(addr, write, false, false)?;
+                Ok(self.pages[&page].frame + (addr - page))
+            }
         }
-        self.fault(addr, write, false, false)?;
-        Ok(self.pages[&page] + (addr - page))
     }
 
     /// Copies guest memory at `addr` into `buf` (EFAULT on a bad address).
@@ -367,29 +423,6 @@ impl MemoryManager {
             let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
             let off = self.translate(a, true)?;
             self.mem.write(off, &buf[done..done + n]);
-            done += n;
-        }
-        Ok(())
-    }
-
-    /// Writes into guest memory regardless of the page protection (the
-    /// loader filling read-only segments).
-    pub fn poke(&mut self, addr: u64, buf: &[u8]) -> SysResult<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let a = addr + done as u64;
-            let page = page_down(a);
-            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
-            if !self.pages.contains_key(&page) {
-                let (start, _) = self.vma_at(a).ok_or(Errno::EFAULT)?;
-                self.populate_frame(page, start)?;
-                let (frame, prot) = (self.pages[&page], self.vma_at(a).unwrap().1.prot);
-                self.space
-                    .map(page, PAGE_SIZE, frame, prot)
-                    .map_err(|_| Errno::ENOMEM)?;
-            }
-            self.mem
-                .write(self.pages[&page] + (a - page), &buf[done..done + n]);
             done += n;
         }
         Ok(())
@@ -429,12 +462,76 @@ impl MemoryManager {
             a += n as u64;
         }
     }
+
+    /// fork: shares every page copy-on-write with the child-to-be. Writable
+    /// pages become read-only here; the child maps them read-only too.
+    pub fn fork(&mut self) -> SysResult<Snapshot> {
+        let mut shared = BTreeMap::new();
+        let writable: Vec<(u64, Page, Prot)> = self
+            .pages
+            .iter()
+            .filter_map(|(&a, &p)| {
+                self.vma_at(a)
+                    .filter(|(_, v)| v.prot.write && !p.cow)
+                    .map(|(_, v)| (a, p, v.prot))
+            })
+            .collect();
+        for (addr, page, prot) in writable {
+            let cow = Page { cow: true, ..page };
+            self.pages.insert(addr, cow);
+            self.space
+                .map(addr, PAGE_SIZE, page.frame, effective(prot, cow))
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        for (&addr, &page) in &self.pages {
+            self.mem.incref(page.frame);
+            shared.insert(addr, page);
+        }
+        Ok(Snapshot {
+            mem: self.mem.clone(),
+            vmas: self.vmas.clone(),
+            pages: shared,
+            brk_start: self.brk_start,
+            brk: self.brk,
+            mmap_top: self.mmap_top,
+        })
+    }
+
+    /// The child's side of fork: a memory manager over a new address space
+    /// (made by the thread that will run the child) from `snap`.
+    pub fn from_snapshot(
+        space: Box<dyn AddressSpace>,
+        mut snap: Snapshot,
+    ) -> SysResult<MemoryManager> {
+        let mut mm = MemoryManager::new(snap.mem.clone(), space);
+        (mm.brk_start, mm.brk, mm.mmap_top) = (snap.brk_start, snap.brk, snap.mmap_top);
+        mm.vmas = std::mem::take(&mut snap.vmas);
+        mm.pages = std::mem::take(&mut snap.pages);
+        let pages: Vec<(u64, Page)> = mm.pages.iter().map(|(&a, &p)| (a, p)).collect();
+        for (addr, page) in pages {
+            let prot = mm.vma_at(addr).map(|(_, v)| v.prot).unwrap_or(Prot::NONE);
+            mm.space
+                .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(mm)
+    }
+}
+
+impl Drop for Snapshot {
+    /// Releases the child's references when the child never took the
+    /// snapshot over (a failed fork).
+    fn drop(&mut self) {
+        for (_, page) in std::mem::take(&mut self.pages) {
+            self.mem.decref(page.frame);
+        }
+    }
 }
 
 impl Drop for MemoryManager {
     fn drop(&mut self) {
-        for (_, frame) in std::mem::take(&mut self.pages) {
-            self.mem.decref(frame);
+        for (_, page) in std::mem::take(&mut self.pages) {
+            self.mem.decref(page.frame);
         }
     }
 }

@@ -38,12 +38,12 @@ pub fn sys_gettid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 
 /// Implements getppid(2).
 pub fn sys_getppid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
-    Ok(t.ppid as u64)
+    Ok(t.ns.parent(t.pid) as u64)
 }
 
 /// Implements getpgrp(2).
 pub fn sys_getpgrp(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
-    Ok(t.pid as u64)
+    Ok(t.ns.pgid(t.pid)? as u64)
 }
 
 /// Implements getuid(2).

@@ -21,7 +21,7 @@ pub fn sys_rt_sigaction(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if act != 0 && (sig as i32 == libc::SIGKILL || sig as i32 == libc::SIGSTOP) {
         return Err(Errno::EINVAL);
     }
-    let old = t.sigactions[idx];
+    let old = t.control.sigactions.lock().unwrap()[idx];
     if act != 0 {
         let mut raw = [0u8; 32];
         t.mm.copy_in(act, &mut raw)?;
@@ -30,7 +30,7 @@ pub fn sys_rt_sigaction(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             new[i] = u64::from_le_bytes(w.try_into().unwrap());
         }
         new[3] &= !UNBLOCKABLE;
-        t.sigactions[idx] = new;
+        t.control.sigactions.lock().unwrap()[idx] = new;
     }
     if oact != 0 {
         let bytes: Vec<u8> = old.iter().flat_map(|w| w.to_le_bytes()).collect();

@@ -115,13 +115,14 @@ impl OpenFile {
     }
 }
 
+#[derive(Clone)]
 struct Slot {
     file: Arc<OpenFile>,
     flags: u32,
 }
 
 /// A process's descriptor table.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
 }
@@ -170,6 +171,15 @@ impl FdTable {
             .and_then(|s| s.as_mut());
         slot.ok_or(Errno::EBADF)?.flags = flags;
         Ok(())
+    }
+
+    /// Closes every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&mut self) {
+        for slot in self.slots.iter_mut() {
+            if slot.as_ref().is_some_and(|s| s.flags & FD_CLOEXEC != 0) {
+                *slot = None;
+            }
+        }
     }
 
     pub fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {

@@ -1,0 +1,313 @@
+//! Processes of one PID namespace (one per container): parent links,
+//! process groups and sessions, zombies, and waiting for children.
+//!
+//! Lock order: the namespace's mutex is a leaf; nothing else is locked
+//! while it is held, and nothing blocks under it except `Condvar::wait`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::task::Exit;
+use crate::abi::{Errno, SysResult};
+use crate::sentry::platform::Interrupter;
+
+/// Most processes one container may have at once (a fork bomb hits EAGAIN).
+pub const MAX_PROCS: usize = 4096;
+/// Highest pid handed out before pids wrap.
+const PID_MAX: i32 = 32768;
+
+/// Signal dispositions: raw `struct sigaction` (handler, flags, restorer,
+/// mask) per signal.
+pub type SigActions = [[u64; 4]; 64];
+
+/// What other tasks may see of and do to a running task: kill it, wake
+/// it, read its signal dispositions.
+pub struct Control {
+    /// The signal that is killing the task, 0 when none.
+    pub killed: AtomicI32,
+    pub interrupter: Arc<dyn Interrupter>,
+    pub sigactions: Mutex<SigActions>,
+    /// Signals sent to a handler, not yet delivered (bit n-1 for signal n).
+    pub pending: std::sync::atomic::AtomicU64,
+}
+
+impl Control {
+    pub fn new(interrupter: Arc<dyn Interrupter>, sigactions: SigActions) -> Arc<Control> {
+        Arc::new(Control {
+            killed: AtomicI32::new(0),
+            interrupter,
+            sigactions: Mutex::new(sigactions),
+            pending: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Kills the task with `sig` and wakes it wherever it runs or waits.
+    pub fn kill(&self, sig: i32) {
+        let _ = self
+            .killed
+            .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        self.interrupter.interrupt();
+    }
+
+    pub fn killed(&self) -> Option<i32> {
+        Some(self.killed.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+}
+
+/// One process's entry.
+struct Proc {
+    parent: i32,
+    pgid: i32,
+    sid: i32,
+    children: BTreeSet<i32>,
+    /// None while running; the wait status once a zombie.
+    exit: Option<Exit>,
+    control: Option<Arc<Control>>,
+}
+
+#[derive(Default)]
+struct Procs {
+    next: i32,
+    procs: BTreeMap<i32, Proc>,
+}
+
+/// A PID namespace.
+#[derive(Default)]
+pub struct PidNs {
+    inner: Mutex<Procs>,
+    /// Signalled when a process becomes a zombie.
+    changed: Condvar,
+}
+
+/// Which children a wait matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    Any,
+    Pid(i32),
+    Group(i32),
+}
+
+impl PidNs {
+    pub fn new() -> Arc<PidNs> {
+        Arc::new(PidNs::default())
+    }
+
+    /// Registers a new process with parent `parent` (0 for the container's
+    /// first process) and returns its pid.
+    pub fn add(&self, parent: i32, control: Arc<Control>) -> SysResult<i32> {
+        let mut p = self.inner.lock().unwrap();
+        if p.procs.len() >= MAX_PROCS {
+            return Err(Errno::EAGAIN);
+        }
+        let mut pid = p.next.max(1);
+        while p.procs.contains_key(&pid) {
+            pid = if pid >= PID_MAX { 2 } else { pid + 1 };
+        }
+        p.next = if pid >= PID_MAX { 2 } else { pid + 1 };
+        let (pgid, sid) = p
+            .procs
+            .get(&parent)
+            .map_or((pid, pid), |pp| (pp.pgid, pp.sid));
+        p.procs.insert(
+            pid,
+            Proc {
+                parent,
+                pgid,
+                sid,
+                children: BTreeSet::new(),
+                exit: None,
+                control: Some(control),
+            },
+        );
+        if let Some(pp) = p.procs.get_mut(&parent) {
+            pp.children.insert(pid);
+        }
+        Ok(pid)
+    }
+
+    /// The parent of `pid` (0 for the container's first process).
+    pub fn parent(&self, pid: i32) -> i32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .procs
+            .get(&pid)
+            .map_or(0, |p| p.parent)
+    }
+
+    /// Marks `pid` a zombie with `exit`, hands its children to pid 1, and
+    /// wakes waiters. The first process's exit kills every other process
+    /// of the namespace, as on Linux.
+    pub fn exit(&self, pid: i32, exit: Exit) {
+        let mut p = self.inner.lock().unwrap();
+        let children: Vec<i32> = match p.procs.get_mut(&pid) {
+            Some(me) => {
+                me.exit = Some(exit);
+                me.control = None;
+                std::mem::take(&mut me.children).into_iter().collect()
+            }
+            None => return,
+        };
+        for c in &children {
+            if let Some(child) = p.procs.get_mut(c) {
+                child.parent = 1;
+            }
+        }
+        if let Some(init) = p.procs.get_mut(&1) {
+            init.children.extend(children.iter().filter(|&&c| c != 1));
+        }
+        if pid == 1 {
+            for proc in p.procs.values() {
+                if let Some(c) = &proc.control {
+                    c.kill(libc::SIGKILL);
+                }
+            }
+        }
+        // A process whose parent is gone (the first one) is reaped at once.
+        if p.procs
+            .get(&pid)
+            .is_some_and(|me| me.parent == 0 && pid != 1)
+        {
+            p.procs.remove(&pid);
+        }
+        drop(p);
+        self.changed.notify_all();
+    }
+
+    /// wait4(2): reaps a zombie child of `parent` matching `which`.
+    /// Ok(None) when `nohang` and no child is ready. `control` lets a kill
+    /// of the waiter interrupt the wait (EINTR).
+    pub fn wait(
+        &self,
+        parent: i32,
+        which: WaitFor,
+        nohang: bool,
+        control: &Control,
+    ) -> SysResult<Option<(i32, Exit)>> {
+        let mut p = self.inner.lock().unwrap();
+        loop {
+            let my_pgid = p.procs.get(&parent).map_or(0, |me| me.pgid);
+            let kids: Vec<i32> = p
+                .procs
+                .get(&parent)
+                .map(|me| me.children.iter().copied().collect())
+                .unwrap_or_default();
+            let matching: Vec<i32> = kids
+                .into_iter()
+                .filter(|c| match which {
+                    WaitFor::Any => true,
+                    WaitFor::Pid(x) => *c == x,
+                    WaitFor::Group(0) => p.procs.get(c).is_some_and(|cp| cp.pgid == my_pgid),
+                    WaitFor::Group(g) => p.procs.get(c).is_some_and(|cp| cp.pgid == g),
+                })
+                .collect();
+            if matching.is_empty() {
+                return Err(Errno::ECHILD);
+            }
+            if let Some(&z) = matching
+                .iter()
+                .find(|c| p.procs.get(c).is_some_and(|cp| cp.exit.is_some()))
+            {
+                let exit = p.procs.remove(&z).and_then(|cp| cp.exit).unwrap();
+                if let Some(me) = p.procs.get_mut(&parent) {
+                    me.children.remove(&z);
+                }
+                return Ok(Some((z, exit)));
+            }
+            if nohang {
+                return Ok(None);
+            }
+            if control.killed().is_some() {
+                return Err(Errno::EINTR);
+            }
+            p = self
+                .changed
+                .wait_timeout(p, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// The control of running process `pid`.
+    pub fn control(&self, pid: i32) -> Option<Arc<Control>> {
+        self.inner
+            .lock()
+            .unwrap()
+            .procs
+            .get(&pid)
+            .and_then(|p| p.control.clone())
+    }
+
+    /// Running processes whose group is `pgid` (all running ones for None).
+    pub fn members(&self, pgid: Option<i32>) -> Vec<(i32, Arc<Control>)> {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .iter()
+            .filter(|(_, pr)| pgid.is_none_or(|g| pr.pgid == g))
+            .filter_map(|(&pid, pr)| pr.control.clone().map(|c| (pid, c)))
+            .collect()
+    }
+
+    pub fn pgid(&self, pid: i32) -> SysResult<i32> {
+        self.inner
+            .lock()
+            .unwrap()
+            .procs
+            .get(&pid)
+            .map(|p| p.pgid)
+            .ok_or(Errno::ESRCH)
+    }
+
+    pub fn sid(&self, pid: i32) -> SysResult<i32> {
+        self.inner
+            .lock()
+            .unwrap()
+            .procs
+            .get(&pid)
+            .map(|p| p.sid)
+            .ok_or(Errno::ESRCH)
+    }
+
+    /// setpgid(2) by `caller` on `pid` (0 = caller) to `pgid` (0 = pid).
+    pub fn setpgid(&self, caller: i32, pid: i32, pgid: i32) -> SysResult<()> {
+        let pid = if pid == 0 { caller } else { pid };
+        let pgid = if pgid == 0 { pid } else { pgid };
+        if pgid < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut p = self.inner.lock().unwrap();
+        let caller_sid = p.procs.get(&caller).map(|c| c.sid).ok_or(Errno::ESRCH)?;
+        let target = p.procs.get(&pid).ok_or(Errno::ESRCH)?;
+        if pid != caller && target.parent != caller {
+            return Err(Errno::ESRCH);
+        }
+        if target.sid != caller_sid || target.sid == pid {
+            return Err(Errno::EPERM);
+        }
+        let group_ok = pgid == pid
+            || p.procs
+                .values()
+                .any(|o| o.pgid == pgid && o.sid == caller_sid);
+        if !group_ok {
+            return Err(Errno::EPERM);
+        }
+        p.procs.get_mut(&pid).unwrap().pgid = pgid;
+        Ok(())
+    }
+
+    /// setsid(2).
+    pub fn setsid(&self, pid: i32) -> SysResult<i32> {
+        let mut p = self.inner.lock().unwrap();
+        // A process group leader (or a pid still naming a group) cannot
+        // start a session.
+        if p.procs.values().any(|o| o.pgid == pid) {
+            return Err(Errno::EPERM);
+        }
+        let me = p.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        me.sid = pid;
+        me.pgid = pid;
+        Ok(pid)
+    }
+}
