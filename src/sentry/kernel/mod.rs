@@ -47,3 +47,4 @@ impl Kernel {
     }
 }
 pub mod process;
+pub mod signal;

@@ -105,6 +105,8 @@ pub struct Task {
     pub exit: Option<Exit>,
     /// The thread name (PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
+    /// Set in a vfork child: told when it execs or exits.
+    pub vfork_done: Option<mpsc::Sender<()>>,
     ctx: Box<dyn crate::sentry::platform::Context>,
 }
 
@@ -169,6 +171,7 @@ impl Task {
             rlimits: inh.rlimits,
             exit: None,
             comm: inh.comm,
+            vfork_done: None,
             ctx,
         })
     }
@@ -225,6 +228,7 @@ impl Task {
 
     /// Runs the task until it exits, then makes it a zombie.
     pub fn run_to_exit(&mut self) -> Exit {
+        super::signal::set_current(self.control.clone());
         let exit = match self.run() {
             Ok(e) => e,
             Err(e) => {
@@ -235,6 +239,7 @@ impl Task {
         // Closing our descriptors now (not when the zombie is reaped) is
         // what lets pipe readers see end of file.
         self.fds = FdTable::default();
+        self.vfork_done.take();
         self.ns.exit(self.pid, exit);
         exit
     }
@@ -307,6 +312,9 @@ impl Task {
         let open = |p: &[u8]| self.open_executable(p);
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
         self.mm = mm;
+        if let Some(done) = self.vfork_done.take() {
+            let _ = done.send(());
+        }
         self.fds.close_on_exec();
         // Handlers point into the old image: back to the default, but
         // ignored signals stay ignored.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::abi::types::{Stat, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
+use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::{
     resolve, DirFile, Follow, HostFile, Node, OpenFile, FD_CLOEXEC, MAX_PATH,
 };
@@ -176,7 +178,18 @@ pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
     let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
     t.mm.copy_in(a[1], &mut buf)?;
-    Ok(file.write(&buf)? as u64)
+    write_or_sigpipe(t, &file, &buf)
+}
+
+/// Writes, raising SIGPIPE on the writer when a pipe has no reader left.
+fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
+    match file.write(buf) {
+        Err(Errno::EPIPE) => {
+            crate::sentry::kernel::signal::send(&t.control, libc::SIGPIPE);
+            Err(Errno::EPIPE)
+        }
+        r => Ok(r? as u64),
+    }
 }
 
 /// Reads the iovec array of readv/writev as (base, len) pairs.
@@ -211,7 +224,7 @@ pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         buf.resize(at + take, 0);
         t.mm.copy_in(base, &mut buf[at..])?;
     }
-    Ok(file.write(&buf)? as u64)
+    write_or_sigpipe(t, &file, &buf)
 }
 
 /// Implements readv(2).
@@ -505,4 +518,48 @@ pub fn sys_chdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 pub fn sys_fchdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.cwd = dir_of(t, fd_arg(a[0]))?;
     Ok(0)
+}
+
+/// Implements pipe2(2).
+pub fn sys_pipe2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[1];
+    if flags & !((libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_DIRECT) as u64) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let ino = NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (r, w) = new_pipe(ino, current_interrupted);
+    let status = (flags as u32) & libc::O_NONBLOCK as u32;
+    let fdflags = if flags & libc::O_CLOEXEC as u64 != 0 {
+        FD_CLOEXEC
+    } else {
+        0
+    };
+    let rfd = t
+        .fds
+        .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)?;
+    let wfd = match t
+        .fds
+        .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
+    {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = t.fds.remove(rfd);
+            return Err(e);
+        }
+    };
+    let mut pair = [0u8; 8];
+    pair[..4].copy_from_slice(&rfd.to_le_bytes());
+    pair[4..].copy_from_slice(&wfd.to_le_bytes());
+    if let Err(e) = t.mm.copy_out(a[0], &pair) {
+        let _ = t.fds.remove(rfd);
+        let _ = t.fds.remove(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// Implements pipe(2).
+pub fn sys_pipe(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_pipe2(t, [a[0], 0, 0, 0, 0, 0])
 }

@@ -5,6 +5,7 @@
 //! returns ENOSYS and is logged once by name.
 
 mod file;
+mod lifecycle;
 mod mm;
 mod process;
 mod signal;
@@ -59,7 +60,21 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::DUP2 => e(file::sys_dup2, "ff"),
         nr::NANOSLEEP => e(time::sys_nanosleep, "xx"),
         nr::GETPID => e(process::sys_getpid, ""),
-        nr::EXIT => e(process::sys_exit, "i"),
+        nr::EXIT => e(lifecycle::sys_exit, "i"),
+        nr::CLONE => e(lifecycle::sys_clone, "xxxxx"),
+        nr::FORK => e(lifecycle::sys_fork, ""),
+        nr::VFORK => e(lifecycle::sys_vfork, ""),
+        nr::EXECVE => e(lifecycle::sys_execve, "pxx"),
+        nr::WAIT4 => e(lifecycle::sys_wait4, "ixxx"),
+        nr::KILL => e(signal::sys_kill, "ii"),
+        nr::TKILL => e(signal::sys_tkill, "ii"),
+        nr::TGKILL => e(signal::sys_tgkill, "iii"),
+        nr::PIPE => e(file::sys_pipe, "x"),
+        nr::PIPE2 => e(file::sys_pipe2, "xx"),
+        nr::SETPGID => e(process::sys_setpgid, "ii"),
+        nr::GETPGID => e(process::sys_getpgid, "i"),
+        nr::SETSID => e(process::sys_setsid, ""),
+        nr::GETSID => e(process::sys_getsid, "i"),
         nr::UNAME => e(process::sys_uname, "x"),
         nr::FCNTL => e(file::sys_fcntl, "fix"),
         nr::GETCWD => e(file::sys_getcwd, "xu"),
@@ -84,7 +99,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::CLOCK_GETTIME => e(time::sys_clock_gettime, "ix"),
         nr::CLOCK_GETRES => e(time::sys_clock_getres, "ix"),
         nr::CLOCK_NANOSLEEP => e(time::sys_clock_nanosleep, "iixx"),
-        nr::EXIT_GROUP => e(process::sys_exit_group, "i"),
+        nr::EXIT_GROUP => e(lifecycle::sys_exit_group, "i"),
         nr::OPENAT => e(file::sys_openat, "fpox"),
         nr::NEWFSTATAT => e(file::sys_newfstatat, "fpxx"),
         nr::READLINKAT => e(file::sys_readlinkat, "fpxu"),

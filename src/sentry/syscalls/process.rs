@@ -1,7 +1,6 @@
 //! Process syscalls: identity, exit, limits, and per-process settings.
 
 use crate::abi::{Errno, SysResult};
-use crate::sentry::kernel::task::Exit;
 use crate::sentry::kernel::Task;
 use crate::sentry::mm::USER_TOP;
 
@@ -13,18 +12,6 @@ const ARCH_GET_GS: u64 = 0x1004;
 const RANDOM_CHUNK: usize = 1 << 20;
 /// The kernel release the guest sees.
 pub const RELEASE: &str = "6.6.0-sandboxd";
-
-/// Implements exit(2). With one thread per process, the process ends.
-pub fn sys_exit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.exit = Some(Exit::Code(a[0] as u8));
-    Ok(0)
-}
-
-/// Implements exit_group(2).
-pub fn sys_exit_group(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.exit = Some(Exit::Code(a[0] as u8));
-    Ok(0)
-}
 
 /// Implements getpid(2).
 pub fn sys_getpid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
@@ -232,4 +219,32 @@ pub fn sys_get_robust_list(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.mm.write_u64(a[1], t.robust_list)?;
     t.mm.write_u64(a[2], ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
+}
+
+/// Implements setpgid(2).
+pub fn sys_setpgid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.ns.setpgid(t.pid, a[0] as i32, a[1] as i32).map(|_| 0)
+}
+
+fn pid_or_self(t: &Task, pid: u64) -> i32 {
+    if pid as i32 == 0 {
+        t.pid
+    } else {
+        pid as i32
+    }
+}
+
+/// Implements getpgid(2).
+pub fn sys_getpgid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    Ok(t.ns.pgid(pid_or_self(t, a[0]))? as u64)
+}
+
+/// Implements setsid(2).
+pub fn sys_setsid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    Ok(t.ns.setsid(t.pid)? as u64)
+}
+
+/// Implements getsid(2).
+pub fn sys_getsid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    Ok(t.ns.sid(pid_or_self(t, a[0]))? as u64)
 }

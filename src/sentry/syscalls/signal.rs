@@ -3,6 +3,7 @@
 //! default action meanwhile).
 
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::signal as kernel_signal;
 use crate::sentry::kernel::Task;
 
 const SIG_BLOCK: u64 = 0;
@@ -59,4 +60,57 @@ pub fn sys_rt_sigprocmask(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         t.mm.write_u64(oset, old)?;
     }
     Ok(0)
+}
+
+fn check_sig(sig: u64) -> SysResult<i32> {
+    if sig > 64 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(sig as i32)
+}
+
+/// Implements kill(2).
+pub fn sys_kill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let pid = a[0] as i32;
+    let sig = check_sig(a[1])?;
+    let targets = match pid {
+        p if p > 0 => t.ns.control(p).map(|c| vec![(p, c)]).ok_or(Errno::ESRCH)?,
+        0 => t.ns.members(Some(t.ns.pgid(t.pid)?)),
+        -1 => {
+            t.ns.members(None)
+                .into_iter()
+                .filter(|(p, _)| *p != 1 && *p != t.pid)
+                .collect()
+        }
+        p => t.ns.members(Some(-p)),
+    };
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    if sig != 0 {
+        for (_, c) in targets {
+            kernel_signal::send(&c, sig);
+        }
+    }
+    Ok(0)
+}
+
+/// Implements tgkill(2) (one thread per process: the thread is the process).
+pub fn sys_tgkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] as i32 != a[1] as i32 || (a[0] as i32) <= 0 {
+        return Err(if (a[0] as i32) <= 0 {
+            Errno::EINVAL
+        } else {
+            Errno::ESRCH
+        });
+    }
+    sys_kill(t, [a[1], a[2], 0, 0, 0, 0])
+}
+
+/// Implements tkill(2).
+pub fn sys_tkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if (a[0] as i32) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    sys_kill(t, [a[0], a[1], 0, 0, 0, 0])
 }

@@ -46,6 +46,11 @@ pub trait FileOps: Send + Sync {
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
         None
     }
+    /// The pipe end behind this file, if it is one (for non-blocking I/O
+    /// and SIGPIPE).
+    fn pipe(&self) -> Option<&super::pipe::PipeEnd> {
+        None
+    }
     /// The dentry this file was opened from, if any.
     fn node(&self) -> Option<&Arc<Node>> {
         None
@@ -81,10 +86,17 @@ impl OpenFile {
         self.access() != libc::O_RDONLY as u32
     }
 
+    fn nonblocking(&self) -> bool {
+        *self.flags.lock().unwrap() & libc::O_NONBLOCK as u32 != 0
+    }
+
     /// read(2): at the file offset, advancing it.
     pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
         if !self.readable() {
             return Err(Errno::EBADF);
+        }
+        if let Some(p) = self.ops.pipe() {
+            return p.read_mode(buf, self.nonblocking());
         }
         let mut off = self.offset.lock().unwrap();
         let n = self.ops.read(buf, *off)?;
@@ -96,6 +108,9 @@ impl OpenFile {
     pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
         if !self.writable() {
             return Err(Errno::EBADF);
+        }
+        if let Some(p) = self.ops.pipe() {
+            return p.write_mode(buf, self.nonblocking());
         }
         let mut off = self.offset.lock().unwrap();
         let n = self.ops.write(buf, *off)?;

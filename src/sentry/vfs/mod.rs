@@ -8,6 +8,7 @@
 mod file;
 mod gofer;
 mod path;
+pub mod pipe;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{GoferFs, Node};

@@ -99,7 +99,7 @@ fn is_canonical(addr: u64) -> bool {
 
 impl KvmContext {
     pub fn new(shared: Arc<Shared>) -> Result<KvmContext, PlatformError> {
-        let (fd, slot, _reused) = shared.vcpu()?;
+        let (fd, slot, reused) = shared.vcpu()?;
         let stack_top_pa = shared.stack_top_pa(slot);
         let mut ctx = KvmContext {
             shared,
@@ -113,8 +113,9 @@ impl KvmContext {
             kernel_ss: segment(KERNEL_DS, false, 0),
         };
         // A pooled vCPU gets the same full reset as a fresh one, so no state
-        // of its previous thread leaks into this one.
-        ctx.setup()?;
+        // of its previous thread leaks into this one. Its CPUID is already
+        // set (and KVM refuses to set it again once a vCPU has run).
+        ctx.setup(!reused)?;
         Ok(ctx)
     }
 
@@ -144,7 +145,7 @@ impl KvmContext {
         xcr0
     }
 
-    fn setup(&mut self) -> Result<(), PlatformError> {
+    fn setup(&mut self, set_cpuid: bool) -> Result<(), PlatformError> {
         let cpuid = self.shared.cpuid.clone();
         let has_xsave = self.cpuid(1, 0).is_some_and(|l| l.ecx & (1 << 26) != 0);
         let has_fsgsbase = self.cpuid(7, 0).is_some_and(|l| l.ebx & 1 != 0);
@@ -153,7 +154,9 @@ impl KvmContext {
         let slot = self.slot;
         let (cs, ss) = (self.kernel_cs, self.kernel_ss);
         let vcpu = self.vcpu();
-        vcpu.set_cpuid2(&cpuid).map_err(host("KVM_SET_CPUID2"))?;
+        if set_cpuid {
+            vcpu.set_cpuid2(&cpuid).map_err(host("KVM_SET_CPUID2"))?;
+        }
         let mut s = vcpu.get_sregs().map_err(host("KVM_GET_SREGS"))?;
         s.cs = cs;
         s.ss = ss;

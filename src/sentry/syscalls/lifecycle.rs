@@ -1,0 +1,161 @@
+//! Process lifecycle syscalls: clone/fork/vfork, execve, exit, wait4.
+
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::process::WaitFor;
+use crate::sentry::kernel::task::Exit;
+use crate::sentry::kernel::Task;
+use crate::sentry::vfs::MAX_PATH;
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+/// Flags this sentry honours for a new process; namespaces and the like
+/// are refused.
+const SUPPORTED: u64 = 0xff
+    | CLONE_VM
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_CHILD_SETTID
+    | 0x200 /* CLONE_FS */
+    | 0x400 /* CLONE_FILES */
+    | 0x800 /* CLONE_SIGHAND */;
+/// Most argv + envp entries, and their total size (Linux: ARG_MAX-ish).
+const MAX_ARGS: usize = 1 << 16;
+const MAX_ARG_BYTES: usize = 2 << 20;
+
+/// Implements clone(2) for new processes. Threads (CLONE_THREAD) are not
+/// supported yet. A vfork child gets a copy of the address space rather
+/// than a share of it: the parent is suspended until it execs or exits,
+/// so only a child writing to memory the parent reads later can tell.
+pub fn sys_clone(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [flags, stack, parent_tid, child_tid, tls, _] = a;
+    if flags & CLONE_THREAD != 0 {
+        return Err(t.unimplemented_option("clone (threads)", flags & CLONE_THREAD));
+    }
+    if flags & !SUPPORTED != 0 {
+        return Err(t.unimplemented_option("clone", flags & !SUPPORTED));
+    }
+    let mut regs = t.regs;
+    regs.rax = 0;
+    if stack != 0 {
+        regs.rsp = stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        regs.fs_base = tls;
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let vfork = flags & CLONE_VFORK != 0;
+    let pid = t.spawn_child(regs, move |child| {
+        if vfork {
+            child.vfork_done = Some(done_tx);
+        }
+        if flags & CLONE_CHILD_SETTID != 0 {
+            let _ = child.mm.write_u32(child_tid, child.pid as u32);
+        }
+        if flags & CLONE_CHILD_CLEARTID != 0 {
+            child.clear_child_tid = child_tid;
+        }
+    })?;
+    if flags & CLONE_PARENT_SETTID != 0 {
+        t.mm.write_u32(parent_tid, pid as u32)?;
+    }
+    if vfork {
+        // Suspended until the child execs or exits (its end of the
+        // channel is used or dropped then).
+        let _ = done_rx.recv();
+    }
+    Ok(pid as u64)
+}
+
+/// Implements fork(2).
+pub fn sys_fork(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    sys_clone(t, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0])
+}
+
+/// Implements vfork(2).
+pub fn sys_vfork(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    sys_clone(
+        t,
+        [CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64, 0, 0, 0, 0, 0],
+    )
+}
+
+/// Reads a NULL-terminated array of string pointers (argv, envp).
+fn string_array(t: &mut Task, mut addr: u64, total: &mut usize) -> SysResult<Vec<Vec<u8>>> {
+    let mut out = vec![];
+    if addr == 0 {
+        return Ok(out);
+    }
+    loop {
+        let p = t.mm.read_u64(addr)?;
+        if p == 0 {
+            return Ok(out);
+        }
+        let s = t.mm.read_cstr(p, MAX_ARG_BYTES)?;
+        *total += s.len() + 1;
+        if out.len() >= MAX_ARGS || *total > MAX_ARG_BYTES {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+        addr += 8;
+    }
+}
+
+/// Implements execve(2).
+pub fn sys_execve(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = t.mm.read_cstr(a[0], MAX_PATH)?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let mut total = 0;
+    let argv = string_array(t, a[1], &mut total)?;
+    let envp = string_array(t, a[2], &mut total)?;
+    t.exec(&path, argv, &envp)?;
+    Ok(0)
+}
+
+/// Implements exit(2). With one thread per process, the process ends.
+pub fn sys_exit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.exit = Some(Exit::Code(a[0] as u8));
+    Ok(0)
+}
+
+/// Implements exit_group(2).
+pub fn sys_exit_group(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.exit = Some(Exit::Code(a[0] as u8));
+    Ok(0)
+}
+
+/// Implements wait4(2).
+pub fn sys_wait4(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [pid, status, options, rusage, ..] = a;
+    let pid = pid as i32;
+    const KNOWN: u64 = (libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) as u64 | 0xe000_0000;
+    if options & !KNOWN != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let which = match pid {
+        -1 => WaitFor::Any,
+        0 => WaitFor::Group(0),
+        p if p < 0 => WaitFor::Group(-p),
+        p => WaitFor::Pid(p),
+    };
+    let nohang = options & libc::WNOHANG as u64 != 0;
+    let ns = t.ns.clone();
+    let Some((child, exit)) = ns.wait(t.pid, which, nohang, &t.control)? else {
+        return Ok(0);
+    };
+    if status != 0 {
+        t.mm.write_u32(status, exit.wait_status())?;
+    }
+    if rusage != 0 {
+        t.mm.copy_out(rusage, &[0u8; 144])?;
+    }
+    Ok(child as u64)
+}

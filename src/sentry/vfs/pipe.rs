@@ -1,0 +1,225 @@
+//! Pipes: a bounded byte buffer between a read end and a write end.
+//! Readers block while it is empty and a writer exists; writers block
+//! while it is full and a reader exists. Blocking waits wake up regularly
+//! to notice a kill of the waiting task.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::file::FileOps;
+use crate::abi::types::{Stat, S_IFIFO};
+use crate::abi::{Errno, SysResult};
+
+/// Capacity of a pipe (Linux's default: 16 pages).
+pub const PIPE_BUF_SIZE: usize = 65536;
+/// Writes up to this size are atomic (PIPE_BUF).
+const PIPE_BUF: usize = 4096;
+/// How often a blocked pipe operation checks whether it was interrupted.
+const POLL: Duration = Duration::from_millis(50);
+
+struct State {
+    buf: VecDeque<u8>,
+    readers: usize,
+    writers: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    ino: u64,
+}
+
+/// One end of a pipe.
+pub struct PipeEnd {
+    shared: Arc<Shared>,
+    write: bool,
+    /// Returns true when the calling task was killed while blocked.
+    interrupted: fn() -> bool,
+}
+
+/// Creates a pipe: (read end, write end). `interrupted` tells a blocked
+/// operation to give up with EINTR.
+pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeEnd>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            buf: VecDeque::new(),
+            readers: 1,
+            writers: 1,
+        }),
+        changed: Condvar::new(),
+        ino,
+    });
+    let r = Arc::new(PipeEnd {
+        shared: shared.clone(),
+        write: false,
+        interrupted,
+    });
+    let w = Arc::new(PipeEnd {
+        shared,
+        write: true,
+        interrupted,
+    });
+    (r, w)
+}
+
+impl PipeEnd {
+    /// Reads without blocking when `nonblock`.
+    pub fn read_mode(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        loop {
+            if !st.buf.is_empty() {
+                let n = buf.len().min(st.buf.len());
+                for (i, b) in st.buf.drain(..n).enumerate() {
+                    buf[i] = b;
+                }
+                self.shared.changed.notify_all();
+                return Ok(n);
+            }
+            if st.writers == 0 {
+                return Ok(0);
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if (self.interrupted)() {
+                return Err(Errno::EINTR);
+            }
+            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
+        }
+    }
+
+    /// Writes without blocking when `nonblock`. EPIPE when no reader is
+    /// left (the caller raises SIGPIPE).
+    pub fn write_mode(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
+        let mut st = self.shared.state.lock().unwrap();
+        let mut done = 0;
+        loop {
+            if st.readers == 0 {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EPIPE)
+                };
+            }
+            let room = PIPE_BUF_SIZE - st.buf.len();
+            let left = buf.len() - done;
+            // Small writes go in whole or not at all.
+            if room > 0 && (left > PIPE_BUF || room >= left) {
+                let n = room.min(left);
+                st.buf.extend(&buf[done..done + n]);
+                done += n;
+                self.shared.changed.notify_all();
+                if done == buf.len() {
+                    return Ok(done);
+                }
+            }
+            if nonblock {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EAGAIN)
+                };
+            }
+            if (self.interrupted)() {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EINTR)
+                };
+            }
+            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
+        }
+    }
+
+    /// Bytes ready to read (FIONREAD).
+    pub fn available(&self) -> usize {
+        self.shared.state.lock().unwrap().buf.len()
+    }
+
+    pub fn is_write_end(&self) -> bool {
+        self.write
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock().unwrap();
+        if self.write {
+            st.writers -= 1;
+        } else {
+            st.readers -= 1;
+        }
+        self.shared.changed.notify_all();
+    }
+}
+
+impl FileOps for PipeEnd {
+    fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        self.read_mode(buf, false)
+    }
+
+    fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
+        self.write_mode(buf, false)
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        Ok(Stat {
+            mode: S_IFIFO | 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ino: self.shared.ino,
+            dev: 0xc,
+            ..Default::default()
+        })
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn pipe(&self) -> Option<&PipeEnd> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        false
+    }
+
+    #[test]
+    fn pipe_read_after_writer_closed_is_eof() {
+        let (r, w) = new_pipe(1, never);
+        assert_eq!(w.write_mode(b"abc", false).unwrap(), 3);
+        drop(w);
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read_mode(&mut buf, false).unwrap(), 3);
+        assert_eq!(r.read_mode(&mut buf, false).unwrap(), 0);
+    }
+
+    #[test]
+    fn pipe_write_without_reader_is_epipe() {
+        let (r, w) = new_pipe(1, never);
+        drop(r);
+        assert_eq!(w.write_mode(b"x", false), Err(Errno::EPIPE));
+    }
+
+    #[test]
+    fn pipe_full_nonblocking_write_is_eagain_and_reader_unblocks_writer() {
+        let (r, w) = new_pipe(1, never);
+        let big = vec![7u8; PIPE_BUF_SIZE];
+        assert_eq!(w.write_mode(&big, true).unwrap(), PIPE_BUF_SIZE);
+        assert_eq!(w.write_mode(b"x", true), Err(Errno::EAGAIN));
+        let t = std::thread::spawn(move || w.write_mode(&[1u8; 10], false));
+        let mut buf = vec![0u8; PIPE_BUF_SIZE];
+        assert_eq!(r.read_mode(&mut buf, false).unwrap(), PIPE_BUF_SIZE);
+        assert_eq!(t.join().unwrap().unwrap(), 10);
+    }
+}
