@@ -6,6 +6,7 @@ use crate::abi::types::{Stat, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
+use crate::sentry::vfs::dev::{self, Synth};
 use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::{
     resolve, DirFile, Follow, HostFile, Node, OpenFile, FD_CLOEXEC, MAX_PATH,
@@ -74,6 +75,10 @@ fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
 pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
     let acc = flags & libc::O_ACCMODE as u64;
     let writes = acc != libc::O_RDONLY as u64 || flags & libc::O_TRUNC as u64 != 0;
+    if let Some(Synth::Fd(n)) = node.synth {
+        // /dev/fd/N: the process's own descriptor (shared, like dup).
+        return t.fds.get(n).map_err(|_| Errno::ENOENT);
+    }
     if flags & libc::O_PATH as u64 == 0 {
         let want = match acc as i32 {
             libc::O_RDONLY => 4,
@@ -86,6 +91,10 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     }
     let status = (flags as u32)
         & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC) as u32;
+    match node.synth {
+        Some(Synth::Device(d)) => return Ok(OpenFile::new(dev::open_device(d), status)),
+        _ => {}
+    }
     if node.stat.is_dir() {
         if writes {
             return Err(Errno::EISDIR);
@@ -299,7 +308,13 @@ pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         } else {
             Follow::Yes
         };
-        lookup_at(t, fd_arg(a[0]), &path, follow)?.stat
+        let node = lookup_at(t, fd_arg(a[0]), &path, follow)?;
+        match node.synth {
+            Some(Synth::Fd(n)) if follow == Follow::Yes => {
+                t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()?
+            }
+            _ => node.stat,
+        }
     };
     copy_stat(t, a[2], &st)
 }

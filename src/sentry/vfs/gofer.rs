@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::dev::{self, Synth};
+use crate::abi::types::dtype_of_mode;
 use crate::abi::types::Stat;
 use crate::abi::{Errno, SysResult};
 use crate::gofer::{Fid, GoferClient};
@@ -19,6 +21,8 @@ pub struct Node {
     /// Looked-up children, including negative entries (None).
     children: Mutex<HashMap<Vec<u8>, Option<Arc<Node>>>>,
     link: OnceLock<Vec<u8>>,
+    /// Set for the sentry's own files (/dev): no gofer fid behind them.
+    pub synth: Option<Synth>,
 }
 
 impl Node {
@@ -44,6 +48,24 @@ impl Node {
     }
 }
 
+/// The synthetic file `name` in `dir`, if the sentry provides one there:
+/// /dev over the image's root, and what /dev and /dev/fd hold.
+fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
+    match dir.synth {
+        None if dir.parent.is_none() && name == b"dev" => Some(Synth::DevDir),
+        Some(Synth::DevDir) => dev::DEV_ENTRIES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, s)| *s),
+        Some(Synth::FdDir) => std::str::from_utf8(name)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|&n: &i32| n >= 0)
+            .map(Synth::Fd),
+        _ => None,
+    }
+}
+
 /// One container's image as served by its gofer.
 pub struct GoferFs {
     client: GoferClient,
@@ -61,6 +83,7 @@ impl GoferFs {
             stat,
             children: Mutex::new(HashMap::new()),
             link: OnceLock::new(),
+            synth: None,
         });
         Ok(GoferFs { client, root })
     }
@@ -77,6 +100,25 @@ impl GoferFs {
         if let Some(cached) = dir.children.lock().unwrap().get(name) {
             return cached.clone().ok_or(Errno::ENOENT);
         }
+        if let Some(synth) = synthetic_child(dir, name) {
+            let node = Arc::new(Node {
+                name: name.to_vec(),
+                parent: Some(dir.clone()),
+                fid: u32::MAX,
+                stat: dev::stat_of(synth, 0x1000 + name.iter().map(|&b| b as u64).sum::<u64>()),
+                children: Mutex::new(HashMap::new()),
+                link: OnceLock::new(),
+                synth: Some(synth),
+            });
+            dir.children
+                .lock()
+                .unwrap()
+                .insert(name.to_vec(), Some(node.clone()));
+            return Ok(node);
+        }
+        if dir.synth.is_some() {
+            return Err(Errno::ENOENT);
+        }
         let found = match self.client.walk(dir.fid, name) {
             Ok((fid, stat)) => Some(Arc::new(Node {
                 name: name.to_vec(),
@@ -85,6 +127,7 @@ impl GoferFs {
                 stat,
                 children: Mutex::new(HashMap::new()),
                 link: OnceLock::new(),
+                synth: None,
             })),
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(e),
@@ -98,6 +141,9 @@ impl GoferFs {
     pub fn readlink(&self, node: &Node) -> SysResult<Vec<u8>> {
         if !node.stat.is_symlink() {
             return Err(Errno::EINVAL);
+        }
+        if let Some(s) = node.synth {
+            return dev::link_of(s).ok_or(Errno::EINVAL);
         }
         if let Some(t) = node.link.get() {
             return Ok(t.clone());
@@ -113,6 +159,22 @@ impl GoferFs {
 
     /// The entries of directory `node` as (ino, d_type, name).
     pub fn readdir(&self, node: &Node) -> SysResult<Vec<(u64, u8, Vec<u8>)>> {
+        match node.synth {
+            Some(Synth::DevDir) => {
+                let list = dev::DEV_ENTRIES.iter().enumerate();
+                return Ok(list
+                    .map(|(i, (n, s))| {
+                        (
+                            0x1000 + i as u64,
+                            dtype_of_mode(dev::stat_of(*s, 0).mode),
+                            n.as_bytes().to_vec(),
+                        )
+                    })
+                    .collect());
+            }
+            Some(_) => return Ok(vec![]),
+            None => {}
+        }
         let entries = self.client.readdir(node.fid)?;
         Ok(entries
             .into_iter()

@@ -5,6 +5,7 @@
 //! dentries, stat results and symlink targets are cached for the life of
 //! the sandbox without revalidation.
 
+pub mod dev;
 mod file;
 mod gofer;
 mod path;

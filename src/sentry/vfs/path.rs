@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::dev::Synth;
 use super::{GoferFs, Node};
 use crate::abi::{Errno, SysResult};
 
@@ -74,7 +75,10 @@ fn walk(
             _ => {}
         }
         let next = fs.lookup(&cur, comp)?;
-        if next.stat.is_symlink() && (!last || follow == Follow::Yes || trailing_slash) {
+        // /dev/fd/N is a magic link: following it ends at the node itself,
+        // which opens the process's descriptor N.
+        let magic = matches!(next.synth, Some(Synth::Fd(_)));
+        if !magic && next.stat.is_symlink() && (!last || follow == Follow::Yes || trailing_slash) {
             if *budget == 0 {
                 return Err(Errno::ELOOP);
             }
