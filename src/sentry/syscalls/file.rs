@@ -91,9 +91,8 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     }
     let status = (flags as u32)
         & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC) as u32;
-    match node.synth {
-        Some(Synth::Device(d)) => return Ok(OpenFile::new(dev::open_device(d), status)),
-        _ => {}
+    if let Some(Synth::Device(d)) = node.synth {
+        return Ok(OpenFile::new(dev::open_device(d), status));
     }
     if node.stat.is_dir() {
         if writes {
