@@ -47,4 +47,5 @@ impl Kernel {
     }
 }
 pub mod process;
+pub mod sigframe;
 pub mod signal;

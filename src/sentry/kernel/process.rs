@@ -29,18 +29,45 @@ pub struct Control {
     pub killed: AtomicI32,
     pub interrupter: Arc<dyn Interrupter>,
     pub sigactions: Mutex<SigActions>,
-    /// Signals sent to a handler, not yet delivered (bit n-1 for signal n).
+    /// Signals sent to a handler or blocked, not yet delivered (bit n-1
+    /// for signal n).
     pub pending: std::sync::atomic::AtomicU64,
+    /// The signal mask (blocked signals).
+    pub mask: std::sync::atomic::AtomicU64,
+    /// Wakes waits in the sentry (sigsuspend) when a signal arrives.
+    pub wake: (Mutex<()>, Condvar),
+    /// The signal sent to the parent when this process exits.
+    pub exit_signal: AtomicI32,
 }
 
 impl Control {
-    pub fn new(interrupter: Arc<dyn Interrupter>, sigactions: SigActions) -> Arc<Control> {
+    pub fn new(
+        interrupter: Arc<dyn Interrupter>,
+        sigactions: SigActions,
+        mask: u64,
+    ) -> Arc<Control> {
         Arc::new(Control {
             killed: AtomicI32::new(0),
             interrupter,
             sigactions: Mutex::new(sigactions),
             pending: std::sync::atomic::AtomicU64::new(0),
+            mask: std::sync::atomic::AtomicU64::new(mask),
+            wake: (Mutex::new(()), Condvar::new()),
+            exit_signal: AtomicI32::new(libc::SIGCHLD),
         })
+    }
+
+    /// Signals pending and not blocked.
+    pub fn deliverable(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst) & !self.mask.load(Ordering::SeqCst)
+    }
+
+    /// Wakes the task's sentry-side waits and its guest code.
+    pub fn notify(&self) {
+        let _guard = self.wake.0.lock().unwrap();
+        self.wake.1.notify_all();
+        drop(_guard);
+        self.interrupter.interrupt();
     }
 
     /// Kills the task with `sig` and wakes it wherever it runs or waits.
@@ -140,7 +167,7 @@ impl PidNs {
     /// Marks `pid` a zombie with `exit`, hands its children to pid 1, and
     /// wakes waiters. The first process's exit kills every other process
     /// of the namespace, as on Linux.
-    pub fn exit(&self, pid: i32, exit: Exit) {
+    pub fn exit(&self, pid: i32, exit: Exit, exit_signal: Option<i32>) {
         let mut p = self.inner.lock().unwrap();
         let children: Vec<i32> = match p.procs.get_mut(&pid) {
             Some(me) => {
@@ -172,8 +199,17 @@ impl PidNs {
         {
             p.procs.remove(&pid);
         }
+        let parent = p
+            .procs
+            .get(&pid)
+            .and_then(|me| p.procs.get(&me.parent))
+            .and_then(|pp| pp.control.clone());
         drop(p);
         self.changed.notify_all();
+        let sig = exit_signal.filter(|&s| s > 0 && s <= 64);
+        if let (Some(parent), Some(sig)) = (parent, sig) {
+            super::signal::send(&parent, sig);
+        }
     }
 
     /// wait4(2): reaps a zombie child of `parent` matching `which`.
@@ -219,7 +255,7 @@ impl PidNs {
             if nohang {
                 return Ok(None);
             }
-            if control.killed().is_some() {
+            if control.killed().is_some() || control.deliverable() != 0 {
                 return Err(Errno::EINTR);
             }
             p = self

@@ -25,7 +25,11 @@ pub fn set_current(c: Arc<Control>) {
 /// Whether the task running on this thread was killed (blocked waits then
 /// return EINTR so the task can die).
 pub fn current_interrupted() -> bool {
-    CURRENT.with(|cur| cur.borrow().as_ref().is_some_and(|c| c.killed().is_some()))
+    CURRENT.with(|cur| {
+        cur.borrow()
+            .as_ref()
+            .is_some_and(|c| c.killed().is_some() || c.deliverable() != 0)
+    })
 }
 
 /// What a signal does to a task by default.
@@ -43,23 +47,46 @@ fn stops(sig: i32) -> bool {
     )
 }
 
-/// Sends `sig` (1..=64) to the task behind `target`.
+/// Sends `sig` (1..=64) to the task behind `target`: terminating default
+/// actions kill it at once; signals for a handler, or blocked ones, are
+/// left pending and the task is woken to take them.
 pub fn send(target: &Control, sig: i32) {
     if sig == libc::SIGKILL {
         target.kill(sig);
         return;
     }
+    let bit = 1u64 << (sig - 1);
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
+    let blocked = target.mask.load(Ordering::SeqCst) & bit != 0;
     match handler {
         SIG_IGN => {}
         SIG_DFL if default_ignored(sig) => {}
         SIG_DFL if stops(sig) => {
             log::warn!("signal {sig}: stopping a process is not implemented yet; ignored");
         }
-        SIG_DFL => target.kill(sig),
+        SIG_DFL if !blocked => target.kill(sig),
         _ => {
-            target.pending.fetch_or(1 << (sig - 1), Ordering::SeqCst);
-            log::warn!("signal {sig} sent to a guest handler: delivery to handlers is not implemented yet; left pending");
+            target.pending.fetch_or(bit, Ordering::SeqCst);
+            target.notify();
         }
+    }
+}
+
+/// What happens to a signal taken off the pending set.
+pub enum Action {
+    Ignore,
+    Terminate,
+    /// Run the handler: the raw sigaction.
+    Handle([u64; 4]),
+}
+
+/// The action for `sig` under its current disposition.
+pub fn action(target: &Control, sig: i32) -> Action {
+    let act = target.sigactions.lock().unwrap()[sig as usize - 1];
+    match act[0] {
+        SIG_IGN => Action::Ignore,
+        SIG_DFL if default_ignored(sig) || stops(sig) => Action::Ignore,
+        SIG_DFL => Action::Terminate,
+        _ => Action::Handle(act),
     }
 }

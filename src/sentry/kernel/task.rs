@@ -99,9 +99,15 @@ pub struct Task {
     pub clear_child_tid: u64,
     /// Head of the robust futex list (set_robust_list).
     pub robust_list: u64,
-    pub sigmask: u64,
     /// (soft, hard) per RLIMIT_* resource.
     pub rlimits: [(u64, u64); 16],
+    /// The alternate signal stack: (sp, flags, size).
+    pub altstack: (u64, u64, u64),
+    /// The mask to restore after a handler run by rt_sigsuspend.
+    pub saved_mask: Option<u64>,
+    /// The number of a syscall that returned EINTR, restarted after a
+    /// SA_RESTART handler.
+    pub interrupted_syscall: Option<u64>,
     pub exit: Option<Exit>,
     /// The thread name (PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
@@ -147,7 +153,7 @@ impl Task {
             Some(s) => MemoryManager::from_snapshot(space, s).map_err(SpawnError::Errno)?,
             None => MemoryManager::new(k.memory.clone(), space),
         };
-        let control = Control::new(ctx.interrupter(), inh.sigactions);
+        let control = Control::new(ctx.interrupter(), inh.sigactions, inh.sigmask);
         let pid = inh
             .ns
             .add(inh.parent, control.clone())
@@ -167,8 +173,10 @@ impl Task {
             umask: inh.umask,
             clear_child_tid: 0,
             robust_list: 0,
-            sigmask: inh.sigmask,
             rlimits: inh.rlimits,
+            altstack: (0, 2, 0),
+            saved_mask: None,
+            interrupted_syscall: None,
             exit: None,
             comm: inh.comm,
             vfork_done: None,
@@ -186,7 +194,7 @@ impl Task {
             creds: self.creds,
             umask: self.umask,
             sigactions: *self.control.sigactions.lock().unwrap(),
-            sigmask: self.sigmask,
+            sigmask: self.control.mask.load(Ordering::SeqCst),
             rlimits: self.rlimits,
             comm: self.comm,
             regs,
@@ -240,7 +248,8 @@ impl Task {
         // what lets pipe readers see end of file.
         self.fds = FdTable::default();
         self.vfork_done.take();
-        self.ns.exit(self.pid, exit);
+        let exit_signal = self.control.exit_signal.load(Ordering::SeqCst);
+        self.ns.exit(self.pid, exit, Some(exit_signal));
         exit
     }
 
@@ -249,6 +258,9 @@ impl Task {
         loop {
             if let Some(sig) = self.control.killed() {
                 self.exit.get_or_insert(Exit::Signal(sig));
+            }
+            if self.control.deliverable() != 0 {
+                super::sigframe::deliver_pending(self);
             }
             if let Some(exit) = self.exit {
                 return Ok(exit);
@@ -268,7 +280,7 @@ impl Task {
                             self.pid,
                             self.regs.rip
                         );
-                        self.fatal_signal(libc::SIGSEGV);
+                        self.fatal_signal(libc::SIGSEGV, addr);
                     }
                 }
                 Event::Exception { vector, error_code } => {
@@ -277,17 +289,29 @@ impl Task {
                         self.pid,
                         self.regs.rip
                     );
-                    self.fatal_signal(signal_for_vector(vector));
+                    self.fatal_signal(signal_for_vector(vector), self.regs.rip);
                 }
                 Event::Interrupted => {}
             }
         }
     }
 
-    /// Kills the task with `sig` (no handlers run yet at this milestone:
-    /// synchronous faults take the default action, as with SIG_DFL).
-    pub fn fatal_signal(&mut self, sig: i32) {
-        self.exit = Some(Exit::Signal(sig));
+    /// A synchronous fault signal (SIGSEGV, SIGILL, ...): the guest's
+    /// handler runs if it has one, else the task dies of it.
+    pub fn fatal_signal(&mut self, sig: i32, addr: u64) {
+        super::sigframe::deliver_fault(self, sig, addr);
+    }
+
+    /// The FPU state for a signal frame, when the platform can read it.
+    pub fn ctx_fpu(&mut self) -> Option<[u8; 512]> {
+        self.ctx.fpu().ok()
+    }
+
+    /// Restores FPU state from a signal frame.
+    pub fn ctx_set_fpu(&mut self, area: &[u8; 512]) {
+        if let Err(e) = self.ctx.set_fpu(area) {
+            log::debug!("pid {}: restoring FPU state: {e}", self.pid);
+        }
     }
 
     /// Whether a kill asked this task to stop what it is blocked in.

@@ -175,6 +175,20 @@ pub trait Context: Send {
     ) -> Result<Event, PlatformError>;
     /// A handle other threads use to interrupt this context.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
+    /// The guest's x87/SSE state in FXSAVE layout (512 bytes), for signal
+    /// frames. Platforms that cannot read it return `Unsupported` (the
+    /// frame then carries no FPU state).
+    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
+        Err(PlatformError::Unsupported(
+            "reading the guest FPU state".into(),
+        ))
+    }
+    /// Restores state read by [`Context::fpu`] (rt_sigreturn).
+    fn set_fpu(&mut self, _state: &[u8; 512]) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported(
+            "writing the guest FPU state".into(),
+        ))
+    }
 }
 
 /// Creates the platform named `name` ("auto", "kvm" or "ptrace") over

@@ -67,6 +67,11 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::EXECVE => e(lifecycle::sys_execve, "pxx"),
         nr::WAIT4 => e(lifecycle::sys_wait4, "ixxx"),
         nr::KILL => e(signal::sys_kill, "ii"),
+        nr::RT_SIGRETURN => e(signal::sys_rt_sigreturn, ""),
+        nr::RT_SIGSUSPEND => e(signal::sys_rt_sigsuspend, "xu"),
+        nr::RT_SIGPENDING => e(signal::sys_rt_sigpending, "xu"),
+        nr::PAUSE => e(signal::sys_pause, ""),
+        nr::SIGALTSTACK => e(signal::sys_sigaltstack, "xx"),
         nr::TKILL => e(signal::sys_tkill, "ii"),
         nr::TGKILL => e(signal::sys_tgkill, "iii"),
         nr::PIPE => e(file::sys_pipe, "x"),
@@ -132,6 +137,15 @@ pub fn dispatch(t: &mut Task) {
     if let Some(call) = shown {
         strace::exit(t, call, &res);
     }
+    // A syscall cut short by a signal may be restarted after its handler.
+    let no_restart = [
+        nr::RT_SIGSUSPEND,
+        nr::PAUSE,
+        nr::NANOSLEEP,
+        nr::CLOCK_NANOSLEEP,
+    ];
+    t.interrupted_syscall =
+        (res == Err(crate::abi::Errno::EINTR) && !no_restart.contains(&n)).then_some(n);
     t.regs.rax = match res {
         Ok(v) => v,
         Err(e) => e.as_ret(),

@@ -2,6 +2,9 @@
 //! delivery to handlers comes with the signals milestone (faults take the
 //! default action meanwhile).
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal as kernel_signal;
 use crate::sentry::kernel::Task;
@@ -46,15 +49,16 @@ pub fn sys_rt_sigprocmask(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    let old = t.sigmask;
+    let old = t.control.mask.load(Ordering::SeqCst);
     if set != 0 {
         let s = t.mm.read_u64(set)?;
-        t.sigmask = match how {
+        let new = match how {
             SIG_BLOCK => old | s,
             SIG_UNBLOCK => old & !s,
             SIG_SETMASK => s,
             _ => return Err(Errno::EINVAL),
         } & !UNBLOCKABLE;
+        t.control.mask.store(new, Ordering::SeqCst);
     }
     if oset != 0 {
         t.mm.write_u64(oset, old)?;
@@ -113,4 +117,82 @@ pub fn sys_tkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EINVAL);
     }
     sys_kill(t, [a[0], a[1], 0, 0, 0, 0])
+}
+
+/// Implements rt_sigreturn(2).
+pub fn sys_rt_sigreturn(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    crate::sentry::kernel::sigframe::sigreturn(t)
+}
+
+/// Waits in the sentry until a signal can be taken (or the task is
+/// killed); always EINTR, as sigsuspend and pause return.
+fn wait_for_signal(t: &Task) -> SysResult<u64> {
+    let (lock, cond) = &t.control.wake;
+    let mut guard = lock.lock().unwrap();
+    while t.control.deliverable() == 0 && t.control.killed().is_none() {
+        guard = cond
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap()
+            .0;
+    }
+    Err(Errno::EINTR)
+}
+
+/// Implements rt_sigsuspend(2).
+pub fn sys_rt_sigsuspend(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[1] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = t.mm.read_u64(a[0])? & !UNBLOCKABLE;
+    let old = t.control.mask.swap(mask, Ordering::SeqCst);
+    t.saved_mask = Some(old);
+    let r = wait_for_signal(t);
+    // A handler frame takes the saved mask over; else restore it here.
+    if t.control.deliverable() == 0 {
+        if let Some(m) = t.saved_mask.take() {
+            t.control.mask.store(m, Ordering::SeqCst);
+        }
+    }
+    r
+}
+
+/// Implements pause(2).
+pub fn sys_pause(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
+    wait_for_signal(t)
+}
+
+/// Implements rt_sigpending(2).
+pub fn sys_rt_sigpending(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[1] > 8 {
+        return Err(Errno::EINVAL);
+    }
+    let pending = t.control.pending.load(Ordering::SeqCst) & t.control.mask.load(Ordering::SeqCst);
+    t.mm.write_u64(a[0], pending).map(|_| 0)
+}
+
+/// Implements sigaltstack(2).
+pub fn sys_sigaltstack(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [ss, old, ..] = a;
+    let on_stack = {
+        let (base, _, size) = t.altstack;
+        size != 0 && t.regs.rsp > base && t.regs.rsp <= base + size
+    };
+    if old != 0 {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&t.altstack.0.to_le_bytes());
+        let flags = if on_stack { 1 } else { t.altstack.1 };
+        b[8..12].copy_from_slice(&(flags as u32).to_le_bytes());
+        b[16..].copy_from_slice(&t.altstack.2.to_le_bytes());
+        t.mm.copy_out(old, &b)?;
+    }
+    if ss != 0 {
+        if on_stack {
+            return Err(Errno::EPERM);
+        }
+        let sp = t.mm.read_u64(ss)?;
+        let flags = t.mm.read_u64(ss + 8)? & 0xffff_ffff;
+        let size = t.mm.read_u64(ss + 16)?;
+        t.altstack = crate::sentry::kernel::sigframe::check_altstack(sp, flags, size)?;
+    }
+    Ok(0)
 }

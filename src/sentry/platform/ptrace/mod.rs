@@ -69,6 +69,7 @@ impl Platform for PtracePlatform {
         let shared = Arc::new(Shared {
             pending: AtomicBool::new(false),
             running: AtomicI32::new(0),
+            last: AtomicI32::new(0),
         });
         Ok(Box::new(PtraceContext { shared }))
     }
@@ -99,6 +100,8 @@ struct Shared {
     pending: AtomicBool,
     /// Pid of the stub the context is running, 0 when not running.
     running: AtomicI32,
+    /// Pid of the stub the context ran last (its FPU state is the guest's).
+    last: AtomicI32,
 }
 
 impl Interrupter for Shared {
@@ -144,6 +147,16 @@ impl Context for PtraceContext {
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
         self.shared.clone()
+    }
+
+    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
+        let pid = self.shared.last.load(Ordering::SeqCst);
+        stub::get_fpu(pid)
+    }
+
+    fn set_fpu(&mut self, state: &[u8; 512]) -> Result<(), PlatformError> {
+        let pid = self.shared.last.load(Ordering::SeqCst);
+        stub::set_fpu(pid, state)
     }
 }
 

@@ -473,3 +473,22 @@ unsafe fn unregister_rseq() {
         }
     }
 }
+
+/// The FXSAVE area of stub `pid` (stopped, traced by this thread).
+pub fn get_fpu(pid: i32) -> Result<[u8; 512], PlatformError> {
+    let mut area = [0u8; 512];
+    // SAFETY: PTRACE_GETFPREGS writes one 512-byte user_fpregs_struct.
+    if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, pid, 0, area.as_mut_ptr()) } < 0 {
+        return Err(last_error("PTRACE_GETFPREGS"));
+    }
+    Ok(area)
+}
+
+/// Loads an FXSAVE area into stub `pid`.
+pub fn set_fpu(pid: i32, area: &[u8; 512]) -> Result<(), PlatformError> {
+    // SAFETY: PTRACE_SETFPREGS reads one 512-byte user_fpregs_struct.
+    if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, pid, 0, area.as_ptr()) } < 0 {
+        return Err(last_error("PTRACE_SETFPREGS"));
+    }
+    Ok(())
+}
