@@ -175,6 +175,11 @@ pub fn ptrace_platform(p: &mut Policy) {
     .allow(libc::SYS_wait4, "wait for stub stops and reap stubs")
     .allow(libc::SYS_kill, "stop (interrupt) and kill stubs")
     .allow(
+        libc::SYS_sched_setaffinity,
+        "keep each stub on its tracer's CPU",
+    )
+    .allow(libc::SYS_getcpu, "the tracer's current CPU (vDSO fallback)")
+    .allow(
         libc::SYS_dup2,
         "stub: move the guest memfd to its fixed number",
     )

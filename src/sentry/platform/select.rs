@@ -12,7 +12,7 @@ use super::{kvm, ptrace, Event, Platform, PlatformError, Prot, Regs};
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
 
 /// Guest syscalls timed per platform.
-const ROUNDS: u32 = 32;
+const ROUNDS: u32 = 128;
 /// Guest memory for a calibration run.
 const PROBE_MEMORY: u64 = 16 << 20;
 /// `syscall; jmp -4`: a guest that does nothing but syscalls.
@@ -51,14 +51,18 @@ pub fn syscall_cost(
         rflags: 0x202,
         ..Default::default()
     };
-    // The first switch pays for warming up; time the rest.
+    // The first switch pays for warming up; time the rest one by one and
+    // take the median: a mean is swayed by the odd preempted round trip.
     expect_syscall(ctx.switch(space.as_mut(), &mut regs)?)?;
-    let start = Instant::now();
+    let mut samples = Vec::with_capacity(ROUNDS as usize);
     for _ in 0..ROUNDS {
         regs.rax = 0;
+        let start = Instant::now();
         expect_syscall(ctx.switch(space.as_mut(), &mut regs)?)?;
+        samples.push(start.elapsed());
     }
-    let cost = start.elapsed() / ROUNDS;
+    samples.sort_unstable();
+    let cost = samples[samples.len() / 2];
     drop(space);
     memory.decref(code);
     Ok(cost)

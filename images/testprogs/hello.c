@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { printf("hello from a static program\n"); return 0; }

@@ -1,0 +1,287 @@
+//! The end-to-end fixture: writes a pod file, runs the real `sandboxd`
+//! binary on it (real KVM or ptrace, real images), and returns what it
+//! printed, like crosvm's `TestVm`.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long one pod may run before the test fails.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+pub struct Out {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A pod to run: one container named `app`.
+pub struct TestPod {
+    image: PathBuf,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+    workdir: Option<String>,
+    user: Option<String>,
+    platform: Option<String>,
+    args: Vec<String>,
+    extra: Option<String>,
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// images/out/NAME.tar.gz, which `images/NAME/build.sh` makes.
+pub fn image(name: &str) -> PathBuf {
+    let p = repo().join("images/out").join(format!("{name}.tar.gz"));
+    assert!(
+        p.exists(),
+        "{} is missing: run images/{name}/build.sh first (or .ci/run)",
+        p.display()
+    );
+    p
+}
+
+/// The platforms every end-to-end test runs on: $SANDBOXD_TEST_PLATFORMS
+/// (comma-separated), default "kvm,ptrace". KVM must be usable when named.
+pub fn platforms() -> Vec<String> {
+    let list = std::env::var("SANDBOXD_TEST_PLATFORMS").unwrap_or_else(|_| "kvm,ptrace".into());
+    let list: Vec<String> = list
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.iter().any(|p| p == "kvm") {
+        let kvm = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm");
+        assert!(
+            kvm.is_ok(),
+            "KVM tests need /dev/kvm: {:?} (set SANDBOXD_TEST_PLATFORMS=ptrace to skip KVM)",
+            kvm.err()
+        );
+    }
+    list
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p =
+            std::env::temp_dir().join(format!("sandboxd-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+impl TestPod {
+    pub fn new(image: &Path, command: &[&str]) -> TestPod {
+        TestPod {
+            image: image.to_path_buf(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            env: vec![],
+            workdir: None,
+            user: None,
+            platform: None,
+            args: vec![],
+            extra: None,
+        }
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn workdir(mut self, w: &str) -> Self {
+        self.workdir = Some(w.into());
+        self
+    }
+
+    pub fn user(mut self, u: &str) -> Self {
+        self.user = Some(u.into());
+        self
+    }
+
+    pub fn platform(mut self, p: &str) -> Self {
+        self.platform = Some(p.into());
+        self
+    }
+
+    /// An extra argument to `sandboxd run` (e.g. "--strace").
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// The pod JSON.
+    pub fn json(&self) -> String {
+        let cmd: Vec<String> = self.command.iter().map(|c| json_str(c)).collect();
+        let env: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
+            .collect();
+        let mut c = format!(
+            "\"image\": {}, \"command\": [{}], \"env\": {{{}}}",
+            json_str(self.image.to_str().unwrap()),
+            cmd.join(", "),
+            env.join(", ")
+        );
+        if let Some(w) = &self.workdir {
+            c += &format!(", \"workdir\": {}", json_str(w));
+        }
+        if let Some(u) = &self.user {
+            c += &format!(", \"user\": {}", json_str(u));
+        }
+        format!("{{\"containers\": {{\"app\": {{{c}}}}}}}")
+    }
+
+    /// Runs the pod with `sandboxd run` and waits (at most TIMEOUT).
+    pub fn run(&self) -> Out {
+        let dir = TempDir::new("pod");
+        let pod = dir.0.join("pod.json");
+        std::fs::write(&pod, self.json()).unwrap();
+        let mut args = vec!["run".to_string()];
+        if let Some(p) = &self.platform {
+            args.extend(["--platform".into(), p.clone()]);
+        }
+        args.extend(self.args.iter().cloned());
+        args.push(pod.to_str().unwrap().into());
+        sandboxd(&args)
+    }
+}
+
+/// Runs the sandboxd binary with `args`; fails the test after TIMEOUT.
+pub fn sandboxd(args: &[String]) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .args(args)
+        .env("SANDBOXD_STORE", store())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sandboxd");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sandboxd {args:?} did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Out {
+        status: code,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// One image store for the whole test run.
+pub fn store() -> PathBuf {
+    static STORE: OnceLock<PathBuf> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            std::env::temp_dir().join(format!("sandboxd-test-store-{}", std::process::id()))
+        })
+        .clone()
+}
+
+/// Runs a test program natively from an unpacked copy of `image`, in the
+/// unpacked root (so relative paths see the same files as in the sandbox).
+pub fn native(image_path: &Path, prog: &str, args: &[&str]) -> Out {
+    static ROOTS: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>> =
+        OnceLock::new();
+    let roots = ROOTS.get_or_init(Default::default);
+    let root = {
+        let mut map = roots.lock().unwrap();
+        map.entry(image_path.to_path_buf())
+            .or_insert_with(|| {
+                let root = std::env::temp_dir().join(format!(
+                    "sandboxd-native-{}-{}",
+                    std::process::id(),
+                    map_len()
+                ));
+                std::fs::create_dir_all(&root).unwrap();
+                let st = Command::new("tar")
+                    .arg("-xzf")
+                    .arg(image_path)
+                    .arg("-C")
+                    .arg(&root)
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+                root
+            })
+            .clone()
+    };
+    let out = Command::new(root.join("bin").join(prog))
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Out {
+        status: out
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn map_len() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Runs `body` once per platform, naming the platform on failure.
+pub fn each_platform(body: impl Fn(&str)) {
+    for p in platforms() {
+        eprintln!("-- platform {p}");
+        body(&p);
+    }
+}

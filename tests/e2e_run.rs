@@ -1,0 +1,283 @@
+//! End-to-end: real pods from real images, on every platform.
+
+mod common;
+
+use common::{each_platform, image, native, sandboxd, TempDir, TestPod};
+
+#[test]
+fn run_static_hello_prints_and_exits_zero() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/hello"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(out.stdout, "hello from a static program\n");
+    });
+}
+
+#[test]
+fn run_static_pie_hello_prints() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/hello-pie"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "hello from a static program\n"),
+            "{out:?}"
+        );
+    });
+}
+
+#[test]
+fn run_exit_code_is_the_containers() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/exit_code", "7"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 7, "{out:?}");
+    });
+}
+
+#[test]
+fn run_segfault_is_status_139() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/segv"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 139, "{out:?}");
+    });
+}
+
+#[test]
+fn run_busybox_sh_echo() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])
+            .platform(p)
+            .run();
+        assert_eq!((out.status, out.stdout.as_str()), (0, "hi\n"), "{out:?}");
+    });
+}
+
+#[test]
+fn run_env_workdir_user_reach_the_program() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/args_env", "NAME", "MISSING"])
+            .env("NAME", "value with spaces")
+            .workdir("/data")
+            .user("1000:1000")
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert!(
+            out.stdout.contains("argv[1]=NAME env=value with spaces\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("argv[2]=MISSING env=(unset)\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("uid=1000 gid=1000 euid=1000 egid=1000\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("cwd=/data\n"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("pagesz=4096 random=yes\n"),
+            "{}",
+            out.stdout
+        );
+    });
+}
+
+#[test]
+fn run_testprogs_match_their_native_runs() {
+    let img = image("testprogs");
+    for prog in [
+        "fileio",
+        "mmap",
+        "timeprog",
+        "random",
+        "fork_wait",
+        "signals",
+    ] {
+        let want = native(&img, prog, &[]);
+        each_platform(|p| {
+            let got = TestPod::new(&img, &[&format!("/bin/{prog}")])
+                .platform(p)
+                .run();
+            assert_eq!(
+                (got.status, &got.stdout),
+                (want.status, &want.stdout),
+                "{prog} on {p}: {}",
+                got.stderr
+            );
+        });
+    }
+}
+
+#[test]
+fn run_missing_command_is_127_and_named() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["no-such-command"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 127, "{out:?}");
+        assert!(out.stderr.contains("no-such-command"), "{}", out.stderr);
+    });
+}
+
+#[test]
+fn run_directory_as_command_is_126() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/data"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 126, "{out:?}");
+    });
+}
+
+#[test]
+fn run_unimplemented_syscall_is_enosys_and_logged_once() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/sh", "-c", "enosys; enosys"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            out.stdout, "r=-1 errno=ENOSYS\nr=-1 errno=ENOSYS\n",
+            "{out:?}"
+        );
+        assert_eq!(
+            out.stderr.matches("io_uring_setup").count(),
+            1,
+            "{}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
+fn run_strace_prints_syscalls_with_results() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/hello"])
+            .platform(p)
+            .arg("--strace")
+            .run();
+        assert_eq!(out.status, 0);
+        assert!(
+            out.stderr
+                .contains("write(1, \"hello from a static program\\n\", 28) = 28"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("exit_group(0) = ?"), "{}", out.stderr);
+    });
+}
+
+#[test]
+fn run_shell_pipelines_subshells_and_traps() {
+    let script =
+        "echo $(echo nested); sort /data/letters | tr a-z A-Z | head -2; (exit 4); echo sub=$?; \
+                  seq 1 5000 | wc -l; yes | head -1; trap 'echo trapped' USR1; kill -USR1 $$; \
+                  sleep 5 & kill $!; wait $!; echo killed=$?; echo x > /dev/null && echo done";
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(
+            out.stdout, "nested\nA\nB\nsub=4\n5000\ny\ntrapped\nkilled=143\ndone\n",
+            "{}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
+fn run_guest_cannot_read_host_files_outside_its_image() {
+    let dir = TempDir::new("host-secret");
+    let secret = dir.0.join("host-secret.txt");
+    std::fs::write(&secret, "the host's secret\n").unwrap();
+    each_platform(|p| {
+        let path = secret.to_str().unwrap();
+        let out = TestPod::new(
+            &image("busybox"),
+            &["/bin/cat", path, "/proc/1/environ", "/etc/hostname"],
+        )
+        .platform(p)
+        .run();
+        assert_ne!(out.status, 0);
+        assert!(!out.stdout.contains("secret"), "{}", out.stdout);
+    });
+}
+
+#[test]
+fn check_prints_evaluated_pod_and_rejects_unknown_fields() {
+    let dir = TempDir::new("check");
+    let good = dir.0.join("good.json");
+    let img = image("busybox");
+    std::fs::write(
+        &good,
+        format!(
+            "{{\"containers\": {{\"app\": {{\"image\": {:?}, \"command\": [\"true\"]}}}}}}",
+            img
+        ),
+    )
+    .unwrap();
+    let out = sandboxd(&["check".into(), good.to_str().unwrap().into()]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(out.stdout.contains("\"workdir\": \"/\""), "{}", out.stdout);
+    let bad = dir.0.join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"containers\": {\"app\": {\"image\": \"x\", \"comand\": [\"true\"]}}}",
+    )
+    .unwrap();
+    let out = sandboxd(&["check".into(), bad.to_str().unwrap().into()]);
+    assert_eq!(out.status, 125);
+    assert!(
+        out.stderr.contains("containers.app.comand: unknown field"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_pinned_wrong_sha256_fails_before_running() {
+    let dir = TempDir::new("pin");
+    let pod = dir.0.join("pod.json");
+    let img = image("busybox");
+    let zeros = "0".repeat(64);
+    let json = format!(
+        "{{\"images\": {{\"bb\": {{\"path\": {img:?}, \"sha256\": \"{zeros}\"}}}}, \
+         \"containers\": {{\"app\": {{\"image\": \"bb\", \"command\": [\"/bin/echo\", \"ran\"]}}}}}}"
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(out.status, 125, "{out:?}");
+    assert!(out.stderr.contains("sha256"), "{}", out.stderr);
+    assert!(!out.stdout.contains("ran"));
+}
+
+#[test]
+fn run_image_with_escaping_entry_is_refused() {
+    let dir = TempDir::new("evil");
+    let tar = dir.0.join("evil.tar");
+    let script = format!(
+        "import tarfile, io\nt = tarfile.open({:?}, 'w')\ni = tarfile.TarInfo('../evil')\ni.size = 1\nt.addfile(i, io.BytesIO(b'x'))\nt.close()\n",
+        tar.to_str().unwrap()
+    );
+    let st = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = TestPod::new(&tar, &["/bin/true"]).run();
+    assert_eq!(out.status, 125, "{out:?}");
+    assert!(out.stderr.contains("escapes"), "{}", out.stderr);
+}
