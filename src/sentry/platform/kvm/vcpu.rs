@@ -276,9 +276,17 @@ impl KvmContext {
         }
         self.shared.memory.write(frame_pa, &bytes);
         let (in_user, cs, ss) = (self.in_user, self.kernel_cs, self.kernel_ss);
+        let root = space.tables().root();
         let vcpu = self.vcpu();
         let sync = vcpu.sync_regs_mut();
         let mut sregs_dirty = false;
+        // A new address space is loaded through the sregs, never by stub
+        // code running on the old CR3: that tree may be a dropped address
+        // space whose frames another vCPU has already freed (exec).
+        if need_cr3 {
+            sync.sregs.cr3 = root;
+            sregs_dirty = true;
+        }
         if in_user {
             sync.sregs.cs = cs;
             sync.sregs.ss = ss;
@@ -306,7 +314,7 @@ impl KvmContext {
             r13: regs.r13,
             r14: regs.r14,
             r15: regs.r15,
-            rip: kva(if need_cr3 { IRET_CR3_ENTRY } else { IRET_ENTRY }),
+            rip: kva(IRET_ENTRY),
             rflags: 2,
         };
         vcpu.set_sync_dirty_reg(SyncReg::Register);
@@ -331,13 +339,17 @@ impl KvmContext {
         self.shared.memory.write(list_pa, &list);
         let (in_user, cs, ss) = (self.in_user, self.kernel_cs, self.kernel_ss);
         let top = vcpu_stack_top(self.slot);
+        let kernel_root = self.shared.kernel.lock().unwrap().root();
         let vcpu = self.vcpu();
         let sync = vcpu.sync_regs_mut();
+        // Run the rewrite on the kernel tree, which is never freed: the
+        // vCPU's current CR3 may be one of the tables being retired.
+        sync.sregs.cr3 = kernel_root;
         if in_user {
             sync.sregs.cs = cs;
             sync.sregs.ss = ss;
-            vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
         }
+        vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
         let sync = vcpu.sync_regs_mut();
         sync.regs = kvm_regs {
             rsi: top - PAGE_SIZE_U64,
