@@ -304,7 +304,10 @@ impl Task {
 
     /// The FPU state for a signal frame, when the platform can read it.
     pub fn ctx_fpu(&mut self) -> Option<[u8; 512]> {
-        self.ctx.fpu().ok()
+        self.ctx
+            .fpu()
+            .map_err(|e| log::debug!("pid {}: reading FPU state: {e}", self.pid))
+            .ok()
     }
 
     /// Restores FPU state from a signal frame.

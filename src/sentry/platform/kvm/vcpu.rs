@@ -613,6 +613,51 @@ impl Context for KvmContext {
     fn interrupter(&self) -> Arc<dyn Interrupter> {
         self.intr.clone()
     }
+
+    /// The x87/SSE state as an FXSAVE area, from KVM_GET_FPU.
+    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
+        let f = self.vcpu().get_fpu().map_err(host("KVM_GET_FPU"))?;
+        let mut a = [0u8; 512];
+        a[0..2].copy_from_slice(&f.fcw.to_le_bytes());
+        a[2..4].copy_from_slice(&f.fsw.to_le_bytes());
+        a[4] = f.ftwx;
+        a[6..8].copy_from_slice(&f.last_opcode.to_le_bytes());
+        a[8..16].copy_from_slice(&f.last_ip.to_le_bytes());
+        a[16..24].copy_from_slice(&f.last_dp.to_le_bytes());
+        a[24..28].copy_from_slice(&f.mxcsr.to_le_bytes());
+        a[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
+        for (i, r) in f.fpr.iter().enumerate() {
+            a[32 + 16 * i..48 + 16 * i].copy_from_slice(r);
+        }
+        for (i, r) in f.xmm.iter().enumerate() {
+            a[160 + 16 * i..176 + 16 * i].copy_from_slice(r);
+        }
+        Ok(a)
+    }
+
+    /// Loads an FXSAVE area with KVM_SET_FPU.
+    fn set_fpu(&mut self, a: &[u8; 512]) -> Result<(), PlatformError> {
+        let u16_at = |o: usize| u16::from_le_bytes([a[o], a[o + 1]]);
+        let u64_at = |o: usize| u64::from_le_bytes(a[o..o + 8].try_into().unwrap());
+        let mut f = kvm_bindings::kvm_fpu {
+            fcw: u16_at(0),
+            fsw: u16_at(2),
+            ftwx: a[4],
+            last_opcode: u16_at(6),
+            last_ip: u64_at(8),
+            last_dp: u64_at(16),
+            // Reserved MXCSR bits would make the load fault: keep them clear.
+            mxcsr: u32::from_le_bytes(a[24..28].try_into().unwrap()) & 0xffff,
+            ..Default::default()
+        };
+        for (i, r) in f.fpr.iter_mut().enumerate() {
+            r.copy_from_slice(&a[32 + 16 * i..48 + 16 * i]);
+        }
+        for (i, r) in f.xmm.iter_mut().enumerate() {
+            r.copy_from_slice(&a[160 + 16 * i..176 + 16 * i]);
+        }
+        self.vcpu().set_fpu(&f).map_err(host("KVM_SET_FPU"))
+    }
 }
 
 impl Drop for KvmContext {

@@ -137,6 +137,7 @@ impl Context for PtraceContext {
         self.shared
             .running
             .store(space.stub.pid(), Ordering::SeqCst);
+        self.shared.last.store(space.stub.pid(), Ordering::SeqCst);
         let event = space.stub.run(regs);
         self.shared.running.store(0, Ordering::SeqCst);
         if matches!(event, Ok(Event::Interrupted)) {
