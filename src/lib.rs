@@ -9,6 +9,7 @@ pub mod cli;
 pub mod exit;
 pub mod gofer;
 pub mod image;
+pub mod init_binary;
 pub mod pod;
 pub mod proto;
 pub mod sandbox;

@@ -281,3 +281,37 @@ fn run_image_with_escaping_entry_is_refused() {
     assert_eq!(out.status, 125, "{out:?}");
     assert!(out.stderr.contains("escapes"), "{}", out.stderr);
 }
+
+#[test]
+fn run_mini_init_is_pid_1_and_passes_the_status_through() {
+    each_platform(|p| {
+        let script = "echo pid=$$ ppid=$PPID; exit 9";
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (9, "pid=2 ppid=1\n"),
+            "{out:?}"
+        );
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .init(false)
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (9, "pid=1 ppid=0\n"),
+            "{out:?}"
+        );
+    });
+}
+
+#[test]
+fn run_mini_init_reports_a_command_killed_by_a_signal() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "kill -TERM $$"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 143, "{out:?}");
+    });
+}

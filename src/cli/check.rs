@@ -100,7 +100,8 @@ mod tests {
       "user": {{
         "uid": 1000,
         "gid": 0
-      }}
+      }},
+      "init": true
     }},
     "side": {{
       "image": "./extra.tar",
@@ -112,7 +113,8 @@ mod tests {
       "user": {{
         "uid": 0,
         "gid": 0
-      }}
+      }},
+      "init": true
     }}
   }},
   "platform": "auto"

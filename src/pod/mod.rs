@@ -79,6 +79,9 @@ pub struct Container {
     pub workdir: String,
     /// Default 0:0.
     pub user: User,
+    /// Run the embedded mini-init as PID 1 (default true); false runs the
+    /// command itself as PID 1.
+    pub init: bool,
 }
 
 /// Numeric credentials of a container's processes.

@@ -226,6 +226,7 @@ struct ContainerBuilder {
     env: BTreeMap<String, String>,
     workdir: String,
     user: User,
+    init: bool,
 }
 
 impl Default for ContainerBuilder {
@@ -236,6 +237,7 @@ impl Default for ContainerBuilder {
             env: BTreeMap::new(),
             workdir: "/".to_owned(),
             user: User::default(),
+            init: true,
         }
     }
 }
@@ -260,6 +262,10 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
     Field {
         name: "user",
         read: read_user,
+    },
+    Field {
+        name: "init",
+        read: read_init,
     },
 ];
 
@@ -296,6 +302,13 @@ fn read_env(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> Read
         let value = json::string(value, &var_at)?;
         b.env.insert(key.clone(), value.to_owned());
     }
+    Ok(())
+}
+
+fn read_init(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.init = v
+        .as_bool()
+        .ok_or_else(|| Invalid::new(at, "expected true or false"))?;
     Ok(())
 }
 
@@ -368,6 +381,7 @@ impl ContainerBuilder {
             env: self.env,
             workdir: self.workdir,
             user: self.user,
+            init: self.init,
         })
     }
 }
@@ -464,7 +478,7 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: command, env, image, user, workdir)"
+            "containers.app.comand: unknown field (known fields: command, env, image, init, user, workdir)"
         );
     }
 

@@ -23,6 +23,7 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
             workdir: c.workdir.clone(),
             uid: c.user.uid,
             gid: c.user.gid,
+            init: c.init,
         })
         .collect();
     SentrySpec {
@@ -54,6 +55,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
             },
+            init: true,
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

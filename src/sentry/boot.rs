@@ -9,6 +9,7 @@ use super::kernel::task::{default_rlimits, Exit, Inherit, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
+use super::vfs::memfile::MemFile;
 use super::vfs::{resolve, FdTable, Follow, GoferFs, OpenFile, StdioFile};
 use super::{ContainerSpec, SentrySpec};
 use crate::abi::Errno;
@@ -177,19 +178,22 @@ fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
     }
     task.cwd = wd;
     let path = find_command(task, c)?;
-    let argv: Vec<Vec<u8>> = c.command.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let mut argv: Vec<Vec<u8>> = c.command.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = c.env.iter().map(|e| e.as_bytes().to_vec()).collect();
-    task.exec(&path, argv, &envp).map_err(|e| {
-        let status = if e == Errno::ENOENT { 127 } else { 126 };
-        fail(
-            status,
-            format!(
-                "exec {:?}: {}",
-                String::from_utf8_lossy(&path),
-                errno_text(e)
-            ),
-        )
-    })
+    if c.init {
+        // Check the command here, where the error can name it, then let
+        // the mini-init (PID 1) start it as PID 2.
+        task.open_executable(&path)
+            .map_err(|e| exec_error(&path, e))?;
+        argv.insert(0, path.clone());
+        argv.insert(0, INIT_PATH.to_vec());
+        let init = MemFile::new(crate::init_binary::INIT, 1);
+        return task
+            .exec_image(INIT_PATH, Some(init), argv, &envp)
+            .map_err(|e| exec_error(INIT_PATH, e));
+    }
+    task.exec(&path, argv, &envp)
+        .map_err(|e| exec_error(&path, e))
 }
 
 /// Finds the executable for argv[0]: as a path if it has a '/', else in
@@ -225,6 +229,22 @@ fn find_command(task: &Task, c: &ContainerSpec) -> Result<Vec<u8>, StartError> {
         127,
         format!("exec {arg0:?}: executable file not found in $PATH"),
     ))
+}
+
+/// The guest path under which the mini-init runs (it is not in the image).
+const INIT_PATH: &[u8] = b"/.sandboxd-init";
+
+/// A command that cannot be started: 127 when it does not exist, else 126.
+fn exec_error(path: &[u8], e: Errno) -> StartError {
+    let status = if e == Errno::ENOENT { 127 } else { 126 };
+    fail(
+        status,
+        format!(
+            "exec {:?}: {}",
+            String::from_utf8_lossy(path),
+            errno_text(e)
+        ),
+    )
 }
 
 fn fail(status: i32, message: String) -> StartError {

@@ -22,6 +22,9 @@ pub struct ContainerSpec {
     pub workdir: String,
     pub uid: u32,
     pub gid: u32,
+    /// Start the command under the embedded mini-init (PID 1).
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Everything the sentry needs, sent by the launcher as JSON on the spec fd.

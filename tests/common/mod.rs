@@ -29,7 +29,7 @@ pub struct TestPod {
     user: Option<String>,
     platform: Option<String>,
     args: Vec<String>,
-    extra: Option<String>,
+    init: Option<bool>,
 }
 
 /// The repository root.
@@ -106,7 +106,7 @@ impl TestPod {
             user: None,
             platform: None,
             args: vec![],
-            extra: None,
+            init: None,
         }
     }
 
@@ -122,6 +122,12 @@ impl TestPod {
 
     pub fn user(mut self, u: &str) -> Self {
         self.user = Some(u.into());
+        self
+    }
+
+    /// Sets the container's `init` field (the mini-init as PID 1).
+    pub fn init(mut self, on: bool) -> Self {
+        self.init = Some(on);
         self
     }
 
@@ -155,6 +161,9 @@ impl TestPod {
         }
         if let Some(u) = &self.user {
             c += &format!(", \"user\": {}", json_str(u));
+        }
+        if let Some(i) = self.init {
+            c += &format!(", \"init\": {i}");
         }
         format!("{{\"containers\": {{\"app\": {{{c}}}}}}}")
     }

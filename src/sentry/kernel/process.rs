@@ -14,7 +14,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::platform::Interrupter;
 
 /// Most processes one container may have at once (a fork bomb hits EAGAIN).
-pub const MAX_PROCS: usize = 4096;
+pub const MAX_PROCS: usize = 1024;
 /// Highest pid handed out before pids wrap.
 const PID_MAX: i32 = 32768;
 

@@ -325,6 +325,18 @@ impl Task {
     /// execve: replaces the address space with a fresh one holding the
     /// program at `path`. On error the old image is untouched.
     pub fn exec(&mut self, path: &[u8], argv: Vec<Vec<u8>>, envp: &[Vec<u8>]) -> SysResult<()> {
+        self.exec_image(path, None, argv, envp)
+    }
+
+    /// exec of `path`, or of `image` (a file of the sentry's own, shown to
+    /// the guest under `path`) when given.
+    pub fn exec_image(
+        &mut self,
+        path: &[u8],
+        image: Option<Arc<dyn FileOps>>,
+        argv: Vec<Vec<u8>>,
+        envp: &[Vec<u8>],
+    ) -> SysResult<()> {
         let space = self.k.platform.new_address_space().map_err(|e| {
             log::error!("exec: new address space: {e}");
             Errno::ENOMEM
@@ -336,7 +348,10 @@ impl Task {
             self.creds.gid,
             self.creds.egid,
         ];
-        let open = |p: &[u8]| self.open_executable(p);
+        let open = |p: &[u8]| match &image {
+            Some(file) if p == path => Ok(file.clone()),
+            _ => self.open_executable(p),
+        };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
         self.mm = mm;
         if let Some(done) = self.vfork_done.take() {

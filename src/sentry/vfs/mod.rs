@@ -8,6 +8,7 @@
 pub mod dev;
 mod file;
 mod gofer;
+pub mod memfile;
 mod path;
 pub mod pipe;
 
