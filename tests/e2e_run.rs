@@ -315,3 +315,40 @@ fn run_mini_init_reports_a_command_killed_by_a_signal() {
         assert_eq!(out.status, 143, "{out:?}");
     });
 }
+
+#[test]
+fn run_dynamic_debian_programs_match_native() {
+    // Dynamically linked bash, coreutils, sed, grep and gawk via ld.so.
+    let script = "cd /data && ls -l fruit | cut -d' ' -f1,5; sort fruit | uniq -c | sort -rn | head -1; \
+                  sed s/apple/APPLE/ fruit | grep -c APPLE; awk '{n += length($0)} END {print n}' fruit; \
+                  for w in $(cat fruit); do printf '%s.' \"$w\"; done; echo; \
+                  x=$(date +%Y); test \"$x\" -gt 2000 && echo year-ok; echo $((6 * 7)); \
+                  mkdir /tmp/d 2>&1 | wc -l; exit 3";
+    let img = image("debian");
+    let root = TempDir::new("debian-native");
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&img)
+        .arg("-C")
+        .arg(&root.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let native = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            script
+                .replace("cd /data", &format!("cd {}/data", root.0.display()))
+                .replace("/tmp/d", &format!("{}/data", root.0.display())),
+        )
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert_eq!(native.status.code(), Some(3));
+    each_platform(|p| {
+        let out = TestPod::new(&img, &["/bin/bash", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!((out.status, &out.stdout), (3, &want), "{}", out.stderr);
+    });
+}

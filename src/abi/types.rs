@@ -69,6 +69,41 @@ impl Stat {
     }
 }
 
+impl Stat {
+    /// Size of `struct statx`.
+    pub const STATX_SIZE: usize = 256;
+
+    /// The `struct statx` bytes, with every basic field (STATX_BASIC_STATS).
+    pub fn to_statx(&self) -> [u8; Self::STATX_SIZE] {
+        let mut b = [0u8; Self::STATX_SIZE];
+        let put32 = |b: &mut [u8; Self::STATX_SIZE], off: usize, v: u32| {
+            b[off..off + 4].copy_from_slice(&v.to_le_bytes())
+        };
+        let put64 = |b: &mut [u8; Self::STATX_SIZE], off: usize, v: u64| {
+            b[off..off + 8].copy_from_slice(&v.to_le_bytes())
+        };
+        put32(&mut b, 0, 0x7ff); // stx_mask: STATX_BASIC_STATS
+        put32(&mut b, 4, self.blksize as u32);
+        put32(&mut b, 16, self.nlink as u32);
+        put32(&mut b, 20, self.uid);
+        put32(&mut b, 24, self.gid);
+        b[28..30].copy_from_slice(&(self.mode as u16).to_le_bytes());
+        put64(&mut b, 32, self.ino);
+        put64(&mut b, 40, self.size as u64);
+        put64(&mut b, 48, self.blocks as u64);
+        for (off, (sec, nsec)) in [(64, self.atime), (96, self.ctime), (112, self.mtime)] {
+            put64(&mut b, off, sec as u64);
+            put32(&mut b, off + 8, nsec as u32);
+        }
+        // The birth time (offset 80) is not known: its mask bit stays clear.
+        put32(&mut b, 128, (self.rdev >> 8) as u32 & 0xfff);
+        put32(&mut b, 132, (self.rdev & 0xff) as u32);
+        put32(&mut b, 136, (self.dev >> 8) as u32 & 0xfff);
+        put32(&mut b, 140, (self.dev & 0xff) as u32);
+        b
+    }
+}
+
 /// `d_type` values of `struct linux_dirent64`.
 pub const DT_UNKNOWN: u8 = 0;
 pub const DT_FIFO: u8 = 1;

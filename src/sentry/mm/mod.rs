@@ -183,6 +183,11 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// Whether the page at `addr` has a frame (mincore).
+    pub fn resident(&self, addr: u64) -> bool {
+        self.pages.contains_key(&page_down(addr))
+    }
+
     /// Drops the pages of `[start, start+len)` but keeps the mappings: the
     /// next touch faults in zeros (or the file's data).
     pub fn discard(&mut self, start: u64, len: u64) {

@@ -577,3 +577,105 @@ pub fn sys_pipe2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 pub fn sys_pipe(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_pipe2(t, [a[0], 0, 0, 0, 0, 0])
 }
+
+/// Resolves the target of a stat-like call: `path` relative to `dirfd`,
+/// or with AT_EMPTY_PATH and an empty path, `dirfd` itself.
+fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<Stat> {
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        return if dirfd == AT_FDCWD {
+            Ok(t.cwd.stat)
+        } else {
+            t.fds.get(dirfd)?.ops.stat()
+        };
+    }
+    let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    };
+    let node = lookup_at(t, dirfd, path, follow)?;
+    match node.synth {
+        Some(Synth::Fd(n)) if follow == Follow::Yes => {
+            t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()
+        }
+        _ => Ok(node.stat),
+    }
+}
+
+/// Implements statx(2) (all basic fields; no birth time).
+pub fn sys_statx(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[2];
+    const KNOWN: u64 = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* AT_NO_AUTOMOUNT */ | 0x6000 /* AT_STATX_SYNC_TYPE */;
+    if flags & !KNOWN != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(t, a[1])?;
+    let st = stat_target(t, fd_arg(a[0]), &path, flags)?;
+    t.mm.copy_out(a[4], &st.to_statx())?;
+    Ok(0)
+}
+
+fn statfs_bytes(s: &crate::gofer::Statfs) -> [u8; 120] {
+    let mut b = [0u8; 120];
+    let vals = [
+        s.kind, s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, 0, s.namelen, s.bsize,
+        0x1, /* ST_RDONLY */
+    ];
+    for (i, v) in vals.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// Implements statfs(2).
+pub fn sys_statfs(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[0])?;
+    let node = lookup_at(t, AT_FDCWD, &path, Follow::Yes)?;
+    let s = t.fs.statfs(&node)?;
+    t.mm.copy_out(a[1], &statfs_bytes(&s)).map(|_| 0)
+}
+
+/// Implements fstatfs(2).
+pub fn sys_fstatfs(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let s = match file.ops.node() {
+        Some(node) => t.fs.statfs(node)?,
+        // Pipes and stdio live in pseudo file systems.
+        None => crate::gofer::Statfs {
+            kind: 0x5049_5045,
+            bsize: 4096,
+            namelen: 255,
+            ..Default::default()
+        },
+    };
+    t.mm.copy_out(a[1], &statfs_bytes(&s)).map(|_| 0)
+}
+
+/// The xattr family: the image file system keeps no extended attributes
+/// the guest may see, so Linux's answer for such a file system applies.
+pub fn sys_xattr(_t: &mut Task, _a: [u64; 6]) -> SysResult<u64> {
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// Implements fadvise64(2): checks the arguments; the advice itself only
+/// tunes caching, which the gofer's host kernel does on its own.
+pub fn sys_fadvise64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if file.ops.pipe().is_some() {
+        return Err(Errno::ESPIPE);
+    }
+    if a[3] > 5 || (a[2] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+/// getpeername/getsockname/getsockopt on a descriptor: sockets do not
+/// exist in the sandbox yet, so every valid descriptor is not a socket.
+pub fn sys_not_a_socket(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    t.fds.get(fd_arg(a[0]))?;
+    Err(Errno::ENOTSOCK)
+}

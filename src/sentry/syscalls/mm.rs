@@ -127,3 +127,22 @@ pub fn sys_madvise(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         _ => Err(Errno::EINVAL),
     }
 }
+
+/// Implements mincore(2): one byte per page, 1 when the page has a frame.
+pub fn sys_mincore(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(a[1]).ok_or(Errno::ENOMEM)?;
+    let pages = (len / PAGE_SIZE) as usize;
+    if pages > 1 << 24 {
+        return Err(Errno::ENOMEM);
+    }
+    let mut vec = vec![0u8; pages];
+    for (i, b) in vec.iter_mut().enumerate() {
+        let addr = a[0] + i as u64 * PAGE_SIZE;
+        t.mm.vma_at(addr).ok_or(Errno::ENOMEM)?;
+        *b = t.mm.resident(addr) as u8;
+    }
+    t.mm.copy_out(a[2], &vec).map(|_| 0)
+}

@@ -248,3 +248,31 @@ pub fn sys_setsid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 pub fn sys_getsid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(t.ns.sid(pid_or_self(t, a[0]))? as u64)
 }
+
+/// Implements sched_getaffinity(2): the guest may run on the CPUs the
+/// sandbox may run on.
+pub fn sys_sched_getaffinity(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] != 0 && a[0] as i32 != t.pid && t.ns.control(a[0] as i32).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    let len = a[1] as usize;
+    if len < 8 || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: a zeroed cpu_set_t is valid; the call writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, for the calling thread.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return Err(Errno::last());
+    }
+    let mut mask = vec![0u8; len.min(128)];
+    for cpu in 0..(mask.len() * 8).min(libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        if unsafe { libc::CPU_ISSET(cpu, &set) } {
+            mask[cpu / 8] |= 1 << (cpu % 8);
+        }
+    }
+    t.mm.copy_out(a[2], &mask)?;
+    Ok(mask.len() as u64)
+}

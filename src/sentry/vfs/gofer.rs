@@ -153,6 +153,20 @@ impl GoferFs {
     }
 
     /// Opens `node` on the host through the gofer, for reading.
+    pub fn statfs(&self, node: &Node) -> SysResult<crate::gofer::Statfs> {
+        if node.synth.is_some() {
+            // The sentry's /dev: a tmpfs-like file system with no blocks.
+            return Ok(crate::gofer::Statfs {
+                kind: 0x0102_1994,
+                bsize: 4096,
+                namelen: 255,
+                ..Default::default()
+            });
+        }
+        self.client.statfs(node.fid)
+    }
+
+    /// Opens `node` on the host through the gofer.
     pub fn open(&self, node: &Node, flags: i32) -> SysResult<OwnedFd> {
         self.client.open(node.fid, flags)
     }
