@@ -27,6 +27,7 @@ struct Ready {
 }
 
 pub fn main() -> i32 {
+    crate::sys::process::single_malloc_arena();
     crate::cli::logger::init_role(super::SANDBOX_ROLE);
     let argv: Vec<String> = std::env::args().collect();
     let args = match SandboxArgs::parse(&argv) {

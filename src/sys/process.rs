@@ -80,6 +80,16 @@ pub fn signal_name(sig: libc::c_int) -> String {
     name.to_string()
 }
 
+/// Makes every thread allocate from glibc's main arena. Per-thread arenas
+/// are heaps glibc trims by first reading /proc/sys/vm/overcommit_memory:
+/// an open(2) the sentry's seccomp filter kills the sandbox for (seen with
+/// a guest fork bomb: hundreds of task threads, arenas shrinking).
+pub fn single_malloc_arena() {
+    // SAFETY: mallopt only changes malloc's tunables; called before any
+    // thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

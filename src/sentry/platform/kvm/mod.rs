@@ -105,6 +105,18 @@ impl KvmPlatform {
         // SAFETY: `kvm` is an owned, open /dev/kvm descriptor whose
         // ownership moves into the Kvm object.
         let kvm = unsafe { Kvm::from_raw_fd(kvm.into_raw_fd()) };
+        let version = kvm.get_api_version();
+        if version != 12 {
+            let why = std::io::Error::last_os_error();
+            return Err(PlatformError::Unsupported(format!(
+                "/dev/kvm is not a usable KVM device (KVM_GET_API_VERSION: {})",
+                if version < 0 {
+                    why.to_string()
+                } else {
+                    format!("version {version}, want 12")
+                }
+            )));
+        }
         for (cap, name) in [
             (Cap::SyncRegs, "KVM_CAP_SYNC_REGS"),
             (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"),

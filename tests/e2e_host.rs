@@ -1,0 +1,122 @@
+//! End-to-end behaviour toward the host: Ctrl-C, hosts without KVM, and
+//! hostile guests that must not take the host down or leave anything behind.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{image, store, TempDir, TestPod};
+
+/// Live processes whose environment carries `SANDBOXD_TEST_TAG=tag` (the
+/// roles inherit SANDBOXD_* variables, and ptrace stubs are forks of the
+/// sandbox).
+fn leftovers(tag: &str) -> usize {
+    let needle = format!("SANDBOXD_TEST_TAG={tag}");
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let live = std::fs::read_to_string(entry.path().join("status"))
+            .is_ok_and(|s| !s.contains("State:\tZ"));
+        if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn pod_file(dir: &TempDir, command: &[&str]) -> std::path::PathBuf {
+    let pod = dir.0.join("pod.json");
+    let cmd: Vec<String> = command
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    let json = format!(
+        "{{\"containers\": {{\"app\": {{\"image\": {:?}, \"command\": [{}]}}}}}}",
+        image("busybox"),
+        cmd.join(", ")
+    );
+    std::fs::write(&pod, json).unwrap();
+    pod
+}
+
+#[test]
+fn ctrl_c_stops_the_guest_returns_130_and_leaves_nothing() {
+    let dir = TempDir::new("ctrl-c");
+    let pod = pod_file(
+        &dir,
+        &["/bin/sh", "-c", "echo started; sleep 30; echo not-reached"],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .args(["run", pod.to_str().unwrap()])
+        .env("SANDBOXD_STORE", store())
+        .env("SANDBOXD_TEST_TAG", "ctrl-c")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"started\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        leftovers("ctrl-c"),
+        0,
+        "sandboxd processes outlived the run"
+    );
+}
+
+#[test]
+fn auto_without_dev_kvm_runs_on_ptrace() {
+    let dir = TempDir::new("no-kvm");
+    let pod = pod_file(&dir, &["/bin/echo", "ran without kvm"]);
+    // A mount namespace where /dev/kvm is /dev/null, as on a host without KVM.
+    let script = format!(
+        "mount --bind /dev/null /dev/kvm && SANDBOXD_STORE={} {} run {} && {} platforms",
+        store().display(),
+        env!("CARGO_BIN_EXE_sandboxd"),
+        pod.display(),
+        env!("CARGO_BIN_EXE_sandboxd")
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("ran without kvm\n"), "{stdout}");
+    assert!(
+        stdout.contains("kvm      unavailable: /dev/kvm is not a usable KVM device"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("auto     -> ptrace"), "{stdout}");
+}
+
+#[test]
+fn fork_bomb_is_contained_in_the_sandbox() {
+    let script = "b() { b | b & }; b; sleep 3; echo survived";
+    for p in common::platforms() {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .platform(&p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "survived\n"),
+            "{p}: {}",
+            out.stderr
+        );
+    }
+}
