@@ -64,6 +64,7 @@ impl Control {
 
     /// Wakes the task's sentry-side waits and its guest code.
     pub fn notify(&self) {
+        crate::sentry::vfs::poll::EVENTS.kick();
         let _guard = self.wake.0.lock().unwrap();
         self.wake.1.notify_all();
         drop(_guard);

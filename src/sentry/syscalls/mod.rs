@@ -7,6 +7,7 @@
 mod file;
 mod lifecycle;
 mod mm;
+mod poll;
 mod process;
 mod signal;
 mod strace;
@@ -113,6 +114,10 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::DUP3 => e(file::sys_dup3, "ffo"),
         nr::GETPEERNAME | nr::GETSOCKNAME => e(file::sys_not_a_socket, "fxx"),
         nr::GETSOCKOPT => e(file::sys_not_a_socket, "fiixx"),
+        nr::POLL => e(poll::sys_poll, "xui"),
+        nr::PPOLL => e(poll::sys_ppoll, "xuxxu"),
+        nr::SELECT => e(poll::sys_select, "ixxxx"),
+        nr::PSELECT6 => e(poll::sys_pselect6, "ixxxxx"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
@@ -148,11 +153,17 @@ pub fn dispatch(t: &mut Task) {
         strace::exit(t, call, &res);
     }
     // A syscall cut short by a signal may be restarted after its handler.
+    // These are never restarted after a handler, SA_RESTART or not
+    // (signal(7)); nanosleep's restart would need the remaining time.
     let no_restart = [
         nr::RT_SIGSUSPEND,
         nr::PAUSE,
         nr::NANOSLEEP,
         nr::CLOCK_NANOSLEEP,
+        nr::POLL,
+        nr::PPOLL,
+        nr::SELECT,
+        nr::PSELECT6,
     ];
     t.interrupted_syscall =
         (res == Err(crate::abi::Errno::EINTR) && !no_restart.contains(&n)).then_some(n);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 
 const TIMER_ABSTIME: u64 = 1;
@@ -92,11 +93,46 @@ pub fn sys_time(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(sec)
 }
 
+/// Sleeps for `d` unless a signal (or a kill) arrives first; returns the
+/// time left when interrupted.
+fn sleep(t: &Task, d: Duration) -> Option<Duration> {
+    let end = std::time::Instant::now() + d;
+    let (lock, cond) = &t.control.wake;
+    let mut guard = lock.lock().unwrap();
+    loop {
+        let now = std::time::Instant::now();
+        if now >= end {
+            return None;
+        }
+        if current_interrupted() {
+            return Some(end - now);
+        }
+        guard = cond
+            .wait_timeout(guard, (end - now).min(Duration::from_millis(100)))
+            .unwrap()
+            .0;
+    }
+}
+
+/// Writes the remaining time of an interrupted sleep to `rem` (if given)
+/// and returns EINTR.
+fn interrupted(t: &mut Task, rem: u64, left: Duration) -> SysResult<u64> {
+    if rem != 0 {
+        t.mm.copy_out(
+            rem,
+            &ts_bytes(left.as_secs() as i64, left.subsec_nanos() as i64),
+        )?;
+    }
+    Err(Errno::EINTR)
+}
+
 /// Implements nanosleep(2).
 pub fn sys_nanosleep(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let d = read_ts(t, a[0])?;
-    std::thread::sleep(d);
-    Ok(0)
+    match sleep(t, d) {
+        None => Ok(0),
+        Some(left) => interrupted(t, a[1], left),
+    }
 }
 
 /// Implements clock_nanosleep(2).
@@ -107,12 +143,16 @@ pub fn sys_clock_nanosleep(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let start = now(clock)?;
     let d = read_ts(t, a[2])?;
-    let d = if a[1] & TIMER_ABSTIME != 0 {
+    let absolute = a[1] & TIMER_ABSTIME != 0;
+    let d = if absolute {
         let cur = Duration::new(start.tv_sec as u64, start.tv_nsec as u32);
         d.saturating_sub(cur)
     } else {
         d
     };
-    std::thread::sleep(d);
-    Ok(0)
+    match sleep(t, d) {
+        None => Ok(0),
+        // An absolute sleep has no time left to report.
+        Some(left) => interrupted(t, if absolute { 0 } else { a[3] }, left),
+    }
 }

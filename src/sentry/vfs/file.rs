@@ -46,6 +46,14 @@ pub trait FileOps: Send + Sync {
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
         None
     }
+    /// Ready events among `want` (POLLIN, POLLOUT, ...), without blocking.
+    /// Files on storage are always ready.
+    fn poll(&self, want: u16) -> u16 {
+        want & (super::poll::POLLIN
+            | super::poll::POLLOUT
+            | super::poll::POLLRDNORM
+            | super::poll::POLLWRNORM)
+    }
     /// The pipe end behind this file, if it is one (for non-blocking I/O
     /// and SIGPIPE).
     fn pipe(&self) -> Option<&super::pipe::PipeEnd> {
@@ -371,6 +379,10 @@ impl FileOps for StdioFile {
         b[16] = raw.c_line;
         b[17..36].copy_from_slice(&raw.c_cc[..19]);
         Ok(b)
+    }
+
+    fn poll(&self, want: u16) -> u16 {
+        super::poll::host_ready(self.fd, want)
     }
 
     fn winsize(&self) -> SysResult<[u8; 8]> {

@@ -11,6 +11,7 @@ mod gofer;
 pub mod memfile;
 mod path;
 pub mod pipe;
+pub mod poll;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{GoferFs, Node};

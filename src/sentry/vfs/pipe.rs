@@ -77,6 +77,7 @@ impl PipeEnd {
                     buf[i] = b;
                 }
                 self.shared.changed.notify_all();
+                super::poll::EVENTS.kick();
                 return Ok(n);
             }
             if st.writers == 0 {
@@ -113,6 +114,7 @@ impl PipeEnd {
                 st.buf.extend(&buf[done..done + n]);
                 done += n;
                 self.shared.changed.notify_all();
+                super::poll::EVENTS.kick();
                 if done == buf.len() {
                     return Ok(done);
                 }
@@ -154,6 +156,7 @@ impl Drop for PipeEnd {
             st.readers -= 1;
         }
         self.shared.changed.notify_all();
+        super::poll::EVENTS.kick();
     }
 }
 
@@ -183,6 +186,27 @@ impl FileOps for PipeEnd {
 
     fn pipe(&self) -> Option<&PipeEnd> {
         Some(self)
+    }
+
+    fn poll(&self, want: u16) -> u16 {
+        use super::poll::*;
+        let st = self.shared.state.lock().unwrap();
+        let ready = if self.write {
+            let room = if st.buf.len() < PIPE_BUF_SIZE {
+                POLLOUT | POLLWRNORM
+            } else {
+                0
+            };
+            room | if st.readers == 0 { POLLERR } else { 0 }
+        } else {
+            let data = if st.buf.is_empty() {
+                0
+            } else {
+                POLLIN | POLLRDNORM
+            };
+            data | if st.writers == 0 { POLLHUP } else { 0 }
+        };
+        ready & (want | POLLERR | POLLHUP)
     }
 }
 
