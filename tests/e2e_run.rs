@@ -104,6 +104,7 @@ fn run_testprogs_match_their_native_runs() {
         "random",
         "fork_wait",
         "signals",
+        "pollprog",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {
