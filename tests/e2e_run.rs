@@ -105,6 +105,7 @@ fn run_testprogs_match_their_native_runs() {
         "fork_wait",
         "signals",
         "pollprog",
+        "timers",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -46,6 +46,7 @@ impl Kernel {
         self.unimplemented.lock().unwrap().insert(nr)
     }
 }
+pub mod itimer;
 pub mod process;
 pub mod sigframe;
 pub mod signal;

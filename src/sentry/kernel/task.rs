@@ -111,6 +111,8 @@ pub struct Task {
     pub exit: Option<Exit>,
     /// The thread name (PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
+    /// ITIMER_REAL / alarm(2).
+    pub real_timer: super::itimer::RealTimer,
     /// Set in a vfork child: told when it execs or exits.
     pub vfork_done: Option<mpsc::Sender<()>>,
     ctx: Box<dyn crate::sentry::platform::Context>,
@@ -180,6 +182,7 @@ impl Task {
             exit: None,
             comm: inh.comm,
             vfork_done: None,
+            real_timer: Default::default(),
             ctx,
         })
     }

@@ -156,3 +156,63 @@ pub fn sys_clock_nanosleep(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         Some(left) => interrupted(t, if absolute { 0 } else { a[3] }, left),
     }
 }
+
+const ITIMER_REAL: u64 = 0;
+
+fn timeval(d: Duration) -> [u8; 16] {
+    ts_bytes(d.as_secs() as i64, d.subsec_micros() as i64)
+}
+
+fn read_timeval(t: &mut Task, addr: u64) -> SysResult<Duration> {
+    let sec = t.mm.read_u64(addr)? as i64;
+    let usec = t.mm.read_u64(addr + 8)? as i64;
+    if sec < 0 || !(0..1_000_000).contains(&usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::new(sec as u64, usec as u32 * 1000))
+}
+
+/// Implements alarm(2).
+pub fn sys_alarm(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let control = t.control.clone();
+    let (left, _) = t.real_timer.set(
+        &control,
+        Duration::from_secs(a[0] as u32 as u64),
+        Duration::ZERO,
+    );
+    // Linux rounds a pending alarm's remaining time to the nearest second,
+    // and reports at least one second while one is pending.
+    let secs = (left.as_millis() as u64)
+        .div_ceil(1000)
+        .max(if left.is_zero() { 0 } else { 1 });
+    Ok(secs)
+}
+
+/// Implements setitimer(2) for ITIMER_REAL; the CPU-time timers are not
+/// supported yet.
+pub fn sys_setitimer(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] != ITIMER_REAL {
+        return Err(t.unimplemented_option("setitimer", a[0]));
+    }
+    let (interval, value) = if a[1] == 0 {
+        (Duration::ZERO, Duration::ZERO)
+    } else {
+        (read_timeval(t, a[1])?, read_timeval(t, a[1] + 16)?)
+    };
+    let control = t.control.clone();
+    let (left, old_interval) = t.real_timer.set(&control, value, interval);
+    if a[2] != 0 {
+        t.mm.copy_out(a[2], &[timeval(old_interval), timeval(left)].concat())?;
+    }
+    Ok(0)
+}
+
+/// Implements getitimer(2) for ITIMER_REAL.
+pub fn sys_getitimer(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    if a[0] != ITIMER_REAL {
+        return Err(t.unimplemented_option("getitimer", a[0]));
+    }
+    let (left, interval) = t.real_timer.get();
+    t.mm.copy_out(a[1], &[timeval(interval), timeval(left)].concat())?;
+    Ok(0)
+}
