@@ -282,6 +282,9 @@ fn run_image_with_escaping_entry_is_refused() {
     let out = TestPod::new(&tar, &["/bin/true"]).run();
     assert_eq!(out.status, 125, "{out:?}");
     assert!(out.stderr.contains("escapes"), "{}", out.stderr);
+    // Nothing was written beside the store or the bundle.
+    assert!(!dir.0.parent().unwrap().join("evil").exists());
+    assert!(!common::store().join("evil").exists());
 }
 
 #[test]
@@ -352,5 +355,31 @@ fn run_dynamic_debian_programs_match_native() {
             .platform(p)
             .run();
         assert_eq!((out.status, &out.stdout), (3, &want), "{}", out.stderr);
+    });
+}
+
+#[test]
+fn run_busybox_echo_cat_ls_and_shell_status() {
+    each_platform(|p| {
+        let bb = image("busybox");
+        let out = TestPod::new(&bb, &["/bin/cat", "/data/letters"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "b\na\nc\n"),
+            "{out:?}"
+        );
+        let out = TestPod::new(&bb, &["/bin/ls", "/data", "/etc"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            out.stdout, "/data:\nletters\n\n/etc:\ngroup\npasswd\n",
+            "{out:?}"
+        );
+        let out = TestPod::new(&bb, &["/bin/sh", "-c", "echo a; exit 3"])
+            .platform(p)
+            .run();
+        assert_eq!((out.status, out.stdout.as_str()), (3, "a\n"), "{out:?}");
     });
 }

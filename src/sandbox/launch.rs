@@ -119,7 +119,13 @@ fn launch(pod: &Pod, opts: &RunOptions) -> Result<ExitStatus, LaunchError> {
         children.gofers.push((name, child));
         sentry_ends.push(ours);
     }
-    let spec = serde_json::to_vec(&spec::build(pod, opts)).map_err(LaunchError::Spec)?;
+    let mut sentry_spec = spec::build(pod, opts);
+    if sentry_spec.platform == "auto" {
+        if let Some(p) = super::auto_platform::resolve() {
+            sentry_spec.platform = p;
+        }
+    }
+    let spec = serde_json::to_vec(&sentry_spec).map_err(LaunchError::Spec)?;
     let spec_fd = sealed_memfd("sandboxd-spec", &spec).map_err(plumbing("spec memfd"))?;
     let mut fds = vec![spec_fd.as_fd()];
     fds.extend(sentry_ends.iter().map(|s| s.as_fd()));

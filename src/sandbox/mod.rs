@@ -19,6 +19,7 @@
 //! `sandboxd: <line>` and exits 125.
 
 mod args;
+mod auto_platform;
 mod errpipe;
 mod gofer_role;
 mod launch;
