@@ -155,6 +155,14 @@ pub trait AddressSpace: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
+/// The platform's own type behind an address space handed to its
+/// `Context::switch`.
+pub fn downcast_space<T: 'static>(space: &mut dyn AddressSpace) -> Result<&mut T, PlatformError> {
+    let any = space.as_any_mut();
+    any.downcast_mut::<T>()
+        .ok_or_else(|| PlatformError::Unsupported("address space of another platform".into()))
+}
+
 /// Stops a running `Context::switch` from another thread (e.g. to deliver a
 /// signal or to kill the sandbox). Safe to call at any time, even when the
 /// context is not running: the next `switch` then returns `Interrupted` at

@@ -585,12 +585,7 @@ impl Context for KvmContext {
         space: &mut dyn AddressSpace,
         regs: &mut Regs,
     ) -> Result<Event, PlatformError> {
-        let space = space
-            .as_any_mut()
-            .downcast_mut::<KvmAddressSpace>()
-            .ok_or_else(|| {
-                PlatformError::Unsupported("address space of another platform".into())
-            })?;
+        let space = crate::sentry::platform::downcast_space::<KvmAddressSpace>(space)?;
         if !is_canonical(regs.rip) {
             return Ok(Event::Exception {
                 vector: 13,

@@ -125,12 +125,7 @@ impl Context for PtraceContext {
         space: &mut dyn AddressSpace,
         regs: &mut Regs,
     ) -> Result<Event, PlatformError> {
-        let space = space
-            .as_any_mut()
-            .downcast_mut::<PtraceSpace>()
-            .ok_or_else(|| {
-                PlatformError::Unsupported("address space of another platform".into())
-            })?;
+        let space = super::downcast_space::<PtraceSpace>(space)?;
         if self.shared.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
