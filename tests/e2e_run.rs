@@ -106,6 +106,7 @@ fn run_testprogs_match_their_native_runs() {
         "signals",
         "pollprog",
         "timers",
+        "sigwait",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

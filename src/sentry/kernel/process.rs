@@ -223,6 +223,19 @@ impl PidNs {
         nohang: bool,
         control: &Control,
     ) -> SysResult<Option<(i32, Exit)>> {
+        self.wait_opts(parent, which, nohang, true, control)
+    }
+
+    /// wait4/waitid: like [`PidNs::wait`]; with `reap` false the zombie
+    /// stays (WNOWAIT).
+    pub fn wait_opts(
+        &self,
+        parent: i32,
+        which: WaitFor,
+        nohang: bool,
+        reap: bool,
+        control: &Control,
+    ) -> SysResult<Option<(i32, Exit)>> {
         let mut p = self.inner.lock().unwrap();
         loop {
             let my_pgid = p.procs.get(&parent).map_or(0, |me| me.pgid);
@@ -247,6 +260,9 @@ impl PidNs {
                 .iter()
                 .find(|c| p.procs.get(c).is_some_and(|cp| cp.exit.is_some()))
             {
+                if !reap {
+                    return Ok(p.procs.get(&z).and_then(|cp| cp.exit).map(|e| (z, e)));
+                }
                 let exit = p.procs.remove(&z).and_then(|cp| cp.exit).unwrap();
                 if let Some(me) = p.procs.get_mut(&parent) {
                     me.children.remove(&z);

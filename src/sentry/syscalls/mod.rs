@@ -121,6 +121,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::ALARM => e(time::sys_alarm, "u"),
         nr::SETITIMER => e(time::sys_setitimer, "ixx"),
         nr::GETITIMER => e(time::sys_getitimer, "ix"),
+        nr::WAITID => e(lifecycle::sys_waitid, "iixxx"),
+        nr::RT_SIGTIMEDWAIT => e(signal::sys_rt_sigtimedwait, "xxxu"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),

@@ -196,3 +196,54 @@ pub fn sys_sigaltstack(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     Ok(0)
 }
+
+/// Implements rt_sigtimedwait(2): takes a pending signal of `set` without
+/// running its handler; EAGAIN at the timeout, EINTR when another signal
+/// is delivered first.
+pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [set_addr, info, timeout, size, ..] = a;
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set = t.mm.read_u64(set_addr)? & !UNBLOCKABLE;
+    let deadline = if timeout == 0 {
+        None
+    } else {
+        let sec = t.mm.read_u64(timeout)? as i64;
+        let nsec = t.mm.read_u64(timeout + 8)? as i64;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        std::time::Instant::now().checked_add(Duration::new(sec as u64, nsec as u32))
+    };
+    let (lock, cond) = &t.control.wake;
+    let mut guard = lock.lock().unwrap();
+    let sig = loop {
+        let hit = t.control.pending.load(Ordering::SeqCst) & set;
+        if hit != 0 {
+            let sig = hit.trailing_zeros() as u64 + 1;
+            t.control
+                .pending
+                .fetch_and(!(1 << (sig - 1)), Ordering::SeqCst);
+            break sig;
+        }
+        if t.control.killed().is_some() || t.control.deliverable() != 0 {
+            return Err(Errno::EINTR);
+        }
+        let now = std::time::Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(Errno::EAGAIN);
+        }
+        let wait = deadline.map_or(Duration::from_millis(100), |d| {
+            (d - now).min(Duration::from_millis(100))
+        });
+        guard = cond.wait_timeout(guard, wait).unwrap().0;
+    };
+    drop(guard);
+    if info != 0 {
+        let mut si = [0u8; 128];
+        si[0..4].copy_from_slice(&(sig as i32).to_le_bytes());
+        t.mm.copy_out(info, &si)?;
+    }
+    Ok(sig)
+}
