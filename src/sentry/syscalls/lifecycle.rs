@@ -201,13 +201,13 @@ pub fn sys_waitid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let found = ns.wait_opts(t.pid, which, nohang, options & WNOWAIT == 0, &t.control)?;
     let mut info = [0u8; 128];
     if let Some((pid, exit)) = found {
-        let (code, status) = match exit {
+        let (code, status): (i32, i32) = match exit {
             Exit::Code(c) => (1, c as i32), // CLD_EXITED
             Exit::Signal(s) if exit.wait_status() & 0x80 != 0 => (3, s), // CLD_DUMPED
             Exit::Signal(s) => (2, s),      // CLD_KILLED
         };
         info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
-        info[8..12].copy_from_slice(&(code as i32).to_le_bytes());
+        info[8..12].copy_from_slice(&code.to_le_bytes());
         info[16..20].copy_from_slice(&pid.to_le_bytes());
         info[24..28].copy_from_slice(&status.to_le_bytes());
     }
