@@ -384,3 +384,23 @@ fn run_busybox_echo_cat_ls_and_shell_status() {
         assert_eq!((out.status, out.stdout.as_str()), (3, "a\n"), "{out:?}");
     });
 }
+
+#[test]
+fn run_tmp_is_a_writable_memory_file_system_and_the_image_is_not() {
+    let script = "cd /tmp && echo hello > a && echo more >> a && cat a && mkdir -p d/e && mv a d/e/b && \
+                  ls -R /tmp && ln -s d/e/b l && cat l && rm d/e/b l && rmdir d/e d && ls -A /tmp | wc -l && \
+                  (echo x > /data/new) 2>/dev/null || echo image-read-only";
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .user("1000:1000")
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(
+            out.stdout,
+            "hello\nmore\n/tmp:\nd\n\n/tmp/d:\ne\n\n/tmp/d/e:\nb\nhello\nmore\n0\nimage-read-only\n",
+            "{}",
+            out.stderr
+        );
+    });
+}

@@ -8,11 +8,13 @@ use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
 use crate::sentry::vfs::pipe::new_pipe;
+use crate::sentry::vfs::resolve_parent;
+use crate::sentry::vfs::tmpfs::TmpFile;
 use crate::sentry::vfs::{
     resolve, DirFile, Follow, HostFile, Node, OpenFile, FD_CLOEXEC, MAX_PATH,
 };
 
-const AT_FDCWD: i32 = -100;
+pub(super) const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 /// Largest chunk copied through the sentry per step of read/write.
@@ -25,7 +27,7 @@ fn fd_arg(v: u64) -> i32 {
 }
 
 /// Reads the path argument at `addr`.
-fn path_arg(t: &mut Task, addr: u64) -> SysResult<Vec<u8>> {
+pub(super) fn path_arg(t: &mut Task, addr: u64) -> SysResult<Vec<u8>> {
     let p = t.mm.read_cstr(addr, MAX_PATH)?;
     if p.len() >= MAX_PATH {
         return Err(Errno::ENAMETOOLONG);
@@ -34,7 +36,7 @@ fn path_arg(t: &mut Task, addr: u64) -> SysResult<Vec<u8>> {
 }
 
 /// The directory a *at syscall resolves relative paths against.
-fn dir_of(t: &Task, dirfd: i32) -> SysResult<Arc<Node>> {
+pub(super) fn dir_of(t: &Task, dirfd: i32) -> SysResult<Arc<Node>> {
     if dirfd == AT_FDCWD {
         return Ok(t.cwd.clone());
     }
@@ -47,7 +49,12 @@ fn dir_of(t: &Task, dirfd: i32) -> SysResult<Arc<Node>> {
 }
 
 /// Resolves `path` relative to `dirfd`.
-fn lookup_at(t: &mut Task, dirfd: i32, path: &[u8], follow: Follow) -> SysResult<Arc<Node>> {
+pub(super) fn lookup_at(
+    t: &mut Task,
+    dirfd: i32,
+    path: &[u8],
+    follow: Follow,
+) -> SysResult<Arc<Node>> {
     let base = if path.starts_with(b"/") {
         t.root.clone()
     } else {
@@ -106,6 +113,16 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if flags & libc::O_DIRECTORY as u64 != 0 {
         return Err(Errno::ENOTDIR);
     }
+    if node.tmp.is_some() {
+        if node.stat.is_symlink() {
+            return Err(Errno::ELOOP);
+        }
+        let file = TmpFile::new(node);
+        if flags & libc::O_TRUNC as u64 != 0 && acc != libc::O_RDONLY as u64 {
+            crate::sentry::vfs::FileOps::truncate(file.as_ref(), 0)?;
+        }
+        return Ok(OpenFile::new(file, status));
+    }
     if writes {
         // The image is read-only; the writable overlay is a later milestone.
         return Err(Errno::EROFS);
@@ -138,7 +155,29 @@ pub fn sys_openat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             return Err(Errno::EEXIST);
         }
         Ok(n) => n,
-        Err(Errno::ENOENT) if flags & libc::O_CREAT as u64 != 0 => return Err(Errno::EROFS),
+        Err(Errno::ENOENT) if flags & libc::O_CREAT as u64 != 0 => {
+            if flags & libc::O_DIRECTORY as u64 != 0 {
+                return Err(Errno::EISDIR);
+            }
+            let base = if path.starts_with(b"/") {
+                t.root.clone()
+            } else {
+                dir_of(t, fd_arg(a[0]))?
+            };
+            let (dir, name) = resolve_parent(&t.fs, &t.root, &base, &path)?;
+            let node = super::fs::create_file(t, &dir, &name, a[3] as u32 & 0o7777)?;
+            // A file just created opens whatever its mode says.
+            let status = (flags as u32)
+                & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC)
+                    as u32;
+            let file = OpenFile::new(TmpFile::new(node), status);
+            let fdflags = if flags & libc::O_CLOEXEC as u64 != 0 {
+                FD_CLOEXEC
+            } else {
+                0
+            };
+            return Ok(t.fds.insert(file, fdflags, 0)? as u64);
+        }
         Err(e) => return Err(e),
     };
     let file = open_node(t, node, flags)?;
@@ -678,4 +717,10 @@ pub fn sys_fadvise64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 pub fn sys_not_a_socket(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.fds.get(fd_arg(a[0]))?;
     Err(Errno::ENOTSOCK)
+}
+
+/// Implements creat(2).
+pub fn sys_creat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
+    sys_openat(t, [AT_FDCWD as u64, a[0], flags, a[1], 0, 0])
 }

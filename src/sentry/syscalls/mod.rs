@@ -5,6 +5,7 @@
 //! returns ENOSYS and is logged once by name.
 
 mod file;
+mod fs;
 mod lifecycle;
 mod mm;
 mod poll;
@@ -123,6 +124,22 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETITIMER => e(time::sys_getitimer, "ix"),
         nr::WAITID => e(lifecycle::sys_waitid, "iixxx"),
         nr::RT_SIGTIMEDWAIT => e(signal::sys_rt_sigtimedwait, "xxxu"),
+        nr::MKDIR => e(fs::sys_mkdir, "po"),
+        nr::MKDIRAT => e(fs::sys_mkdirat, "fpo"),
+        nr::UNLINK => e(fs::sys_unlink, "p"),
+        nr::UNLINKAT => e(fs::sys_unlinkat, "fpx"),
+        nr::RMDIR => e(fs::sys_rmdir, "p"),
+        nr::RENAME => e(fs::sys_rename, "pp"),
+        nr::RENAMEAT => e(fs::sys_renameat, "fpfp"),
+        nr::RENAMEAT2 => e(fs::sys_renameat2, "fpfpx"),
+        nr::SYMLINK => e(fs::sys_symlink, "pp"),
+        nr::SYMLINKAT => e(fs::sys_symlinkat, "pfp"),
+        nr::TRUNCATE => e(fs::sys_truncate, "pi"),
+        nr::FTRUNCATE => e(fs::sys_ftruncate, "fi"),
+        nr::CHMOD => e(fs::sys_chmod, "po"),
+        nr::FCHMOD => e(fs::sys_fchmod, "fo"),
+        nr::FCHMODAT => e(fs::sys_fchmodat, "fpo"),
+        nr::CREAT => e(file::sys_creat, "po"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),

@@ -46,6 +46,10 @@ pub trait FileOps: Send + Sync {
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
         None
     }
+    /// Sets the file's length (ftruncate). EINVAL for what has no length.
+    fn truncate(&self, _len: u64) -> SysResult<()> {
+        Err(Errno::EINVAL)
+    }
     /// Ready events among `want` (POLLIN, POLLOUT, ...), without blocking.
     /// Files on storage are always ready.
     fn poll(&self, want: u16) -> u16 {
@@ -121,6 +125,10 @@ impl OpenFile {
             return p.write_mode(buf, self.nonblocking());
         }
         let mut off = self.offset.lock().unwrap();
+        if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 && self.ops.seekable() {
+            // Each write goes to the end, atomically with finding it.
+            *off = self.ops.stat()?.size.max(0) as u64;
+        }
         let n = self.ops.write(buf, *off)?;
         *off += n as u64;
         Ok(n)
@@ -274,7 +282,7 @@ impl FileOps for DirFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(self.node.stat)
+        Ok(self.node.current_stat())
     }
 
     fn entries(&self) -> SysResult<Entries> {
@@ -282,7 +290,7 @@ impl FileOps for DirFile {
         if let Some(e) = cached.as_ref() {
             return Ok(e.clone());
         }
-        let parent = self.node.parent.as_ref().unwrap_or(&self.node);
+        let parent = self.node.parent().unwrap_or_else(|| self.node.clone());
         let mut all = vec![
             (
                 self.node.stat.ino,

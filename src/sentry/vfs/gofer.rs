@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::dev::{self, Synth};
+use super::tmpfs::TmpInode;
 use crate::abi::types::dtype_of_mode;
 use crate::abi::types::Stat;
 use crate::abi::{Errno, SysResult};
@@ -13,28 +14,93 @@ use crate::gofer::{Fid, GoferClient};
 
 /// A cached dentry with its inode's metadata.
 pub struct Node {
-    pub name: Vec<u8>,
-    /// None for the root.
-    pub parent: Option<Arc<Node>>,
+    /// Name and parent change only by rename (tmpfs); None for the root.
+    name: Mutex<Vec<u8>>,
+    parent: Mutex<Option<Arc<Node>>>,
     pub fid: Fid,
+    /// The metadata when looked up; for tmpfs nodes only the file type is
+    /// fixed: see [`Node::current_stat`].
     pub stat: Stat,
-    /// Looked-up children, including negative entries (None).
+    /// Looked-up children, including negative entries (None). For a tmpfs
+    /// directory this is the directory itself.
     children: Mutex<HashMap<Vec<u8>, Option<Arc<Node>>>>,
     link: OnceLock<Vec<u8>>,
     /// Set for the sentry's own files (/dev): no gofer fid behind them.
     pub synth: Option<Synth>,
+    /// Set for files of the sentry's memory file system (/tmp).
+    pub tmp: Option<Arc<TmpInode>>,
 }
 
 impl Node {
+    fn new(name: &[u8], parent: Option<Arc<Node>>, fid: Fid, stat: Stat) -> Node {
+        Node {
+            name: Mutex::new(name.to_vec()),
+            parent: Mutex::new(parent),
+            fid,
+            stat,
+            children: Mutex::new(HashMap::new()),
+            link: OnceLock::new(),
+            synth: None,
+            tmp: None,
+        }
+    }
+
+    /// A node of the memory file system.
+    pub fn new_tmp(name: &[u8], parent: &Arc<Node>, inode: Arc<TmpInode>) -> Arc<Node> {
+        let mut node = Node::new(name, Some(parent.clone()), u32::MAX, inode.stat());
+        node.tmp = Some(inode);
+        Arc::new(node)
+    }
+
+    pub fn parent(&self) -> Option<Arc<Node>> {
+        self.parent.lock().unwrap().clone()
+    }
+
+    pub fn name(&self) -> Vec<u8> {
+        self.name.lock().unwrap().clone()
+    }
+
+    /// The metadata now (tmpfs files change; image files do not).
+    pub fn current_stat(&self) -> Stat {
+        self.tmp.as_ref().map_or(self.stat, |t| t.stat())
+    }
+
+    /// Children of a tmpfs directory as (name, node).
+    pub fn tmp_children(&self) -> Vec<(Vec<u8>, Arc<Node>)> {
+        let c = self.children.lock().unwrap();
+        c.iter()
+            .filter_map(|(k, v)| v.clone().map(|n| (k.clone(), n)))
+            .collect()
+    }
+
+    /// Links `child` under `name` in this tmpfs directory (EEXIST if taken).
+    pub fn tmp_link(self: &Arc<Self>, name: &[u8], child: Arc<Node>) -> SysResult<()> {
+        let mut c = self.children.lock().unwrap();
+        if c.get(name).is_some_and(|n| n.is_some()) {
+            return Err(Errno::EEXIST);
+        }
+        c.insert(name.to_vec(), Some(child));
+        Ok(())
+    }
+
+    /// Removes `name` from this tmpfs directory.
+    pub fn tmp_unlink(&self, name: &[u8]) -> Option<Arc<Node>> {
+        self.children.lock().unwrap().remove(name).flatten()
+    }
+
+    /// Gives this node a new name and parent (rename).
+    pub fn tmp_move(&self, parent: &Arc<Node>, name: &[u8]) {
+        *self.parent.lock().unwrap() = Some(parent.clone());
+        *self.name.lock().unwrap() = name.to_vec();
+    }
+
     /// The absolute path of this node within its file system.
     pub fn path(&self) -> Vec<u8> {
         let mut parts = vec![];
-        let mut n = Some(self);
-        while let Some(node) = n {
-            if node.parent.is_some() {
-                parts.push(node.name.clone());
-            }
-            n = node.parent.as_deref();
+        let mut cur = self.parent().map(|p| (self.name(), p));
+        while let Some((name, parent)) = cur {
+            parts.push(name);
+            cur = parent.parent().map(|pp| (parent.name(), pp));
         }
         if parts.is_empty() {
             return b"/".to_vec();
@@ -52,7 +118,7 @@ impl Node {
 /// /dev over the image's root, and what /dev and /dev/fd hold.
 fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
     match dir.synth {
-        None if dir.parent.is_none() && name == b"dev" => Some(Synth::DevDir),
+        None if dir.parent().is_none() && name == b"dev" => Some(Synth::DevDir),
         Some(Synth::DevDir) => dev::DEV_ENTRIES
             .iter()
             .find(|(n, _)| n.as_bytes() == name)
@@ -76,15 +142,7 @@ impl GoferFs {
     /// Attaches to the gofer's export root.
     pub fn attach(client: GoferClient) -> SysResult<GoferFs> {
         let (fid, stat) = client.attach()?;
-        let root = Arc::new(Node {
-            name: vec![],
-            parent: None,
-            fid,
-            stat,
-            children: Mutex::new(HashMap::new()),
-            link: OnceLock::new(),
-            synth: None,
-        });
+        let root = Arc::new(Node::new(b"", None, fid, stat));
         Ok(GoferFs { client, root })
     }
 
@@ -100,16 +158,24 @@ impl GoferFs {
         if let Some(cached) = dir.children.lock().unwrap().get(name) {
             return cached.clone().ok_or(Errno::ENOENT);
         }
+        if dir.tmp.is_some() {
+            // A tmpfs directory's children are all it has.
+            return Err(Errno::ENOENT);
+        }
+        if dir.parent().is_none() && name == b"tmp" {
+            // /tmp is the sentry's memory file system, over the image's.
+            let node = Node::new_tmp(name, dir, TmpInode::new_dir(0o1777, 0, 0));
+            dir.children
+                .lock()
+                .unwrap()
+                .insert(name.to_vec(), Some(node.clone()));
+            return Ok(node);
+        }
         if let Some(synth) = synthetic_child(dir, name) {
-            let node = Arc::new(Node {
-                name: name.to_vec(),
-                parent: Some(dir.clone()),
-                fid: u32::MAX,
-                stat: dev::stat_of(synth, 0x1000 + name.iter().map(|&b| b as u64).sum::<u64>()),
-                children: Mutex::new(HashMap::new()),
-                link: OnceLock::new(),
-                synth: Some(synth),
-            });
+            let ino = 0x1000 + name.iter().map(|&b| b as u64).sum::<u64>();
+            let mut node = Node::new(name, Some(dir.clone()), u32::MAX, dev::stat_of(synth, ino));
+            node.synth = Some(synth);
+            let node = Arc::new(node);
             dir.children
                 .lock()
                 .unwrap()
@@ -120,15 +186,7 @@ impl GoferFs {
             return Err(Errno::ENOENT);
         }
         let found = match self.client.walk(dir.fid, name) {
-            Ok((fid, stat)) => Some(Arc::new(Node {
-                name: name.to_vec(),
-                parent: Some(dir.clone()),
-                fid,
-                stat,
-                children: Mutex::new(HashMap::new()),
-                link: OnceLock::new(),
-                synth: None,
-            })),
+            Ok((fid, stat)) => Some(Arc::new(Node::new(name, Some(dir.clone()), fid, stat))),
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(e),
         };
@@ -145,6 +203,9 @@ impl GoferFs {
         if let Some(s) = node.synth {
             return dev::link_of(s).ok_or(Errno::EINVAL);
         }
+        if let Some(t) = &node.tmp {
+            return Ok(t.data.lock().unwrap().clone());
+        }
         if let Some(t) = node.link.get() {
             return Ok(t.clone());
         }
@@ -154,6 +215,9 @@ impl GoferFs {
 
     /// Opens `node` on the host through the gofer, for reading.
     pub fn statfs(&self, node: &Node) -> SysResult<crate::gofer::Statfs> {
+        if node.tmp.is_some() {
+            return Ok(super::tmpfs::statfs());
+        }
         if node.synth.is_some() {
             // The sentry's /dev: a tmpfs-like file system with no blocks.
             return Ok(crate::gofer::Statfs {
@@ -188,6 +252,13 @@ impl GoferFs {
             }
             Some(_) => return Ok(vec![]),
             None => {}
+        }
+        if node.tmp.is_some() {
+            let kids = node.tmp_children();
+            return Ok(kids
+                .into_iter()
+                .map(|(name, n)| (n.current_stat().ino, dtype_of_mode(n.stat.mode), name))
+                .collect());
         }
         let entries = self.client.readdir(node.fid)?;
         Ok(entries

@@ -12,7 +12,8 @@ pub mod memfile;
 mod path;
 pub mod pipe;
 pub mod poll;
+pub mod tmpfs;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{GoferFs, Node};
-pub use path::{resolve, Follow, MAX_PATH, MAX_SYMLINKS};
+pub use path::{resolve, resolve_parent, Follow, MAX_PATH, MAX_SYMLINKS};

@@ -67,7 +67,7 @@ fn walk(
             b"." => continue,
             b".." => {
                 if !Arc::ptr_eq(&cur, root) {
-                    cur = cur.parent.clone().unwrap_or(cur);
+                    cur = cur.parent().unwrap_or(cur);
                 }
                 continue;
             }
@@ -93,4 +93,46 @@ fn walk(
         return Err(Errno::ENOTDIR);
     }
     Ok(cur)
+}
+
+/// Resolves all but the last component of `path`: returns the directory
+/// and the last name (for creating, removing and renaming). The name is
+/// never empty, "." or "..".
+pub fn resolve_parent(
+    fs: &GoferFs,
+    root: &Arc<Node>,
+    cwd: &Arc<Node>,
+    path: &[u8],
+) -> SysResult<(Arc<Node>, Vec<u8>)> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.len() >= MAX_PATH {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let trimmed = {
+        let mut end = path.len();
+        while end > 1 && path[end - 1] == b'/' {
+            end -= 1;
+        }
+        &path[..end]
+    };
+    let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(i) => (
+            if i == 0 { &b"/"[..] } else { &trimmed[..i] },
+            &trimmed[i + 1..],
+        ),
+        None => (&b"."[..], trimmed),
+    };
+    if name.is_empty() || name == b"." || name == b".." {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() > 255 {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let parent = resolve(fs, root, cwd, dir, Follow::Yes)?;
+    if !parent.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok((parent, name.to_vec()))
 }
