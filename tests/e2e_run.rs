@@ -329,7 +329,7 @@ fn run_dynamic_debian_programs_match_native() {
                   sed s/apple/APPLE/ fruit | grep -c APPLE; awk '{n += length($0)} END {print n}' fruit; \
                   for w in $(cat fruit); do printf '%s.' \"$w\"; done; echo; \
                   x=$(date +%Y); test \"$x\" -gt 2000 && echo year-ok; echo $((6 * 7)); \
-                  mkdir /tmp/d 2>&1 | wc -l; exit 3";
+                  mkdir /data 2>&1 | wc -l; mkdir /tmp/new && echo made; exit 3";
     let img = image("debian");
     let root = TempDir::new("debian-native");
     let st = std::process::Command::new("tar")
@@ -344,8 +344,8 @@ fn run_dynamic_debian_programs_match_native() {
         .arg("-c")
         .arg(
             script
-                .replace("cd /data", &format!("cd {}/data", root.0.display()))
-                .replace("/tmp/d", &format!("{}/data", root.0.display())),
+                .replace("/data", &format!("{}/data", root.0.display()))
+                .replace("/tmp/new", &format!("{}/tmp/new", root.0.display())),
         )
         .output()
         .unwrap();
