@@ -107,6 +107,7 @@ fn run_testprogs_match_their_native_runs() {
         "pollprog",
         "timers",
         "sigwait",
+        "creds",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

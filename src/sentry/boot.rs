@@ -139,6 +139,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         root,
         fds,
         creds,
+        groups: vec![],
         umask: 0o022,
         sigactions: [[0; 4]; 64],
         sigmask: 0,

@@ -71,6 +71,8 @@ pub struct Inherit {
     pub cwd: Arc<Node>,
     pub fds: FdTable,
     pub creds: Creds,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
     pub umask: u32,
     pub sigactions: SigActions,
     pub sigmask: u64,
@@ -95,6 +97,8 @@ pub struct Task {
     pub ns: Arc<PidNs>,
     pub control: Arc<Control>,
     pub creds: Creds,
+    /// Supplementary groups (sorted).
+    pub groups: Vec<u32>,
     pub umask: u32,
     pub clear_child_tid: u64,
     /// Head of the robust futex list (set_robust_list).
@@ -172,6 +176,7 @@ impl Task {
             ns: inh.ns,
             control,
             creds: inh.creds,
+            groups: inh.groups,
             umask: inh.umask,
             clear_child_tid: 0,
             robust_list: 0,
@@ -195,6 +200,7 @@ impl Task {
             cwd: self.cwd.clone(),
             fds: self.fds.clone(),
             creds: self.creds,
+            groups: self.groups.clone(),
             umask: self.umask,
             sigactions: *self.control.sigactions.lock().unwrap(),
             sigmask: self.control.mask.load(Ordering::SeqCst),

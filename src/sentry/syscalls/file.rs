@@ -70,7 +70,7 @@ fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
     }
     let bits = if st.uid == t.creds.euid {
         st.mode >> 6
-    } else if st.gid == t.creds.egid {
+    } else if st.gid == t.creds.egid || t.groups.binary_search(&st.gid).is_ok() {
         st.mode >> 3
     } else {
         st.mode

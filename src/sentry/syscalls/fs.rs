@@ -38,7 +38,7 @@ fn writable_dir(t: &Task, dir: &Node) -> SysResult<()> {
     if t.creds.euid != 0 {
         let bits = if st.uid == t.creds.euid {
             st.mode >> 6
-        } else if st.gid == t.creds.egid {
+        } else if st.gid == t.creds.egid || t.groups.binary_search(&st.gid).is_ok() {
             st.mode >> 3
         } else {
             st.mode

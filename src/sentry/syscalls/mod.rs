@@ -4,6 +4,7 @@
 //! results out, return a value or an errno. Everything not in the table
 //! returns ENOSYS and is logged once by name.
 
+mod creds;
 mod file;
 mod fs;
 mod lifecycle;
@@ -140,6 +141,17 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FCHMOD => e(fs::sys_fchmod, "fo"),
         nr::FCHMODAT => e(fs::sys_fchmodat, "fpo"),
         nr::CREAT => e(file::sys_creat, "po"),
+        nr::SETUID => e(creds::sys_setuid, "u"),
+        nr::SETGID => e(creds::sys_setgid, "u"),
+        nr::SETREUID => e(creds::sys_setreuid, "ii"),
+        nr::SETREGID => e(creds::sys_setregid, "ii"),
+        nr::SETRESUID => e(creds::sys_setresuid, "iii"),
+        nr::SETRESGID => e(creds::sys_setresgid, "iii"),
+        nr::GETRESUID => e(creds::sys_getresuid, "xxx"),
+        nr::GETRESGID => e(creds::sys_getresgid, "xxx"),
+        nr::SETGROUPS => e(creds::sys_setgroups, "ux"),
+        nr::GETGROUPS => e(creds::sys_getgroups, "ux"),
+        nr::CAPGET => e(creds::sys_capget, "xx"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
