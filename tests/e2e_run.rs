@@ -275,7 +275,7 @@ fn run_image_with_escaping_entry_is_refused() {
         "import tarfile, io\nt = tarfile.open({:?}, 'w')\ni = tarfile.TarInfo('../evil')\ni.size = 1\nt.addfile(i, io.BytesIO(b'x'))\nt.close()\n",
         tar.to_str().unwrap()
     );
-    let st = std::process::Command::new("python3")
+    let st = std::process::Command::new("/usr/bin/python3")
         .arg("-c")
         .arg(script)
         .status()
@@ -403,5 +403,53 @@ fn run_tmp_is_a_writable_memory_file_system_and_the_image_is_not() {
             "{}",
             out.stderr
         );
+    });
+}
+
+#[test]
+fn run_python3_script_matches_native() {
+    let script = r#"
+import json, os, hashlib, subprocess
+os.makedirs('/tmp/work/sub', exist_ok=True)
+with open('/tmp/work/data.json', 'w') as f:
+    json.dump({'fruit': open('/data/fruit').read().split()}, f)
+os.rename('/tmp/work/data.json', '/tmp/work/sub/moved.json')
+data = json.load(open('/tmp/work/sub/moved.json'))
+print(sorted(set(data['fruit'])))
+print(hashlib.sha256(b'sandboxd').hexdigest()[:16])
+print(sorted(os.listdir('/tmp/work')), os.path.getsize('/tmp/work/sub/moved.json'))
+out = subprocess.run(['sort', '/data/fruit'], capture_output=True, text=True).stdout
+print(out.split())
+print(sum(i * i for i in range(1000)))
+"#;
+    let img = image("debian");
+    let root = TempDir::new("python-native");
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&img)
+        .arg("-C")
+        .arg(&root.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let native_script = script
+        .replace("/data/", &format!("{}/data/", root.0.display()))
+        .replace("/tmp/work", &format!("{}/tmp/work", root.0.display()));
+    let native = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&native_script)
+        .output()
+        .unwrap();
+    assert!(
+        native.status.success(),
+        "{}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    let want = String::from_utf8_lossy(&native.stdout).into_owned();
+    each_platform(|p| {
+        let out = TestPod::new(&img, &["/usr/bin/python3", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!((out.status, &out.stdout), (0, &want), "{}", out.stderr);
     });
 }

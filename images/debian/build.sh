@@ -24,6 +24,19 @@ for p in $progs; do
     cp -L "$lib" "$root$lib"
   done
 done
+# python3 with its standard library (without its own test suite).
+# Debian's python3, not whatever else PATH may offer first.
+py=$(readlink -f /usr/bin/python3)
+cp "$py" "$root/usr/bin/"
+ln -sf "$(basename "$py")" "$root/usr/bin/python3"
+for lib in $(ldd "$py" | grep -o '/[^ ]*' || true); do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+pylib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+mkdir -p "$root$(dirname "$pylib")"
+cp -a "$pylib" "$root$pylib"
+rm -rf "$root$pylib/test" "$root$pylib/site-packages" "$root$pylib"/__pycache__ "$root$pylib"/*/__pycache__
 printf 'root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/tmp:/bin/bash\n' >"$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
 printf 'pear\napple\nfig\napple\n' >"$root/data/fruit"

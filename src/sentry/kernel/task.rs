@@ -390,7 +390,7 @@ impl Task {
     /// Opens `path` for execution: a regular file the task may execute.
     pub fn open_executable(&self, path: &[u8]) -> SysResult<Arc<dyn FileOps>> {
         let node = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)?;
-        let st = &node.stat;
+        let st = &node.current_stat();
         let exec_bits = if self.creds.euid == 0 {
             0o111
         } else if st.uid == self.creds.euid {
@@ -402,6 +402,9 @@ impl Task {
         };
         if !st.is_reg() || st.mode & exec_bits == 0 {
             return Err(Errno::EACCES);
+        }
+        if node.tmp.is_some() {
+            return Ok(crate::sentry::vfs::tmpfs::TmpFile::new(node));
         }
         let fd = self.fs.open(&node, libc::O_RDONLY)?;
         Ok(Arc::new(HostFile::new(fd, node)))

@@ -92,7 +92,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
             libc::O_WRONLY => 2,
             _ => 6,
         };
-        if !permitted(t, &node.stat, want) {
+        if !permitted(t, &node.current_stat(), want) {
             return Err(Errno::EACCES);
         }
     }
@@ -336,7 +336,7 @@ pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
         let dirfd = fd_arg(a[0]);
         if dirfd == AT_FDCWD {
-            t.cwd.stat
+            t.cwd.current_stat()
         } else {
             t.fds.get(dirfd)?.ops.stat()?
         }
@@ -351,7 +351,7 @@ pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             Some(Synth::Fd(n)) if follow == Follow::Yes => {
                 t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()?
             }
-            _ => node.stat,
+            _ => node.current_stat(),
         }
     };
     copy_stat(t, a[2], &st)
@@ -408,7 +408,7 @@ pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         ..t.creds
     };
     let saved = std::mem::replace(&mut t.creds, real);
-    let ok = permitted(t, &node.stat, mode);
+    let ok = permitted(t, &node.current_stat(), mode);
     t.creds = saved;
     if ok {
         Ok(0)
@@ -560,7 +560,7 @@ pub fn sys_chdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if !node.stat.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    if !permitted(t, &node.stat, 1) {
+    if !permitted(t, &node.current_stat(), 1) {
         return Err(Errno::EACCES);
     }
     t.cwd = node;
@@ -625,7 +625,7 @@ fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<S
             return Err(Errno::ENOENT);
         }
         return if dirfd == AT_FDCWD {
-            Ok(t.cwd.stat)
+            Ok(t.cwd.current_stat())
         } else {
             t.fds.get(dirfd)?.ops.stat()
         };
@@ -640,7 +640,7 @@ fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<S
         Some(Synth::Fd(n)) if follow == Follow::Yes => {
             t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()
         }
-        _ => Ok(node.stat),
+        _ => Ok(node.current_stat()),
     }
 }
 
@@ -723,4 +723,27 @@ pub fn sys_not_a_socket(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 pub fn sys_creat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
     sys_openat(t, [AT_FDCWD as u64, a[0], flags, a[1], 0, 0])
+}
+
+/// Implements sendfile(2): copies through the sentry, at most one chunk
+/// per call (a short count, as Linux allows).
+pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let out = t.fds.get(fd_arg(a[0]))?;
+    let input = t.fds.get(fd_arg(a[1]))?;
+    if !input.readable() || !out.writable() {
+        return Err(Errno::EBADF);
+    }
+    let mut buf = vec![0u8; (a[3] as usize).min(CHUNK)];
+    let n = if a[2] == 0 {
+        input.read(&mut buf)?
+    } else {
+        let off = t.mm.read_u64(a[2])?;
+        if (off as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let n = input.pread(&mut buf, off)?;
+        t.mm.write_u64(a[2], off + n as u64)?;
+        n
+    };
+    write_or_sigpipe(t, &out, &buf[..n])
 }

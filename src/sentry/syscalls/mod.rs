@@ -152,6 +152,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::SETGROUPS => e(creds::sys_setgroups, "ux"),
         nr::GETGROUPS => e(creds::sys_getgroups, "ux"),
         nr::CAPGET => e(creds::sys_capget, "xx"),
+        nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
