@@ -204,6 +204,20 @@ impl FdTable {
         Ok(())
     }
 
+    /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
+    pub fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
+        let end = last.saturating_add(1).min(self.slots.len());
+        for slot in self.slots.iter_mut().take(end).skip(first) {
+            if cloexec {
+                if let Some(s) = slot.as_mut() {
+                    s.flags |= FD_CLOEXEC;
+                }
+            } else {
+                *slot = None;
+            }
+        }
+    }
+
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
         for slot in self.slots.iter_mut() {
