@@ -108,6 +108,7 @@ fn run_testprogs_match_their_native_runs() {
         "timers",
         "sigwait",
         "creds",
+        "mremap",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -183,6 +183,82 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// mremap: resizes the mapping at `[old, old+old_len)` (which must lie
+    /// in one VMA) to `new_len`, in place when it can, else at a new
+    /// address when `may_move` (or at `fixed`); pages move with their
+    /// frames. Returns the mapping's address.
+    pub fn remap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> SysResult<u64> {
+        let (start, vma) = self.vma_at(old).ok_or(Errno::EFAULT)?;
+        let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
+        if old_end > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        let (prot, backing) = (vma.prot, vma.backing.advanced(old - start));
+        if fixed.is_none() {
+            if new_len <= old_len {
+                self.unmap(old + new_len, old_len - new_len)?;
+                return Ok(old);
+            }
+            let grow_end = old
+                .checked_add(new_len)
+                .filter(|&e| e <= USER_TOP)
+                .ok_or(Errno::ENOMEM)?;
+            if old_end == vma.end && !self.overlaps(old_end, grow_end) {
+                self.split_at(old);
+                self.vmas.get_mut(&old).ok_or(Errno::EFAULT)?.end = grow_end;
+                return Ok(old);
+            }
+            if !may_move {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        let new = match fixed {
+            Some(at) => {
+                self.unmap(at, new_len)?;
+                at
+            }
+            None => self.find_free(new_len)?,
+        };
+        // Take the pages out, drop the old mapping, map the new one and put
+        // the pages (with their frames) back at their new addresses.
+        let keep = old_len.min(new_len);
+        let moved: Vec<(u64, Page)> = self
+            .pages
+            .range(old..old + keep)
+            .map(|(&a, &p)| (a, p))
+            .collect();
+        for (a, _) in &moved {
+            self.pages.remove(a);
+        }
+        if let Err(e) = self.space.unmap(old, old_len) {
+            log::error!("platform unmap for mremap: {e}");
+        }
+        self.unmap(old, old_len)?;
+        self.vmas.insert(
+            new,
+            Vma {
+                end: new + new_len,
+                prot,
+                backing,
+            },
+        );
+        for (a, page) in moved {
+            let to = new + (a - old);
+            self.pages.insert(to, page);
+            self.space
+                .map(to, PAGE_SIZE, page.frame, effective(prot, page))
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(new)
+    }
+
     /// Whether the page at `addr` has a frame (mincore).
     pub fn resident(&self, addr: u64) -> bool {
         self.pages.contains_key(&page_down(addr))

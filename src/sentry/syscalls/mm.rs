@@ -146,3 +146,31 @@ pub fn sys_mincore(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     t.mm.copy_out(a[2], &vec).map(|_| 0)
 }
+
+const MREMAP_MAYMOVE: u64 = 1;
+const MREMAP_FIXED: u64 = 2;
+
+/// Implements mremap(2) (MREMAP_MAYMOVE, MREMAP_FIXED).
+pub fn sys_mremap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [old, old_len, new_len, flags, new_addr, _] = a;
+    if old % PAGE_SIZE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MREMAP_FIXED != 0 && (flags & MREMAP_MAYMOVE == 0 || new_addr % PAGE_SIZE != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+    let new_len = page_up(new_len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
+    if old_len == 0 {
+        // Duplicating a shared mapping is not supported.
+        return Err(Errno::EINVAL);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    if let Some(at) = fixed {
+        let overlap = at < old + old_len && old < at + new_len;
+        if overlap || at.checked_add(new_len).is_none_or(|e| e > USER_TOP) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    t.mm.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+}

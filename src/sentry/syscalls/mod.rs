@@ -154,6 +154,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::CAPGET => e(creds::sys_capget, "xx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
         nr::CLOSE_RANGE => e(file::sys_close_range, "uux"),
+        nr::MREMAP => e(mm::sys_mremap, "xuuxx"),
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
