@@ -387,20 +387,31 @@ impl Task {
         Ok(())
     }
 
+    /// The permission bits (rwx, low three) of `st` that apply to this
+    /// task: the owner's, the group's (primary or supplementary), or the
+    /// others'. Root's overrides are the caller's business.
+    pub fn access_bits(&self, st: &crate::abi::types::Stat) -> u32 {
+        let bits = if st.uid == self.creds.euid {
+            st.mode >> 6
+        } else if st.gid == self.creds.egid || self.groups.binary_search(&st.gid).is_ok() {
+            st.mode >> 3
+        } else {
+            st.mode
+        };
+        bits & 7
+    }
+
     /// Opens `path` for execution: a regular file the task may execute.
     pub fn open_executable(&self, path: &[u8]) -> SysResult<Arc<dyn FileOps>> {
         let node = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)?;
         let st = &node.current_stat();
-        let exec_bits = if self.creds.euid == 0 {
-            0o111
-        } else if st.uid == self.creds.euid {
-            0o100
-        } else if st.gid == self.creds.egid {
-            0o010
+        // Root may execute a file if anyone may.
+        let can_exec = if self.creds.euid == 0 {
+            st.mode & 0o111 != 0
         } else {
-            0o001
+            self.access_bits(st) & 1 != 0
         };
-        if !st.is_reg() || st.mode & exec_bits == 0 {
+        if !st.is_reg() || !can_exec {
             return Err(Errno::EACCES);
         }
         if node.tmp.is_some() {

@@ -68,14 +68,7 @@ fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
     if t.creds.euid == 0 {
         return want & 1 == 0 || st.mode & 0o111 != 0 || st.is_dir();
     }
-    let bits = if st.uid == t.creds.euid {
-        st.mode >> 6
-    } else if st.gid == t.creds.egid || t.groups.binary_search(&st.gid).is_ok() {
-        st.mode >> 3
-    } else {
-        st.mode
-    };
-    bits & want & 7 == want
+    t.access_bits(st) & want == want
 }
 
 /// Opens `node` as a new file description.

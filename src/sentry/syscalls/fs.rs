@@ -34,18 +34,8 @@ fn writable_dir(t: &Task, dir: &Node) -> SysResult<()> {
             Errno::EROFS
         });
     };
-    let st = inode.stat();
-    if t.creds.euid != 0 {
-        let bits = if st.uid == t.creds.euid {
-            st.mode >> 6
-        } else if st.gid == t.creds.egid || t.groups.binary_search(&st.gid).is_ok() {
-            st.mode >> 3
-        } else {
-            st.mode
-        };
-        if bits & 3 != 3 {
-            return Err(Errno::EACCES);
-        }
+    if t.creds.euid != 0 && t.access_bits(&inode.stat()) & 3 != 3 {
+        return Err(Errno::EACCES);
     }
     Ok(())
 }
@@ -66,10 +56,15 @@ pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> Sys
     Ok(node)
 }
 
-/// Implements mkdirat(2).
-pub fn sys_mkdirat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let path = path_arg(t, a[1])?;
-    let (dir, name) = parent_at(t, a[0] as i32, &path).map_err(|e| {
+/// Links a new tmpfs inode at `path` (relative to `dirfd`): EEXIST when
+/// the name is taken, as mkdir and symlink report.
+fn new_entry(
+    t: &mut Task,
+    dirfd: u64,
+    path: &[u8],
+    make: impl FnOnce(&Task) -> Arc<TmpInode>,
+) -> SysResult<u64> {
+    let (dir, name) = parent_at(t, dirfd as i32, path).map_err(|e| {
         if e == Errno::EINVAL {
             Errno::EEXIST
         } else {
@@ -80,9 +75,16 @@ pub fn sys_mkdirat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EEXIST);
     }
     writable_dir(t, &dir)?;
-    let inode = TmpInode::new_dir(a[2] as u32 & !t.umask, t.creds.euid, t.creds.egid);
-    dir.tmp_link(&name, Node::new_tmp(&name, &dir, inode))?;
+    dir.tmp_link(&name, Node::new_tmp(&name, &dir, make(t)))?;
     Ok(0)
+}
+
+/// Implements mkdirat(2).
+pub fn sys_mkdirat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    new_entry(t, a[0], &path, |t| {
+        TmpInode::new_dir(a[2] as u32 & !t.umask, t.creds.euid, t.creds.egid)
+    })
 }
 
 /// Implements mkdir(2).
@@ -229,20 +231,9 @@ pub fn sys_symlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::ENOENT);
     }
     let path = path_arg(t, a[2])?;
-    let (dir, name) = parent_at(t, a[1] as i32, &path).map_err(|e| {
-        if e == Errno::EINVAL {
-            Errno::EEXIST
-        } else {
-            e
-        }
-    })?;
-    if t.fs.lookup(&dir, &name).is_ok() {
-        return Err(Errno::EEXIST);
-    }
-    writable_dir(t, &dir)?;
-    let inode = TmpInode::new_symlink(&target, t.creds.euid, t.creds.egid);
-    dir.tmp_link(&name, Node::new_tmp(&name, &dir, inode))?;
-    Ok(0)
+    new_entry(t, a[1], &path, |t| {
+        TmpInode::new_symlink(&target, t.creds.euid, t.creds.egid)
+    })
 }
 
 /// Implements symlink(2).
