@@ -331,24 +331,45 @@ impl KvmContext {
     /// or resync its shadow of the table, and the CR3 load that follows
     /// (forced here) flushes the rest.
     fn touch(&mut self, entries: &[u64]) -> Result<(), PlatformError> {
+        // The rewrite is idempotent, so a run that ends anywhere but at its
+        // end (seen once under heavy load on PVM: the vCPU ran guest user
+        // code instead) is logged and run again from the start.
+        const TRIES: usize = 3;
+        let mut last = None;
+        for attempt in 0..TRIES {
+            match self.touch_once(entries) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    log::warn!(
+                        "page-table rewrite run {} of {TRIES} failed: {e}",
+                        attempt + 1
+                    );
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one try"))
+    }
+
+    fn touch_once(&mut self, entries: &[u64]) -> Result<(), PlatformError> {
         let list_pa = self.stack_top_pa - PAGE_SIZE_U64;
         let list: Vec<u8> = entries
             .iter()
             .flat_map(|pa| kva(PHYSMAP_OFFSET + pa).to_le_bytes())
             .collect();
         self.shared.memory.write(list_pa, &list);
-        let (in_user, cs, ss) = (self.in_user, self.kernel_cs, self.kernel_ss);
+        let (cs, ss) = (self.kernel_cs, self.kernel_ss);
         let top = vcpu_stack_top(self.slot);
         let kernel_root = self.shared.kernel.lock().unwrap().root();
         let vcpu = self.vcpu();
         let sync = vcpu.sync_regs_mut();
         // Run the rewrite on the kernel tree, which is never freed: the
         // vCPU's current CR3 may be one of the tables being retired.
+        // The sregs go back in anyway (for CR3): always in ring 0, whatever
+        // state an earlier run left.
         sync.sregs.cr3 = kernel_root;
-        if in_user {
-            sync.sregs.cs = cs;
-            sync.sregs.ss = ss;
-        }
+        sync.sregs.cs = cs;
+        sync.sregs.ss = ss;
         vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
         let sync = vcpu.sync_regs_mut();
         sync.regs = kvm_regs {
