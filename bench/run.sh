@@ -12,7 +12,7 @@ gcc -static -O2 -o "$OUT/rootfs/bin/getppid" bench/getppid.c
 gcc -static -O2 -x c -o "$OUT/rootfs/bin/true" - <<<'int main(void){return 0;}'
 tar -C "$OUT/rootfs" -czf "$OUT/bench.tar.gz" .
 BIN=${SANDBOXD:-target/x86_64-unknown-linux-gnu/release/sandboxd}
-[ -x "$BIN" ] || cargo build --release
+[ -n "${SANDBOXD:-}" ] || cargo build --release --quiet
 pod() { # pod NAME CMD...
   local name=$1; shift
   local cmd; cmd=$(printf '"%s",' "$@"); cmd="[${cmd%,}]"
