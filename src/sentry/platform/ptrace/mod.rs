@@ -227,6 +227,28 @@ mod tests {
     }
 
     #[test]
+    fn ptrace_stub_filter_kills_anything_but_its_own_calls() {
+        let mem = Arc::new(GuestMemory::new(16 * PAGE_SIZE, 16 * PAGE_SIZE).unwrap());
+        let stub = stub::Stub::spawn(&mem).unwrap();
+        assert!(
+            stub.inject(libc::SYS_getpid, [0; 6]).unwrap() > 0,
+            "getpid is one of the stub's own calls"
+        );
+        // A signal other than SIGSTOP, to anyone, is not the stub's to send.
+        let err = stub
+            .inject(libc::SYS_kill, [1, libc::SIGKILL as u64, 0, 0, 0, 0])
+            .unwrap_err();
+        assert!(err.to_string().contains("killed by signal 31"), "{err}");
+        let stub = stub::Stub::spawn(&mem).unwrap();
+        // An anonymous (not guest memory) executable mapping is refused too.
+        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        let err = stub
+            .inject(libc::SYS_mmap, [0, 4096, 7, flags, u64::MAX, 0])
+            .unwrap_err();
+        assert!(err.to_string().contains("killed by signal 31"), "{err}");
+    }
+
+    #[test]
     fn ptrace_interrupt_before_switch_returns_interrupted() {
         let mem = Arc::new(GuestMemory::new(16 * PAGE_SIZE, 16 * PAGE_SIZE).unwrap());
         let platform = PtracePlatform::new(mem).expect("ptrace platform");

@@ -78,15 +78,30 @@ fn map_stub_page() -> Result<u64, String> {
 fn stub_filter() -> Result<&'static BpfProgram, PlatformError> {
     static FILTER: OnceLock<Result<BpfProgram, String>> = OnceLock::new();
     let built = FILTER.get_or_init(|| {
-        let allowed = [
+        use seccompiler::{
+            SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond, SeccompRule,
+        };
+        let rule = |conds: Vec<Cond>| SeccompRule::new(conds).map_err(|e| e.to_string());
+        let cond = |arg, op, v| Cond::new(arg, Len::Dword, op, v).map_err(|e| e.to_string());
+        let shared_fixed = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        let mut rules: std::collections::BTreeMap<i64, Vec<SeccompRule>> = Default::default();
+        // Guest memory only: shared fixed mappings of the memfd.
+        rules.insert(
             libc::SYS_mmap,
-            libc::SYS_munmap,
+            vec![rule(vec![
+                cond(3, Op::MaskedEq(shared_fixed), shared_fixed)?,
+                cond(4, Op::Eq, STUB_MEMFD as u64)?,
+            ])?],
+        );
+        rules.insert(libc::SYS_munmap, vec![]);
+        // The stub stops itself once, with SIGSTOP; it may signal nothing else.
+        rules.insert(
             libc::SYS_kill,
-            libc::SYS_getpid,
-            libc::SYS_exit,
-            libc::SYS_exit_group,
-        ];
-        let rules = allowed.iter().map(|&n| (n, vec![])).collect();
+            vec![rule(vec![cond(1, Op::Eq, libc::SIGSTOP as u64)?])?],
+        );
+        for n in [libc::SYS_getpid, libc::SYS_exit, libc::SYS_exit_group] {
+            rules.insert(n, vec![]);
+        }
         let filter = SeccompFilter::new(
             rules,
             SeccompAction::KillProcess,
@@ -246,7 +261,7 @@ impl Stub {
     }
 
     /// Runs syscall `nr` in the stub at the stub page; returns its result.
-    fn inject(&self, nr: libc::c_long, a: [u64; 6]) -> Result<i64, PlatformError> {
+    pub(super) fn inject(&self, nr: libc::c_long, a: [u64; 6]) -> Result<i64, PlatformError> {
         self.check_tracer()?;
         // SAFETY: an all-zero user_regs_struct is a valid value.
         let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
