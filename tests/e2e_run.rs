@@ -454,3 +454,31 @@ print(sum(i * i for i in range(1000)))
         assert_eq!((out.status, &out.stdout), (0, &want), "{}", out.stderr);
     });
 }
+
+#[test]
+fn image_import_ls_rm_manage_the_store() {
+    let dir = TempDir::new("image-cli");
+    let store = dir.0.join("store").to_str().unwrap().to_string();
+    let bb = image("busybox").to_str().unwrap().to_string();
+    let args = |rest: &[&str]| {
+        let mut v = vec!["image".to_string(), "--store".into(), store.clone()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let out = sandboxd(&args(&["import", &bb]));
+    assert_eq!(out.status, 0, "{out:?}");
+    let digest = out.stdout.trim().to_string();
+    assert_eq!(digest.len(), 64, "{}", out.stdout);
+    let out = sandboxd(&args(&["ls"]));
+    assert!(
+        out.stdout.starts_with(&digest) && out.stdout.contains(&bb),
+        "{}",
+        out.stdout
+    );
+    let out = sandboxd(&args(&["import", "--sha256", &"0".repeat(64), &bb]));
+    assert_eq!(out.status, 125);
+    assert!(out.stderr.contains("sha256 mismatch"), "{}", out.stderr);
+    assert_eq!(sandboxd(&args(&["rm", &digest])).status, 0);
+    assert_eq!(sandboxd(&args(&["ls"])).stdout, "");
+    assert_eq!(sandboxd(&args(&["rm", "../etc"])).status, 125);
+}

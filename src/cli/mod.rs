@@ -1,5 +1,6 @@
 //! The command line of the launcher role: `sandboxd [run] POD.json`,
-//! `sandboxd check POD.json`, `sandboxd platforms`, `sandboxd version`.
+//! `sandboxd check POD.json`, `sandboxd image ...`, `sandboxd platforms`,
+//! `sandboxd version`.
 //!
 //! argh parses the arguments; argh has no default subcommand, so
 //! [`rewrite_args`] inserts `run` when the first argument that is not a flag
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod image;
 pub mod logger;
 mod platforms;
 mod run;
@@ -48,6 +50,7 @@ struct Sandboxd {
 enum Command {
     Run(run::RunCmd),
     Check(check::CheckCmd),
+    Image(image::ImageCmd),
     Platforms(platforms::PlatformsCmd),
     Version(version::VersionCmd),
 }
@@ -76,6 +79,7 @@ fn dispatch(command_name: &str, args: &[String]) -> i32 {
         Ok(cli) => match cli.command {
             Command::Run(cmd) => cmd.execute(),
             Command::Check(cmd) => cmd.execute(),
+            Command::Image(cmd) => cmd.execute(),
             Command::Platforms(cmd) => cmd.execute(),
             Command::Version(cmd) => cmd.execute(),
         },
