@@ -109,6 +109,7 @@ fn run_testprogs_match_their_native_runs() {
         "sigwait",
         "creds",
         "mremap",
+        "stopcont",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -38,6 +38,10 @@ pub struct Control {
     pub wake: (Mutex<()>, Condvar),
     /// The signal sent to the parent when this process exits.
     pub exit_signal: AtomicI32,
+    /// A stop asked for by a stop signal (its number), not yet taken.
+    pub stop_request: AtomicI32,
+    /// The task is stopped (job control) until SIGCONT or SIGKILL.
+    pub stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Control {
@@ -54,7 +58,49 @@ impl Control {
             mask: std::sync::atomic::AtomicU64::new(mask),
             wake: (Mutex::new(()), Condvar::new()),
             exit_signal: AtomicI32::new(libc::SIGCHLD),
+            stop_request: AtomicI32::new(0),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Asks the task to stop with `sig` (job control).
+    pub fn request_stop(&self, sig: i32) {
+        self.stop_request.store(sig, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// SIGCONT: drops a stop not yet taken and resumes a stopped task.
+    pub fn resume(&self) {
+        {
+            let _guard = self.wake.0.lock().unwrap();
+            self.stop_request.store(0, Ordering::SeqCst);
+            self.stopped.store(false, Ordering::SeqCst);
+        }
+        self.notify();
+    }
+
+    /// Takes a pending stop request, marking the task stopped (under the
+    /// same lock `resume` takes, so a SIGCONT is never lost in between).
+    pub fn take_stop(&self) -> Option<i32> {
+        let _guard = self.wake.0.lock().unwrap();
+        let sig = self.stop_request.swap(0, Ordering::SeqCst);
+        if sig == 0 {
+            return None;
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+        Some(sig)
+    }
+
+    /// Sleeps while the task is stopped (until SIGCONT or a kill).
+    pub fn wait_while_stopped(&self) {
+        let (lock, cond) = &self.wake;
+        let mut guard = lock.lock().unwrap();
+        while self.stopped.load(Ordering::SeqCst) && self.killed().is_none() {
+            guard = cond
+                .wait_timeout(guard, std::time::Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
     }
 
     /// Signals pending and not blocked.
@@ -84,6 +130,34 @@ impl Control {
     }
 }
 
+/// What wait(2) can report about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    Exited(Exit),
+    /// Stopped by this signal.
+    Stopped(i32),
+    Continued,
+}
+
+impl Reported {
+    /// The wait(2) status word.
+    pub fn wait_status(self) -> u32 {
+        match self {
+            Reported::Exited(e) => e.wait_status(),
+            Reported::Stopped(sig) => ((sig as u32) << 8) | 0x7f,
+            Reported::Continued => 0xffff,
+        }
+    }
+}
+
+/// Which kinds of child state changes a wait reports.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitKinds {
+    pub exited: bool,
+    pub stopped: bool,
+    pub continued: bool,
+}
+
 /// One process's entry.
 struct Proc {
     parent: i32,
@@ -92,6 +166,8 @@ struct Proc {
     children: BTreeSet<i32>,
     /// None while running; the wait status once a zombie.
     exit: Option<Exit>,
+    /// A stop or continue not yet reported to a waiter.
+    event: Option<Reported>,
     control: Option<Arc<Control>>,
 }
 
@@ -146,6 +222,7 @@ impl PidNs {
                 sid,
                 children: BTreeSet::new(),
                 exit: None,
+                event: None,
                 control: Some(control),
             },
         );
@@ -223,7 +300,16 @@ impl PidNs {
         nohang: bool,
         control: &Control,
     ) -> SysResult<Option<(i32, Exit)>> {
-        self.wait_opts(parent, which, nohang, true, control)
+        let kinds = WaitKinds {
+            exited: true,
+            stopped: false,
+            continued: false,
+        };
+        let r = self.wait_opts(parent, which, nohang, true, kinds, control)?;
+        Ok(r.map(|(pid, rep)| match rep {
+            Reported::Exited(e) => (pid, e),
+            _ => unreachable!("only exits were asked for"),
+        }))
     }
 
     /// wait4/waitid: like [`PidNs::wait`]; with `reap` false the zombie
@@ -234,8 +320,9 @@ impl PidNs {
         which: WaitFor,
         nohang: bool,
         reap: bool,
+        kinds: WaitKinds,
         control: &Control,
-    ) -> SysResult<Option<(i32, Exit)>> {
+    ) -> SysResult<Option<(i32, Reported)>> {
         let mut p = self.inner.lock().unwrap();
         loop {
             let my_pgid = p.procs.get(&parent).map_or(0, |me| me.pgid);
@@ -256,18 +343,35 @@ impl PidNs {
             if matching.is_empty() {
                 return Err(Errno::ECHILD);
             }
-            if let Some(&z) = matching
+            let zombie = matching
                 .iter()
-                .find(|c| p.procs.get(c).is_some_and(|cp| cp.exit.is_some()))
-            {
+                .find(|c| p.procs.get(c).is_some_and(|cp| cp.exit.is_some()));
+            if let (true, Some(&z)) = (kinds.exited, zombie) {
                 if !reap {
-                    return Ok(p.procs.get(&z).and_then(|cp| cp.exit).map(|e| (z, e)));
+                    return Ok(p
+                        .procs
+                        .get(&z)
+                        .and_then(|cp| cp.exit)
+                        .map(|e| (z, Reported::Exited(e))));
                 }
                 let exit = p.procs.remove(&z).and_then(|cp| cp.exit).unwrap();
                 if let Some(me) = p.procs.get_mut(&parent) {
                     me.children.remove(&z);
                 }
-                return Ok(Some((z, exit)));
+                return Ok(Some((z, Reported::Exited(exit))));
+            }
+            let wanted = |e: &Option<Reported>| match e {
+                Some(Reported::Stopped(_)) => kinds.stopped,
+                Some(Reported::Continued) => kinds.continued,
+                _ => false,
+            };
+            if let Some(&c) = matching
+                .iter()
+                .find(|c| p.procs.get(c).is_some_and(|cp| wanted(&cp.event)))
+            {
+                let cp = p.procs.get_mut(&c).unwrap();
+                let ev = if reap { cp.event.take() } else { cp.event };
+                return Ok(ev.map(|e| (c, e)));
             }
             if nohang {
                 return Ok(None);
@@ -280,6 +384,28 @@ impl PidNs {
                 .wait_timeout(p, Duration::from_millis(100))
                 .unwrap()
                 .0;
+        }
+    }
+
+    /// Records that `pid` stopped (`Some(sig)`) or continued (`None`) and
+    /// tells its parent: a waiter wakes, and SIGCHLD is sent unless the
+    /// parent's handler asked for SA_NOCLDSTOP.
+    pub fn stop_event(&self, pid: i32, stopped: Option<i32>) {
+        let mut p = self.inner.lock().unwrap();
+        let Some(me) = p.procs.get_mut(&pid) else {
+            return;
+        };
+        me.event = Some(stopped.map_or(Reported::Continued, Reported::Stopped));
+        let parent = me.parent;
+        let parent = p.procs.get(&parent).and_then(|pp| pp.control.clone());
+        drop(p);
+        self.changed.notify_all();
+        if let Some(parent) = parent {
+            const SA_NOCLDSTOP: u64 = 1;
+            let flags = parent.sigactions.lock().unwrap()[libc::SIGCHLD as usize - 1][1];
+            if flags & SA_NOCLDSTOP == 0 {
+                super::signal::send(&parent, libc::SIGCHLD);
+            }
         }
     }
 

@@ -46,6 +46,10 @@ pub fn deliver_pending(t: &mut Task) {
             .fetch_and(!(1u64 << (sig - 1)), Ordering::SeqCst);
         match action(&t.control, sig) {
             Action::Ignore => continue,
+            Action::Stop => {
+                t.control.request_stop(sig);
+                return;
+            }
             Action::Terminate => {
                 t.exit = Some(Exit::Signal(sig));
                 return;

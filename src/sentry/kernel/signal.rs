@@ -55,15 +55,21 @@ pub fn send(target: &Control, sig: i32) {
         target.kill(sig);
         return;
     }
+    if sig == libc::SIGCONT {
+        // Continuing happens whatever the disposition; a handler then runs.
+        target.resume();
+    }
+    if sig == libc::SIGSTOP {
+        target.request_stop(sig);
+        return;
+    }
     let bit = 1u64 << (sig - 1);
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
     let blocked = target.mask.load(Ordering::SeqCst) & bit != 0;
     match handler {
         SIG_IGN => {}
         SIG_DFL if default_ignored(sig) => {}
-        SIG_DFL if stops(sig) => {
-            log::warn!("signal {sig}: stopping a process is not implemented yet; ignored");
-        }
+        SIG_DFL if stops(sig) && !blocked => target.request_stop(sig),
         SIG_DFL if !blocked => target.kill(sig),
         _ => {
             target.pending.fetch_or(bit, Ordering::SeqCst);
@@ -76,6 +82,8 @@ pub fn send(target: &Control, sig: i32) {
 pub enum Action {
     Ignore,
     Terminate,
+    /// Stop (job control) with this signal.
+    Stop,
     /// Run the handler: the raw sigaction.
     Handle([u64; 4]),
 }
@@ -85,7 +93,8 @@ pub fn action(target: &Control, sig: i32) -> Action {
     let act = target.sigactions.lock().unwrap()[sig as usize - 1];
     match act[0] {
         SIG_IGN => Action::Ignore,
-        SIG_DFL if default_ignored(sig) || stops(sig) => Action::Ignore,
+        SIG_DFL if default_ignored(sig) => Action::Ignore,
+        SIG_DFL if stops(sig) => Action::Stop,
         SIG_DFL => Action::Terminate,
         _ => Action::Handle(act),
     }

@@ -271,6 +271,14 @@ impl Task {
             if self.control.deliverable() != 0 {
                 super::sigframe::deliver_pending(self);
             }
+            if let Some(sig) = self.control.take_stop() {
+                self.ns.stop_event(self.pid, Some(sig));
+                self.control.wait_while_stopped();
+                if self.control.killed().is_none() {
+                    self.ns.stop_event(self.pid, None);
+                }
+                continue;
+            }
             if let Some(exit) = self.exit {
                 return Ok(exit);
             }

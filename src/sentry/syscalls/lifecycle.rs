@@ -1,7 +1,7 @@
 //! Process lifecycle syscalls: clone/fork/vfork, execve, exit, wait4.
 
 use crate::abi::{Errno, SysResult};
-use crate::sentry::kernel::process::WaitFor;
+use crate::sentry::kernel::process::{Reported, WaitFor, WaitKinds};
 use crate::sentry::kernel::task::Exit;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::MAX_PATH;
@@ -147,12 +147,18 @@ pub fn sys_wait4(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         p => WaitFor::Pid(p),
     };
     let nohang = options & libc::WNOHANG as u64 != 0;
+    let kinds = WaitKinds {
+        exited: true,
+        stopped: options & libc::WUNTRACED as u64 != 0,
+        continued: options & libc::WCONTINUED as u64 != 0,
+    };
     let ns = t.ns.clone();
-    let Some((child, exit)) = ns.wait(t.pid, which, nohang, &t.control)? else {
+    let Some((child, reported)) = ns.wait_opts(t.pid, which, nohang, true, kinds, &t.control)?
+    else {
         return Ok(0);
     };
     if status != 0 {
-        t.mm.write_u32(status, exit.wait_status())?;
+        t.mm.write_u32(status, reported.wait_status())?;
     }
     if rusage != 0 {
         t.mm.copy_out(rusage, &[0u8; 144])?;
@@ -166,8 +172,7 @@ const P_PGID: u64 = 2;
 const WEXITED: u64 = 4;
 const WNOWAIT: u64 = 0x0100_0000;
 
-/// Implements waitid(2) for exited children (stopped and continued
-/// children are not reported: stopping is not implemented yet).
+/// Implements waitid(2).
 pub fn sys_waitid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [idtype, id, infop, options, rusage, _] = a;
     const KNOWN: u64 = libc::WNOHANG as u64
@@ -189,22 +194,28 @@ pub fn sys_waitid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         _ => return Err(Errno::EINVAL),
     };
     let nohang = options & libc::WNOHANG as u64 != 0;
-    if options & WEXITED == 0 {
-        // Only stop/continue events were asked for, and none ever happen.
-        return if nohang {
-            Ok(0)
-        } else {
-            Err(t.unimplemented_option("waitid (stop events)", options))
-        };
-    }
+    let kinds = WaitKinds {
+        exited: options & WEXITED != 0,
+        stopped: options & libc::WSTOPPED as u64 != 0,
+        continued: options & libc::WCONTINUED as u64 != 0,
+    };
     let ns = t.ns.clone();
-    let found = ns.wait_opts(t.pid, which, nohang, options & WNOWAIT == 0, &t.control)?;
+    let found = ns.wait_opts(
+        t.pid,
+        which,
+        nohang,
+        options & WNOWAIT == 0,
+        kinds,
+        &t.control,
+    )?;
     let mut info = [0u8; 128];
-    if let Some((pid, exit)) = found {
-        let (code, status): (i32, i32) = match exit {
-            Exit::Code(c) => (1, c as i32), // CLD_EXITED
-            Exit::Signal(s) if exit.wait_status() & 0x80 != 0 => (3, s), // CLD_DUMPED
-            Exit::Signal(s) => (2, s),      // CLD_KILLED
+    if let Some((pid, reported)) = found {
+        let (code, status): (i32, i32) = match reported {
+            Reported::Exited(Exit::Code(c)) => (1, c as i32), // CLD_EXITED
+            Reported::Exited(e @ Exit::Signal(s)) if e.wait_status() & 0x80 != 0 => (3, s), // CLD_DUMPED
+            Reported::Exited(Exit::Signal(s)) => (2, s), // CLD_KILLED
+            Reported::Stopped(s) => (5, s),              // CLD_STOPPED
+            Reported::Continued => (6, libc::SIGCONT),   // CLD_CONTINUED
         };
         info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
         info[8..12].copy_from_slice(&code.to_le_bytes());
