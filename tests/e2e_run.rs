@@ -483,3 +483,21 @@ fn image_import_ls_rm_manage_the_store() {
     assert_eq!(sandboxd(&args(&["ls"])).stdout, "");
     assert_eq!(sandboxd(&args(&["rm", "../etc"])).status, 125);
 }
+
+#[test]
+fn run_proc_self_and_system_files() {
+    let script = "readlink /proc/self/exe; cat /proc/self/cmdline | tr '\\0' ' '; echo; cd /tmp && readlink /proc/self/cwd; \
+                  grep -E '^(Pid|PPid|Uid):' /proc/self/status | wc -l; echo x | readlink /proc/self/fd/0 | cut -c1-5; \
+                  test $(grep -c ^processor /proc/cpuinfo) = $(nproc) && echo cpus-ok; grep -q MemTotal /proc/meminfo && echo mem-ok";
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(
+            out.stdout, "/bin/busybox\ncat /proc/self/cmdline \n/tmp\n3\npipe:\ncpus-ok\nmem-ok\n",
+            "{}",
+            out.stderr
+        );
+    });
+}

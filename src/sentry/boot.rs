@@ -145,6 +145,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         sigmask: 0,
         rlimits: default_rlimits(),
         comm: [0; 16],
+        exe: Default::default(),
         regs: Default::default(),
         ns: PidNs::new(),
         parent: 0,

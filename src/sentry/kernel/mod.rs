@@ -48,5 +48,6 @@ impl Kernel {
 }
 pub mod itimer;
 pub mod process;
+pub mod procfs;
 pub mod sigframe;
 pub mod signal;

@@ -103,6 +103,15 @@ impl Control {
         }
     }
 
+    /// Whether a wait in the sentry must end now: the task was killed, has
+    /// a signal to take, or must stop (it resumes waiting after SIGCONT:
+    /// the syscall is restarted).
+    pub fn interrupted(&self) -> bool {
+        self.killed().is_some()
+            || self.deliverable() != 0
+            || self.stop_request.load(Ordering::SeqCst) != 0
+    }
+
     /// Signals pending and not blocked.
     pub fn deliverable(&self) -> u64 {
         self.pending.load(Ordering::SeqCst) & !self.mask.load(Ordering::SeqCst)
@@ -376,7 +385,7 @@ impl PidNs {
             if nohang {
                 return Ok(None);
             }
-            if control.killed().is_some() || control.deliverable() != 0 {
+            if control.interrupted() {
                 return Err(Errno::EINTR);
             }
             p = self

@@ -107,8 +107,8 @@ fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> Sys
     let mut regs = t.regs;
     // A syscall cut short by this signal is restarted after the handler
     // when the handler asks for it (SA_RESTART).
-    if let Some(nr) = t.interrupted_syscall.take() {
-        if flags & SA_RESTART != 0 {
+    if let Some((nr, restartable)) = t.interrupted_syscall.take() {
+        if restartable && flags & SA_RESTART != 0 {
             regs.rip -= 2;
             regs.rax = nr;
         }

@@ -25,11 +25,7 @@ pub fn set_current(c: Arc<Control>) {
 /// Whether the task running on this thread was killed (blocked waits then
 /// return EINTR so the task can die).
 pub fn current_interrupted() -> bool {
-    CURRENT.with(|cur| {
-        cur.borrow()
-            .as_ref()
-            .is_some_and(|c| c.killed().is_some() || c.deliverable() != 0)
-    })
+    CURRENT.with(|cur| cur.borrow().as_ref().is_some_and(|c| c.interrupted()))
 }
 
 /// What a signal does to a task by default.

@@ -78,6 +78,9 @@ pub struct Inherit {
     pub sigmask: u64,
     pub rlimits: [(u64, u64); 16],
     pub comm: [u8; 16],
+    /// The executable's path and the argv (NUL-terminated strings) of the
+    /// process image (/proc/self/exe, /proc/self/cmdline).
+    pub exe: (Vec<u8>, Vec<u8>),
     pub regs: Regs,
     pub ns: Arc<PidNs>,
     /// Parent pid (0 for a container's first process).
@@ -109,14 +112,17 @@ pub struct Task {
     pub altstack: (u64, u64, u64),
     /// The mask to restore after a handler run by rt_sigsuspend.
     pub saved_mask: Option<u64>,
-    /// The number of a syscall that returned EINTR, restarted after a
-    /// SA_RESTART handler.
-    pub interrupted_syscall: Option<u64>,
+    /// A syscall that returned EINTR: its number, and whether a SA_RESTART
+    /// handler restarts it. When no handler runs (a stop and continue) it is
+    /// always restarted, as Linux does.
+    pub interrupted_syscall: Option<(u64, bool)>,
     pub exit: Option<Exit>,
     /// The thread name (PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
     /// ITIMER_REAL / alarm(2).
     pub real_timer: super::itimer::RealTimer,
+    /// The executable's path and NUL-terminated argv of the image.
+    pub exe: (Vec<u8>, Vec<u8>),
     /// Set in a vfork child: told when it execs or exits.
     pub vfork_done: Option<mpsc::Sender<()>>,
     ctx: Box<dyn crate::sentry::platform::Context>,
@@ -186,6 +192,7 @@ impl Task {
             interrupted_syscall: None,
             exit: None,
             comm: inh.comm,
+            exe: inh.exe,
             vfork_done: None,
             real_timer: Default::default(),
             ctx,
@@ -206,6 +213,7 @@ impl Task {
             sigmask: self.control.mask.load(Ordering::SeqCst),
             rlimits: self.rlimits,
             comm: self.comm,
+            exe: self.exe.clone(),
             regs,
             ns: self.ns.clone(),
             parent: self.pid,
@@ -277,11 +285,21 @@ impl Task {
                 if self.control.killed().is_none() {
                     self.ns.stop_event(self.pid, None);
                 }
+                // The syscall the stop cut short runs again, unless a
+                // signal handler is about to run first (it decides).
+                if self.control.deliverable() == 0 {
+                    if let Some((nr, _)) = self.interrupted_syscall.take() {
+                        self.regs.rip -= 2;
+                        self.regs.rax = nr;
+                    }
+                }
                 continue;
             }
             if let Some(exit) = self.exit {
                 return Ok(exit);
             }
+            // Back to guest code: an EINTR from here on was seen by it.
+            self.interrupted_syscall = None;
             let event = self.ctx.switch(self.mm.space(), &mut self.regs)?;
             match event {
                 Event::Syscall => syscalls::dispatch(self),
@@ -365,12 +383,20 @@ impl Task {
             self.creds.gid,
             self.creds.egid,
         ];
+        let cmdline: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect();
         let open = |p: &[u8]| match &image {
             Some(file) if p == path => Ok(file.clone()),
             _ => self.open_executable(p),
         };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
         self.mm = mm;
+        let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
+            .map(|n| n.path())
+            .unwrap_or_else(|_| path.to_vec());
+        self.exe = (exe_path, cmdline);
         if let Some(done) = self.vfork_done.take() {
             let _ = done.send(());
         }

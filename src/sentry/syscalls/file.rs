@@ -75,9 +75,34 @@ fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
 pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
     let acc = flags & libc::O_ACCMODE as u64;
     let writes = acc != libc::O_RDONLY as u64 || flags & libc::O_TRUNC as u64 != 0;
-    if let Some(Synth::Fd(n)) = node.synth {
+    match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
-        return t.fds.get(n).map_err(|_| Errno::ENOENT);
+        Some(Synth::Fd(n)) => return t.fds.get(n).map_err(|_| Errno::ENOENT),
+        Some(Synth::ProcFile(kind)) if !writes => {
+            let bytes = crate::sentry::kernel::procfs::contents(t, kind);
+            return Ok(OpenFile::new(
+                dev::Generated::new(bytes),
+                libc::O_RDONLY as u32,
+            ));
+        }
+        Some(Synth::ProcFile(_)) => return Err(Errno::EACCES),
+        Some(Synth::ProcExe) => {
+            let file = t.open_executable(&t.exe.0.clone())?;
+            return Ok(OpenFile::new(file, libc::O_RDONLY as u32));
+        }
+        Some(Synth::ProcCwd) => return open_node(t, t.cwd.clone(), flags),
+        Some(Synth::FdDir) => {
+            let fds = t.fds.open_fds().into_iter().map(|fd| {
+                (
+                    0x3000 + fd as u64,
+                    crate::abi::types::DT_LNK,
+                    fd.to_string().into_bytes(),
+                )
+            });
+            let dir = DirFile::with_entries(node, t.fs.clone(), fds.collect());
+            return Ok(OpenFile::new(Arc::new(dir), libc::O_RDONLY as u32));
+        }
+        _ => {}
     }
     if flags & libc::O_PATH as u64 == 0 {
         let want = match acc as i32 {
@@ -367,7 +392,12 @@ pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let path = path_arg(t, a[1])?;
     let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
-    let target = t.fs.readlink(&node)?;
+    let target = match node.synth {
+        Some(Synth::ProcExe) => t.exe.0.clone(),
+        Some(Synth::ProcCwd) => t.cwd.path(),
+        Some(Synth::Fd(n)) => fd_target(t, n)?,
+        _ => t.fs.readlink(&node)?,
+    };
     let n = target.len().min(a[3] as usize);
     t.mm.copy_out(a[2], &target[..n])?;
     Ok(n as u64)
@@ -753,4 +783,22 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.fds
         .close_range(first as usize, last as usize, flags & CLOEXEC != 0);
     Ok(0)
+}
+
+/// What /proc/self/fd/N (and /dev/fd/N) shows as its target.
+fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
+    let file = t.fds.get(fd).map_err(|_| Errno::ENOENT)?;
+    if let Some(node) = file.ops.node() {
+        return Ok(node.path());
+    }
+    let st = file.ops.stat()?;
+    Ok(match st.mode & S_IFMT {
+        crate::abi::types::S_IFIFO if file.ops.pipe().is_some() => {
+            format!("pipe:[{}]", st.ino).into_bytes()
+        }
+        crate::abi::types::S_IFCHR | crate::abi::types::S_IFIFO => {
+            format!("/dev/fd/{fd}").into_bytes()
+        }
+        _ => format!("anon_inode:[{}]", st.ino).into_bytes(),
+    })
 }

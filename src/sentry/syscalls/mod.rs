@@ -11,6 +11,8 @@ mod lifecycle;
 mod mm;
 mod poll;
 mod process;
+
+pub use process::RELEASE;
 mod signal;
 mod strace;
 mod time;
@@ -203,7 +205,7 @@ pub fn dispatch(t: &mut Task) {
         nr::PSELECT6,
     ];
     t.interrupted_syscall =
-        (res == Err(crate::abi::Errno::EINTR) && !no_restart.contains(&n)).then_some(n);
+        (res == Err(crate::abi::Errno::EINTR)).then_some((n, !no_restart.contains(&n)));
     t.regs.rax = match res {
         Ok(v) => v,
         Err(e) => e.as_ret(),

@@ -129,7 +129,7 @@ pub fn sys_rt_sigreturn(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 fn wait_for_signal(t: &Task) -> SysResult<u64> {
     let (lock, cond) = &t.control.wake;
     let mut guard = lock.lock().unwrap();
-    while t.control.deliverable() == 0 && t.control.killed().is_none() {
+    while !t.control.interrupted() {
         guard = cond
             .wait_timeout(guard, Duration::from_millis(100))
             .unwrap()
@@ -227,7 +227,7 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 .fetch_and(!(1 << (sig - 1)), Ordering::SeqCst);
             break sig;
         }
-        if t.control.killed().is_some() || t.control.deliverable() != 0 {
+        if t.control.interrupted() {
             return Err(Errno::EINTR);
         }
         let now = std::time::Instant::now();

@@ -218,6 +218,16 @@ impl FdTable {
         }
     }
 
+    /// The open descriptor numbers, ascending.
+    pub fn open_fds(&self) -> Vec<i32> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as i32)
+            .collect()
+    }
+
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
         for slot in self.slots.iter_mut() {
@@ -286,6 +296,34 @@ impl DirFile {
             node,
             fs,
             entries: Mutex::new(None),
+        }
+    }
+
+    /// A directory whose entries (besides "." and "..") are known at open:
+    /// /proc/self/fd and /dev/fd list the opener's descriptors.
+    pub fn with_entries(
+        node: Arc<Node>,
+        fs: Arc<GoferFs>,
+        names: Vec<(u64, u8, Vec<u8>)>,
+    ) -> DirFile {
+        let parent = node.parent().unwrap_or_else(|| node.clone());
+        let mut all = vec![
+            (
+                node.current_stat().ino,
+                dtype_of_mode(node.stat.mode),
+                b".".to_vec(),
+            ),
+            (
+                parent.current_stat().ino,
+                dtype_of_mode(parent.stat.mode),
+                b"..".to_vec(),
+            ),
+        ];
+        all.extend(names);
+        DirFile {
+            node,
+            fs,
+            entries: Mutex::new(Some(Arc::new(all))),
         }
     }
 }

@@ -119,6 +119,15 @@ impl Node {
 fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
     match dir.synth {
         None if dir.parent().is_none() && name == b"dev" => Some(Synth::DevDir),
+        None if dir.parent().is_none() && name == b"proc" => Some(Synth::ProcDir),
+        Some(Synth::ProcDir) => dev::PROC_ENTRIES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, s)| *s),
+        Some(Synth::ProcSelf) => dev::PROC_SELF_ENTRIES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, s)| *s),
         Some(Synth::DevDir) => dev::DEV_ENTRIES
             .iter()
             .find(|(n, _)| n.as_bytes() == name)
@@ -244,6 +253,23 @@ impl GoferFs {
                     .map(|(i, (n, s))| {
                         (
                             0x1000 + i as u64,
+                            dtype_of_mode(dev::stat_of(*s, 0).mode),
+                            n.as_bytes().to_vec(),
+                        )
+                    })
+                    .collect());
+            }
+            Some(Synth::ProcDir) | Some(Synth::ProcSelf) => {
+                let list = if node.synth == Some(Synth::ProcDir) {
+                    dev::PROC_ENTRIES
+                } else {
+                    dev::PROC_SELF_ENTRIES
+                };
+                let list = list.iter().enumerate();
+                return Ok(list
+                    .map(|(i, (n, s))| {
+                        (
+                            0x2000 + i as u64,
                             dtype_of_mode(dev::stat_of(*s, 0).mode),
                             n.as_bytes().to_vec(),
                         )

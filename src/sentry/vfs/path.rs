@@ -77,7 +77,10 @@ fn walk(
         let next = fs.lookup(&cur, comp)?;
         // /dev/fd/N is a magic link: following it ends at the node itself,
         // which opens the process's descriptor N.
-        let magic = matches!(next.synth, Some(Synth::Fd(_)));
+        let magic = matches!(
+            next.synth,
+            Some(Synth::Fd(_) | Synth::ProcExe | Synth::ProcCwd)
+        );
         if !magic && next.stat.is_symlink() && (!last || follow == Follow::Yes || trailing_slash) {
             if *budget == 0 {
                 return Err(Errno::ELOOP);

@@ -1,0 +1,84 @@
+//! The contents of the generated /proc files, from the calling task and
+//! the sandbox (only /proc/self exists per process for now).
+
+use std::sync::atomic::Ordering;
+
+use super::Task;
+use crate::sentry::syscalls::RELEASE;
+use crate::sentry::vfs::dev::ProcKind;
+
+/// The bytes of /proc file `kind` as `t` sees it.
+pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
+    match kind {
+        ProcKind::Cpuinfo => cpuinfo(),
+        ProcKind::Meminfo => meminfo(t),
+        ProcKind::Uptime => {
+            let up = t.k.boot.elapsed().as_secs_f64();
+            format!("{up:.2} {:.2}\n", up * cpus() as f64).into_bytes()
+        }
+        ProcKind::Loadavg => format!("0.00 0.00 0.00 1/1 {}\n", t.pid).into_bytes(),
+        ProcKind::Version => format!("Linux version {RELEASE} (sandboxd) #1 SMP PREEMPT_DYNAMIC sandboxd\n").into_bytes(),
+        ProcKind::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n\t9p\n".to_vec(),
+        ProcKind::Mounts => b"none / 9p ro,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec 0 0\ndev /dev devtmpfs rw,nosuid 0 0\ntmpfs /tmp tmpfs rw,nosuid,nodev 0 0\n".to_vec(),
+        ProcKind::Cmdline => t.exe.1.clone(),
+        ProcKind::Comm => {
+            let end = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
+            [&t.comm[..end], b"\n"].concat()
+        }
+        ProcKind::Status => status(t),
+    }
+}
+
+fn cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is valid; the call fills at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, for the calling thread.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return 1;
+    }
+    // SAFETY: CPU_COUNT reads the set we own.
+    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+}
+
+fn cpuinfo() -> Vec<u8> {
+    let n = cpus();
+    let mut out = String::new();
+    for i in 0..n {
+        out += &format!(
+            "processor\t: {i}\nvendor_id\t: sandboxd\nmodel name\t: sandboxd virtual CPU\nsiblings\t: {n}\ncore id\t\t: {i}\ncpu cores\t: {n}\n\n"
+        );
+    }
+    out.into_bytes()
+}
+
+fn meminfo(t: &Task) -> Vec<u8> {
+    let total = t.k.memory.size() / 1024;
+    let free = total.saturating_sub(t.k.memory.used_bytes() / 1024);
+    format!("MemTotal:       {total:>8} kB\nMemFree:        {free:>8} kB\nMemAvailable:   {free:>8} kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n").into_bytes()
+}
+
+fn status(t: &Task) -> Vec<u8> {
+    let end = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
+    let name = String::from_utf8_lossy(&t.comm[..end]);
+    let c = t.creds;
+    let groups: Vec<String> = t.groups.iter().map(|g| g.to_string()).collect();
+    let mask = t.control.mask.load(Ordering::SeqCst);
+    let pending = t.control.pending.load(Ordering::SeqCst);
+    format!(
+        "Name:\t{name}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nGroups:\t{}\nThreads:\t1\nSigPnd:\t{pending:016x}\nSigBlk:\t{mask:016x}\n",
+        t.umask,
+        t.ns.parent(t.pid),
+        c.uid,
+        c.euid,
+        c.suid,
+        c.euid,
+        c.gid,
+        c.egid,
+        c.sgid,
+        c.egid,
+        groups.join(" "),
+        pid = t.pid,
+    )
+    .into_bytes()
+}
