@@ -41,6 +41,12 @@ pub enum SentryError {
         #[source]
         source: SpawnError,
     },
+    #[error("starting the thread of container {name}")]
+    SpawnThread {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("container thread panicked")]
     Panicked,
 }
@@ -95,7 +101,10 @@ pub fn run(
         let h = std::thread::Builder::new()
             .name(format!("ctr-{name}"))
             .spawn(move || run_container(k, Arc::new(fs), &c))
-            .map_err(|_| SentryError::Panicked)?;
+            .map_err(|source| SentryError::SpawnThread {
+                name: name.clone(),
+                source,
+            })?;
         handles.push(h);
     }
     let mut status = 0;

@@ -82,6 +82,11 @@ impl Control {
     /// Takes a pending stop request, marking the task stopped (under the
     /// same lock `resume` takes, so a SIGCONT is never lost in between).
     pub fn take_stop(&self) -> Option<i32> {
+        // Runs before every return to guest code: no lock unless a stop
+        // was asked for.
+        if self.stop_request.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
         let _guard = self.wake.0.lock().unwrap();
         let sig = self.stop_request.swap(0, Ordering::SeqCst);
         if sig == 0 {
