@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{each_platform, image, native, sandboxd, TempDir, TestPod};
+use common::{each_platform, image, native, sandboxd, unpack, TempDir, TestPod};
 
 #[test]
 fn run_static_hello_prints_and_exits_zero() {
@@ -334,15 +334,7 @@ fn run_dynamic_debian_programs_match_native() {
                   x=$(date +%Y); test \"$x\" -gt 2000 && echo year-ok; echo $((6 * 7)); \
                   mkdir /data 2>&1 | wc -l; mkdir /tmp/new && echo made; exit 3";
     let img = image("debian");
-    let root = TempDir::new("debian-native");
-    let st = std::process::Command::new("tar")
-        .arg("-xzf")
-        .arg(&img)
-        .arg("-C")
-        .arg(&root.0)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let root = unpack(&img);
     let native = std::process::Command::new("bash")
         .arg("-c")
         .arg(
@@ -425,15 +417,7 @@ print(out.split())
 print(sum(i * i for i in range(1000)))
 "#;
     let img = image("debian");
-    let root = TempDir::new("python-native");
-    let st = std::process::Command::new("tar")
-        .arg("-xzf")
-        .arg(&img)
-        .arg("-C")
-        .arg(&root.0)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let root = unpack(&img);
     let native_script = script
         .replace("/data/", &format!("{}/data/", root.0.display()))
         .replace("/tmp/work", &format!("{}/tmp/work", root.0.display()));

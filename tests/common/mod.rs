@@ -287,6 +287,21 @@ fn map_len() -> u64 {
     N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }
 
+/// An unpacked copy of `image` in a fresh temporary directory, for
+/// running the same programs natively.
+pub fn unpack(image: &Path) -> TempDir {
+    let root = TempDir::new("unpacked");
+    let st = Command::new("tar")
+        .arg("-xzf")
+        .arg(image)
+        .arg("-C")
+        .arg(&root.0)
+        .status()
+        .unwrap();
+    assert!(st.success(), "unpacking {}", image.display());
+    root
+}
+
 /// Runs `body` once per platform, naming the platform on failure.
 pub fn each_platform(body: impl Fn(&str)) {
     for p in platforms() {
