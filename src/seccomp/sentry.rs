@@ -173,7 +173,12 @@ pub fn ptrace_platform(p: &mut Policy) {
         "trace stub processes: PTRACE_SYSEMU, registers, injected mmap",
     )
     .allow(libc::SYS_wait4, "wait for stub stops and reap stubs")
-    .allow(libc::SYS_kill, "stop (interrupt) and kill stubs")
+    .allow(libc::SYS_kill, "kill stub processes")
+    .allow_if(
+        libc::SYS_tkill,
+        vec![cond32(1, SeccompCmpOp::Eq, libc::SIGSTOP as u64)],
+        "stop one stub thread (interrupt its guest thread)",
+    )
     .allow(
         libc::SYS_sched_setaffinity,
         "keep each stub on its tracer's CPU",

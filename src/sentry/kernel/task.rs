@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use super::process::{Control, PidNs, SigActions};
 use super::Kernel;
 use crate::abi::{Errno, SysResult};
-use crate::sentry::mm::{MemoryManager, Snapshot};
+use crate::sentry::mm::{MemoryManager, Mm, Snapshot};
 use crate::sentry::platform::{Event, PlatformError, Regs};
 use crate::sentry::syscalls;
 use crate::sentry::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, HostFile, Node};
@@ -93,7 +93,7 @@ pub struct Task {
     pub fs: Arc<GoferFs>,
     pub root: Arc<Node>,
     pub cwd: Arc<Node>,
-    pub mm: MemoryManager,
+    pub mm: Mm,
     pub fds: FdTable,
     pub regs: Regs,
     pub pid: i32,
@@ -161,10 +161,10 @@ impl Task {
     ) -> Result<Task, SpawnError> {
         let space = k.platform.new_address_space()?;
         let ctx = k.platform.new_context()?;
-        let mm = match snapshot {
+        let mm = Mm::new(match snapshot {
             Some(s) => MemoryManager::from_snapshot(space, s).map_err(SpawnError::Errno)?,
             None => MemoryManager::new(k.memory.clone(), space),
-        };
+        });
         let control = Control::new(ctx.interrupter(), inh.sigactions, inh.sigmask);
         let pid = inh
             .ns
@@ -227,7 +227,7 @@ impl Task {
         regs: Regs,
         setup: impl FnOnce(&mut Task) + Send + 'static,
     ) -> SysResult<i32> {
-        let snapshot = self.mm.fork()?;
+        let snapshot = self.mm.lock().fork()?;
         let inh = self.inherit(regs);
         let k = self.k.clone();
         let (tx, rx) = mpsc::channel();
@@ -309,7 +309,8 @@ impl Task {
                     exec,
                     present,
                 } => {
-                    if self.mm.fault(addr, write, exec, present).is_err() {
+                    let faulted = self.mm.lock().fault(addr, write, exec, present);
+                    if faulted.is_err() {
                         log::debug!(
                             "pid {}: SIGSEGV at {addr:#x} (rip {:#x})",
                             self.pid,
@@ -392,7 +393,7 @@ impl Task {
             _ => self.open_executable(p),
         };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
-        self.mm = mm;
+        self.mm = Mm::new(mm);
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
             .map(|n| n.path())
             .unwrap_or_else(|_| path.to_vec());

@@ -21,7 +21,7 @@ pub mod memory;
 mod vma;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use vma::{Backing, PageSource, Vma};
 
@@ -58,7 +58,7 @@ pub struct Snapshot {
 /// The memory of one guest process.
 pub struct MemoryManager {
     mem: Arc<GuestMemory>,
-    space: Box<dyn AddressSpace>,
+    space: Arc<dyn AddressSpace>,
     vmas: BTreeMap<u64, Vma>,
     pages: BTreeMap<u64, Page>,
     /// Start of the heap (end of the loaded image) and current break.
@@ -76,7 +76,7 @@ fn effective(prot: Prot, page: Page) -> Prot {
 }
 
 impl MemoryManager {
-    pub fn new(mem: Arc<GuestMemory>, space: Box<dyn AddressSpace>) -> MemoryManager {
+    pub fn new(mem: Arc<GuestMemory>, space: Arc<dyn AddressSpace>) -> MemoryManager {
         MemoryManager {
             mem,
             space,
@@ -89,8 +89,8 @@ impl MemoryManager {
     }
 
     /// The platform address space, for `Context::switch`.
-    pub fn space(&mut self) -> &mut dyn AddressSpace {
-        self.space.as_mut()
+    pub fn space(&self) -> &Arc<dyn AddressSpace> {
+        &self.space
     }
 
     pub fn memory(&self) -> &Arc<GuestMemory> {
@@ -581,7 +581,7 @@ impl MemoryManager {
     /// The child's side of fork: a memory manager over a new address space
     /// (made by the thread that will run the child) from `snap`.
     pub fn from_snapshot(
-        space: Box<dyn AddressSpace>,
+        space: Arc<dyn AddressSpace>,
         mut snap: Snapshot,
     ) -> SysResult<MemoryManager> {
         let mut mm = MemoryManager::new(snap.mem.clone(), space);
@@ -614,5 +614,86 @@ impl Drop for MemoryManager {
         for (_, page) in std::mem::take(&mut self.pages) {
             self.mem.decref(page.frame);
         }
+    }
+}
+
+/// The memory of a process as its threads hold it: one memory manager
+/// behind a lock, shared by every thread made with CLONE_VM, and the
+/// address space the threads' contexts run in without taking that lock.
+#[derive(Clone)]
+pub struct Mm {
+    inner: Arc<Mutex<MemoryManager>>,
+    space: Arc<dyn AddressSpace>,
+}
+
+impl Mm {
+    pub fn new(mm: MemoryManager) -> Mm {
+        Mm {
+            space: mm.space.clone(),
+            inner: Arc::new(Mutex::new(mm)),
+        }
+    }
+
+    /// The memory manager, locked (held only briefly: never across a
+    /// blocking wait).
+    pub fn lock(&self) -> MutexGuard<'_, MemoryManager> {
+        self.inner.lock().unwrap()
+    }
+
+    /// The address space for `Context::switch`.
+    pub fn space(&self) -> &dyn AddressSpace {
+        self.space.as_ref()
+    }
+
+    /// The address space, for another thread about to run in it.
+    pub fn space_arc(&self) -> &Arc<dyn AddressSpace> {
+        &self.space
+    }
+
+    /// Identifies this memory (a process's private futexes are keyed by
+    /// it); unique while the memory exists.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const u8 as usize
+    }
+
+    /// How many threads share this memory.
+    pub fn users(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
+    pub fn copy_in(&self, addr: u64, buf: &mut [u8]) -> SysResult<()> {
+        self.lock().copy_in(addr, buf)
+    }
+
+    pub fn copy_out(&self, addr: u64, buf: &[u8]) -> SysResult<()> {
+        self.lock().copy_out(addr, buf)
+    }
+
+    pub fn read_u64(&self, addr: u64) -> SysResult<u64> {
+        self.lock().read_u64(addr)
+    }
+
+    pub fn read_u32(&self, addr: u64) -> SysResult<u32> {
+        let mut b = [0u8; 4];
+        self.lock().copy_in(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    pub fn write_u64(&self, addr: u64, v: u64) -> SysResult<()> {
+        self.lock().write_u64(addr, v)
+    }
+
+    pub fn write_u32(&self, addr: u64, v: u32) -> SysResult<()> {
+        self.lock().write_u32(addr, v)
+    }
+
+    pub fn read_cstr(&self, addr: u64, max: usize) -> SysResult<Vec<u8>> {
+        self.lock().read_cstr(addr, max)
+    }
+
+    /// The guest-memory offset backing `addr` (faulted in for `write`):
+    /// where a futex word lives, whichever process maps it.
+    pub fn frame_offset(&self, addr: u64, write: bool) -> SysResult<u64> {
+        self.lock().translate(addr, write)
     }
 }

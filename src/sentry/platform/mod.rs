@@ -136,7 +136,7 @@ pub trait Platform: Send + Sync {
     /// Short name: "kvm", "ptrace".
     fn name(&self) -> &'static str;
     /// A new, empty guest address space.
-    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>, PlatformError>;
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError>;
     /// A new execution context for one guest thread. It is used only from
     /// the host thread that calls `switch` on it.
     fn new_context(&self) -> Result<Box<dyn Context>, PlatformError>;
@@ -144,22 +144,36 @@ pub trait Platform: Send + Sync {
 
 /// Guest virtual memory of one process, as the hardware (or stub) sees it.
 /// The memory manager decides what is mapped; this only mirrors it.
-pub trait AddressSpace: Send {
+///
+/// Threads of one process share an address space: contexts on several host
+/// threads run in it at once while the memory manager (one thread at a
+/// time, under its lock) changes it. When `map` or `unmap` returns, no
+/// context still runs on a translation the change removed or narrowed, so
+/// the frames it let go of may be reused (a TLB shootdown where the
+/// platform needs one).
+pub trait AddressSpace: Send + Sync {
     /// Maps `[addr, addr+len)` onto guest memory bytes `[offset, offset+len)`
     /// with `prot`, replacing whatever was mapped there. All values are page
     /// aligned; `addr+len` stays below the top of the user half.
-    fn map(&mut self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError>;
+    fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError>;
     /// Removes any mapping in `[addr, addr+len)`.
-    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError>;
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError>;
+    /// Called by a thread that runs in this space before it starts another
+    /// thread that will (clone with CLONE_VM), for platforms that must make
+    /// room for it from a thread already inside.
+    fn prepare_thread(&self) -> Result<(), PlatformError> {
+        Ok(())
+    }
     /// For the platform's own downcast in `Context::switch`.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// The platform's own type behind an address space handed to its
 /// `Context::switch`.
-pub fn downcast_space<T: 'static>(space: &mut dyn AddressSpace) -> Result<&mut T, PlatformError> {
-    let any = space.as_any_mut();
-    any.downcast_mut::<T>()
+pub fn downcast_space<T: 'static>(space: &dyn AddressSpace) -> Result<&T, PlatformError> {
+    space
+        .as_any()
+        .downcast_ref::<T>()
         .ok_or_else(|| PlatformError::Unsupported("address space of another platform".into()))
 }
 
@@ -176,11 +190,8 @@ pub trait Context: Send {
     /// Runs `regs` in `space` until an [`Event`]; `regs` is updated with the
     /// guest's registers at that point. The guest's FPU/SSE/AVX state lives in
     /// the context between switches.
-    fn switch(
-        &mut self,
-        space: &mut dyn AddressSpace,
-        regs: &mut Regs,
-    ) -> Result<Event, PlatformError>;
+    fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs)
+        -> Result<Event, PlatformError>;
     /// A handle other threads use to interrupt this context.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
     /// The guest's x87/SSE state in FXSAVE layout (512 bytes), for signal

@@ -30,7 +30,7 @@ pub fn syscall_cost(
     platform: &dyn Platform,
     memory: &GuestMemory,
 ) -> Result<Duration, PlatformError> {
-    let mut space = platform.new_address_space()?;
+    let space = platform.new_address_space()?;
     let mut ctx = platform.new_context()?;
     let code = memory
         .alloc_frame()
@@ -53,12 +53,12 @@ pub fn syscall_cost(
     };
     // The first switch pays for warming up; time the rest one by one and
     // take the median: a mean is swayed by the odd preempted round trip.
-    expect_syscall(ctx.switch(space.as_mut(), &mut regs)?)?;
+    expect_syscall(ctx.switch(space.as_ref(), &mut regs)?)?;
     let mut samples = Vec::with_capacity(ROUNDS as usize);
     for _ in 0..ROUNDS {
         regs.rax = 0;
         let start = Instant::now();
-        expect_syscall(ctx.switch(space.as_mut(), &mut regs)?)?;
+        expect_syscall(ctx.switch(space.as_ref(), &mut regs)?)?;
         samples.push(start.elapsed());
     }
     samples.sort_unstable();

@@ -3,7 +3,7 @@
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
 use crate::sentry::mm::memory::{page_up, PAGE_SIZE};
-use crate::sentry::mm::{Backing, USER_TOP};
+use crate::sentry::mm::{Backing, MemoryManager, USER_TOP};
 use crate::sentry::platform::Prot;
 
 const MAP_SHARED: u64 = 0x01;
@@ -48,25 +48,28 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if fixed && addr % PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
     }
+    // One lock from the choice of address to the mapping: another thread
+    // must not take the range in between.
+    let mut mm = t.mm.lock();
     let hint_ok = addr != 0
         && addr % PAGE_SIZE == 0
         && addr.checked_add(len).is_some_and(|e| e <= USER_TOP)
-        && free(t, addr, len);
+        && free(&mm, addr, len);
     let start = if fixed || hint_ok {
         addr
     } else {
-        t.mm.find_free(len)?
+        mm.find_free(len)?
     };
     if flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0 {
-        t.mm.map_noreplace(start, len, prot, backing)?;
+        mm.map_noreplace(start, len, prot, backing)?;
     } else {
-        t.mm.map(start, len, prot, backing)?;
+        mm.map(start, len, prot, backing)?;
     }
     Ok(start)
 }
 
-fn free(t: &Task, addr: u64, len: u64) -> bool {
-    let first = t.mm.vmas().find(|(&s, v)| v.end > addr && s < addr + len);
+fn free(mm: &MemoryManager, addr: u64, len: u64) -> bool {
+    let first = mm.vmas().find(|(&s, v)| v.end > addr && s < addr + len);
     first.is_none()
 }
 
@@ -87,7 +90,7 @@ pub fn sys_munmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    t.mm.unmap(addr, len).map(|_| 0)
+    t.mm.lock().unmap(addr, len).map(|_| 0)
 }
 
 /// Implements mprotect(2).
@@ -96,12 +99,14 @@ pub fn sys_mprotect(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if a[2] & !(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64 != 0 {
         return Err(Errno::EINVAL);
     }
-    t.mm.protect(addr, len, Prot::from_bits(a[2])).map(|_| 0)
+    t.mm.lock()
+        .protect(addr, len, Prot::from_bits(a[2]))
+        .map(|_| 0)
 }
 
 /// Implements brk(2).
 pub fn sys_brk(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    Ok(t.mm.set_brk(a[0]))
+    Ok(t.mm.lock().set_brk(a[0]))
 }
 
 /// Implements madvise(2). DONTNEED and FREE really drop the pages (they
@@ -111,7 +116,7 @@ pub fn sys_madvise(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (addr, len) = range(a[0], a[1])?;
     match a[2] as i32 {
         libc::MADV_DONTNEED | libc::MADV_FREE => {
-            t.mm.discard(addr, len);
+            t.mm.lock().discard(addr, len);
             Ok(0)
         }
         libc::MADV_NORMAL
@@ -139,11 +144,13 @@ pub fn sys_mincore(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::ENOMEM);
     }
     let mut vec = vec![0u8; pages];
+    let mm = t.mm.lock();
     for (i, b) in vec.iter_mut().enumerate() {
         let addr = a[0] + i as u64 * PAGE_SIZE;
-        t.mm.vma_at(addr).ok_or(Errno::ENOMEM)?;
-        *b = t.mm.resident(addr) as u8;
+        mm.vma_at(addr).ok_or(Errno::ENOMEM)?;
+        *b = mm.resident(addr) as u8;
     }
+    drop(mm);
     t.mm.copy_out(a[2], &vec).map(|_| 0)
 }
 
@@ -172,5 +179,6 @@ pub fn sys_mremap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             return Err(Errno::EINVAL);
         }
     }
-    t.mm.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+    t.mm.lock()
+        .remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
 }

@@ -29,8 +29,10 @@
 //! - vCPUs cannot be destroyed without the VM, so those of dropped contexts
 //!   go back to a pool and are reset before reuse.
 //!
-//! Lock order: `Shared::kernel` then `Shared::pool`; an address space and a
-//! context are each used by one thread at a time.
+//! Lock order: an address space's tables, then `Shared::kernel`, then
+//! `Shared::pool`; an address space's `running` list is a leaf. A context
+//! is used by one thread at a time; an address space by the contexts of
+//! all threads of a process (see the shootdown note on it).
 
 mod interrupt;
 mod layout;
@@ -44,7 +46,7 @@ mod tests;
 use std::any::Any;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use kvm_bindings::{kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
@@ -270,13 +272,16 @@ impl Platform for KvmPlatform {
         "kvm"
     }
 
-    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>, PlatformError> {
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
         let mut tables = PageTables::new(self.shared.memory.clone(), true)?;
         tables.set_root_entry(KERNEL_PML4_SLOT, self.shared.kernel_entry);
-        Ok(Box::new(KvmAddressSpace {
-            tables: Some(tables),
+        Ok(Arc::new(KvmAddressSpace {
+            root: tables.root(),
+            tables: Mutex::new(Some(tables)),
             id: self.shared.next_space_id.fetch_add(1, Ordering::Relaxed),
-            generation: 0,
+            generation: AtomicU64::new(0),
+            running: Mutex::new(Vec::new()),
+            left: Condvar::new(),
             _shared: self.shared.clone(),
         }))
     }
@@ -288,39 +293,90 @@ impl Platform for KvmPlatform {
 
 /// A guest address space: a page-table tree plus what contexts need to
 /// know whether their TLB view of it is current.
+///
+/// Shootdown: a context registers in `running` for the whole of a switch
+/// into this space. A change that removes or narrows a translation bumps
+/// `generation` (so every context reloads CR3, and the first one in has the
+/// guest rewrite the stale entries under the tables lock) and then
+/// interrupts every registered context and waits until each has left:
+/// afterwards no vCPU can still hold the old translation.
 pub struct KvmAddressSpace {
     /// Always Some until drop.
-    tables: Option<PageTables>,
+    tables: Mutex<Option<PageTables>>,
+    /// The PML4's guest-physical address (fixed for the tree's life).
+    root: u64,
     /// Unique per address space, never reused.
     id: u64,
     /// Bumped whenever an entry changes in a way a vCPU may have cached.
-    generation: u64,
+    generation: AtomicU64,
+    /// Contexts inside a switch into this space: (vCPU slot, interrupter).
+    running: Mutex<Vec<(usize, Arc<interrupt::KvmInterrupter>)>>,
+    /// Signalled when a context leaves `running`.
+    left: Condvar,
     /// Keeps the kernel window (shared by the PML4) alive.
     _shared: Arc<Shared>,
 }
 
 impl Drop for KvmAddressSpace {
     fn drop(&mut self) {
-        if let Some(t) = self.tables.take() {
+        if let Some(t) = self.tables.get_mut().unwrap().take() {
             self._shared.retired.lock().unwrap().extend(t.into_frames());
         }
     }
 }
 
 impl KvmAddressSpace {
-    fn tables(&self) -> &PageTables {
-        self.tables.as_ref().expect("tables present until drop")
+    /// Runs `f` on the page tables (under their lock).
+    fn with_tables<R>(&self, f: impl FnOnce(&mut PageTables) -> R) -> R {
+        let mut guard = self.tables.lock().unwrap();
+        f(guard.as_mut().expect("tables present until drop"))
     }
 
-    fn tables_mut(&mut self) -> &mut PageTables {
-        self.tables.as_mut().expect("tables present until drop")
+    fn root(&self) -> u64 {
+        self.root
     }
 
-    fn note(&mut self, change: pagetable::Change) {
+    /// Records that the context on `slot` is entering the guest in this
+    /// space (see the shootdown note on the type).
+    fn enter(&self, slot: usize, intr: Arc<interrupt::KvmInterrupter>) {
+        self.running.lock().unwrap().push((slot, intr));
+    }
+
+    /// The context on `slot` left the guest.
+    fn leave(&self, slot: usize) {
+        let mut running = self.running.lock().unwrap();
+        running.retain(|(s, _)| *s != slot);
+        drop(running);
+        self.left.notify_all();
+    }
+
+    fn note(&self, change: pagetable::Change) {
         // Shadow-paging hypervisors may cache not-present entries too, so
         // additions count as well as removals.
         if change.stale || change.added {
-            self.generation += 1;
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        // A new entry only costs another vCPU a spurious fault (it then
+        // reloads CR3 for the new generation); a removed or narrowed one
+        // must be gone from every vCPU before its frame is reused.
+        if change.stale {
+            self.shootdown();
+        }
+    }
+
+    /// Interrupts every context running in this space and waits until
+    /// each has left the guest.
+    fn shootdown(&self) {
+        let mut running = self.running.lock().unwrap();
+        let slots: Vec<usize> = running.iter().map(|(s, _)| *s).collect();
+        if slots.is_empty() {
+            return;
+        }
+        for (_, intr) in running.iter() {
+            super::Interrupter::interrupt(intr.as_ref());
+        }
+        while running.iter().any(|(s, _)| slots.contains(s)) {
+            running = self.left.wait(running).unwrap();
         }
     }
 }
@@ -335,7 +391,7 @@ fn check_user_range(addr: u64, len: u64) -> Result<(), PlatformError> {
 }
 
 impl AddressSpace for KvmAddressSpace {
-    fn map(&mut self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
+    fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
         check_user_range(addr, len)?;
         if offset
             .checked_add(len)
@@ -345,19 +401,19 @@ impl AddressSpace for KvmAddressSpace {
                 "frame range {offset:#x}+{len:#x} outside guest memory"
             )));
         }
-        let change = self.tables_mut().map(addr, len, offset, prot)?;
+        let change = self.with_tables(|t| t.map(addr, len, offset, prot))?;
         self.note(change);
         Ok(())
     }
 
-    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError> {
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         check_user_range(addr, len)?;
-        let change = self.tables_mut().unmap(addr, len)?;
+        let change = self.with_tables(|t| t.unmap(addr, len))?;
         self.note(change);
         Ok(())
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn Any {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }

@@ -197,6 +197,11 @@ impl PageTables {
         std::mem::take(&mut self.stale)
     }
 
+    /// Puts back entries `take_stale` returned that were not rewritten.
+    pub fn restore_stale(&mut self, entries: &[u64]) {
+        self.stale.extend_from_slice(entries);
+    }
+
     /// Maps `[addr, addr+len)` onto guest memory `[offset, offset+len)`.
     pub fn map(
         &mut self,

@@ -9,6 +9,7 @@
 //! one `KVM_RUN`. After an interrupt the vCPU may rest in ring 3 instead;
 //! the next switch then moves it back to the stub by rewriting CS/SS.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use kvm_bindings::{kvm_msr_entry, kvm_regs, kvm_run, kvm_segment, kvm_xcrs, kvm_xsave, Msrs};
@@ -146,8 +147,15 @@ impl KvmContext {
     }
 
     fn setup(&mut self, set_cpuid: bool) -> Result<(), PlatformError> {
-        let cpuid = self.shared.cpuid.clone();
+        let mut cpuid = self.shared.cpuid.clone();
         let has_xsave = self.cpuid(1, 0).is_some_and(|l| l.ecx & (1 << 26) != 0);
+        // CR4.OSXSAVE is set below whenever XSAVE exists; say so in CPUID
+        // ourselves: not every hypervisor (PVM) mirrors CR4 into it.
+        if has_xsave {
+            for leaf in cpuid.as_mut_slice().iter_mut().filter(|l| l.function == 1) {
+                leaf.ecx |= 1 << 27;
+            }
+        }
         let has_fsgsbase = self.cpuid(7, 0).is_some_and(|l| l.ebx & 1 != 0);
         let xcr0 = self.xcr0();
         let kernel_root = self.shared.kernel.lock().unwrap().root();
@@ -255,8 +263,8 @@ impl KvmContext {
     }
 
     /// Loads `regs` and the way back to ring 3 into the vCPU.
-    fn prepare(&mut self, space: &KvmAddressSpace, regs: &Regs) {
-        let want = (space.id, space.generation);
+    fn prepare(&mut self, space: &KvmAddressSpace, generation: u64, regs: &Regs) {
+        let want = (space.id, generation);
         let need_cr3 = self.loaded != Some(want);
         let frame_va = vcpu_stack_top(self.slot) - 56;
         let frame_pa = self.stack_top_pa - 56;
@@ -267,7 +275,7 @@ impl KvmContext {
             rflags,
             regs.rsp,
             USER_DS as u64,
-            space.tables().root(),
+            space.root(),
             regs.rax,
         ];
         let mut bytes = [0u8; 56];
@@ -276,7 +284,7 @@ impl KvmContext {
         }
         self.shared.memory.write(frame_pa, &bytes);
         let (in_user, cs, ss) = (self.in_user, self.kernel_cs, self.kernel_ss);
-        let root = space.tables().root();
+        let root = space.root();
         let vcpu = self.vcpu();
         let sync = vcpu.sync_regs_mut();
         let mut sregs_dirty = false;
@@ -415,6 +423,35 @@ impl KvmContext {
             self.shared.memory.decref(f);
         }
         Ok(())
+    }
+
+    /// The part of `switch` that runs while registered in `space`.
+    fn switch_registered(
+        &mut self,
+        space: &KvmAddressSpace,
+        regs: &mut Regs,
+    ) -> Result<Event, PlatformError> {
+        // The tables stay locked while the stale entries are rewritten, so
+        // no other thread of the process enters before that is done.
+        let generation = space.with_tables(|t| -> Result<u64, PlatformError> {
+            let stale = t.take_stale();
+            for (i, chunk) in stale.chunks(TOUCH_MAX).enumerate() {
+                if let Err(e) = self.touch(chunk) {
+                    // Not shown to the hypervisor yet: the next entry does.
+                    for rest in stale.chunks(TOUCH_MAX).skip(i) {
+                        t.restore_stale(rest);
+                    }
+                    return Err(e);
+                }
+            }
+            Ok(space.generation.load(Ordering::SeqCst))
+        })?;
+        let run = self.vcpu().get_kvm_run() as *mut kvm_run;
+        if !self.intr.enter(run) {
+            return Ok(Event::Interrupted);
+        }
+        self.prepare(space, generation, regs);
+        self.run(regs)
     }
 
     /// Copies the guest's registers at the last exit into `regs`.
@@ -603,7 +640,7 @@ impl KvmContext {
 impl Context for KvmContext {
     fn switch(
         &mut self,
-        space: &mut dyn AddressSpace,
+        space: &dyn AddressSpace,
         regs: &mut Regs,
     ) -> Result<Event, PlatformError> {
         let space = crate::sentry::platform::downcast_space::<KvmAddressSpace>(space)?;
@@ -613,17 +650,13 @@ impl Context for KvmContext {
                 error_code: 0,
             });
         }
-        let stale = space.tables_mut().take_stale();
-        for chunk in stale.chunks(TOUCH_MAX) {
-            self.touch(chunk)?;
-        }
         self.retire_tables()?;
-        let run = self.vcpu().get_kvm_run() as *mut kvm_run;
-        if !self.intr.enter(run) {
-            return Ok(Event::Interrupted);
-        }
-        self.prepare(space, regs);
-        self.run(regs)
+        // Registered before the generation is read: a change made after
+        // this point interrupts the run below (see KvmAddressSpace).
+        space.enter(self.slot, self.intr.clone());
+        let event = self.switch_registered(space, regs);
+        space.leave(self.slot);
+        event
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {

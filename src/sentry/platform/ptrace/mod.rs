@@ -14,19 +14,26 @@
 //!   it and is skipped on resume, so it reaches the sentry only. Faults
 //!   arrive as signal stops (SIGSEGV, SIGILL, ...) and are suppressed.
 //!
-//! Limits of this first version: the stub has one thread, and every
-//! operation on an address space must come from the host thread that
-//! created it (the guest task's own thread), since only a tracer may
-//! ptrace. A seccomp-trap variant (gVisor's systrap) can replace the
-//! ptrace stop later behind the same two types.
+//! * Threads: each guest thread of a process has a thread of its own in
+//!   the stub process, traced by the sentry thread that runs the guest
+//!   thread (only a tracer may ptrace). A thread already inside makes the
+//!   next one with an injected clone(CLONE_PTRACE), parks it untraced in a
+//!   pause loop, and the new sentry thread attaches to it. Mapping changes
+//!   are injected through the calling sentry thread's own stub thread and
+//!   so apply to every thread at once (the host kernel does the TLB
+//!   shootdown). A guest thread's end exits its stub thread alone.
+//!
+//! A seccomp-trap variant (gVisor's systrap) can replace the ptrace stop
+//! later behind the same two types.
 
 mod stub;
 
 pub use stub::STUB_MEMFD;
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::{AddressSpace, Context, Event, Interrupter, Platform, PlatformError, Prot, Regs};
 use crate::sentry::mm::memory::GuestMemory;
@@ -59,9 +66,16 @@ impl Platform for PtracePlatform {
         "ptrace"
     }
 
-    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>, PlatformError> {
-        Ok(Box::new(PtraceSpace {
-            stub: Stub::spawn(&self.memory)?,
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let stub = Stub::spawn(&self.memory)?;
+        let tgid = stub.tgid();
+        let threads = HashMap::from([(gettid(), Arc::new(stub))]);
+        Ok(Arc::new(PtraceSpace {
+            inner: Arc::new(SpaceInner {
+                tgid,
+                threads: Mutex::new(threads),
+                parked: Mutex::new(Vec::new()),
+            }),
         }))
     }
 
@@ -71,25 +85,88 @@ impl Platform for PtracePlatform {
             running: AtomicI32::new(0),
             last: AtomicI32::new(0),
         });
-        Ok(Box::new(PtraceContext { shared }))
+        Ok(Box::new(PtraceContext { shared, last: None }))
     }
 }
 
-/// A stub process mirroring one guest address space.
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// A stub process mirroring one guest address space. Dropping it (the
+/// process's memory is gone) kills the stub process.
 pub struct PtraceSpace {
-    stub: Stub,
+    inner: Arc<SpaceInner>,
+}
+
+/// What contexts running in a space keep a weak handle on.
+struct SpaceInner {
+    tgid: i32,
+    /// The stub thread of each sentry thread that runs in this space, by
+    /// the sentry thread's tid.
+    threads: Mutex<HashMap<i32, Arc<Stub>>>,
+    /// Stub threads made for threads about to start, not yet attached.
+    parked: Mutex<Vec<i32>>,
+}
+
+impl SpaceInner {
+    /// The calling sentry thread's stub thread, attaching a parked one on
+    /// its first use.
+    fn mine(&self) -> Result<Arc<Stub>, PlatformError> {
+        let me = gettid();
+        if let Some(stub) = self.threads.lock().unwrap().get(&me) {
+            return Ok(stub.clone());
+        }
+        let tid = self.parked.lock().unwrap().pop().ok_or_else(|| {
+            PlatformError::Unsupported(
+                "ptrace stub used from a thread that does not run in it".into(),
+            )
+        })?;
+        let stub = Arc::new(Stub::attach(self.tgid, tid)?);
+        self.threads.lock().unwrap().insert(me, stub.clone());
+        Ok(stub)
+    }
+
+    /// The calling sentry thread no longer runs in this space: its stub
+    /// thread exits.
+    fn release(&self) {
+        let stub = self.threads.lock().unwrap().remove(&gettid());
+        if let Some(stub) = stub {
+            stub.exit_thread();
+        }
+    }
+}
+
+impl Drop for PtraceSpace {
+    fn drop(&mut self) {
+        let mine = self
+            .inner
+            .threads
+            .lock()
+            .unwrap()
+            .get(&gettid())
+            .map(|s| s.pid());
+        stub::kill_process(self.inner.tgid, mine);
+    }
 }
 
 impl AddressSpace for PtraceSpace {
-    fn map(&mut self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
-        self.stub.map(addr, len, offset, prot)
+    fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
+        self.inner.mine()?.map(addr, len, offset, prot)
     }
 
-    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError> {
-        self.stub.unmap(addr, len)
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        self.inner.mine()?.unmap(addr, len)
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn Any {
+    fn prepare_thread(&self) -> Result<(), PlatformError> {
+        let tid = self.inner.mine()?.clone_thread()?;
+        self.inner.parked.lock().unwrap().push(tid);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -117,23 +194,48 @@ impl Interrupter for Shared {
 /// One guest thread, run in whatever stub its address space is.
 pub struct PtraceContext {
     shared: Arc<Shared>,
+    /// The space this context last ran in (its stub thread there is ours).
+    last: Option<Weak<SpaceInner>>,
+}
+
+impl PtraceContext {
+    /// Gives up the stub thread in the space last run in, if that space
+    /// still exists.
+    fn release_last(&mut self) {
+        if let Some(inner) = self.last.take().and_then(|w| w.upgrade()) {
+            inner.release();
+        }
+    }
+}
+
+impl Drop for PtraceContext {
+    fn drop(&mut self) {
+        self.release_last();
+    }
 }
 
 impl Context for PtraceContext {
     fn switch(
         &mut self,
-        space: &mut dyn AddressSpace,
+        space: &dyn AddressSpace,
         regs: &mut Regs,
     ) -> Result<Event, PlatformError> {
         let space = super::downcast_space::<PtraceSpace>(space)?;
         if self.shared.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
-        self.shared
-            .running
-            .store(space.stub.pid(), Ordering::SeqCst);
-        self.shared.last.store(space.stub.pid(), Ordering::SeqCst);
-        let event = space.stub.run(regs);
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&space.inner)));
+        if !same {
+            self.release_last();
+            self.last = Some(Arc::downgrade(&space.inner));
+        }
+        let stub = space.inner.mine()?;
+        self.shared.running.store(stub.pid(), Ordering::SeqCst);
+        self.shared.last.store(stub.pid(), Ordering::SeqCst);
+        let event = stub.run(regs);
         self.shared.running.store(0, Ordering::SeqCst);
         if matches!(event, Ok(Event::Interrupted)) {
             self.shared.pending.store(false, Ordering::SeqCst);
@@ -182,7 +284,7 @@ mod tests {
     fn ptrace_switch_syscall_fault_exception_in_order() {
         let mem = Arc::new(GuestMemory::new(64 * PAGE_SIZE, 64 * PAGE_SIZE).unwrap());
         let platform = PtracePlatform::new(mem.clone()).expect("ptrace platform");
-        let mut space = platform.new_address_space().unwrap();
+        let space = platform.new_address_space().unwrap();
         let mut ctx = platform.new_context().unwrap();
         let code = mem.alloc_frame().unwrap();
         mem.write(code, BLOB);
@@ -194,14 +296,14 @@ mod tests {
         };
 
         assert_eq!(
-            ctx.switch(space.as_mut(), &mut regs).unwrap(),
+            ctx.switch(space.as_ref(), &mut regs).unwrap(),
             Event::Syscall
         );
         assert_eq!(regs.rax, 39);
         assert_eq!(regs.rip, 0x400007);
         regs.rax = 1234;
 
-        let ev = ctx.switch(space.as_mut(), &mut regs).unwrap();
+        let ev = ctx.switch(space.as_ref(), &mut regs).unwrap();
         assert_eq!(
             ev,
             Event::PageFault {
@@ -215,7 +317,7 @@ mod tests {
         mem.write_u64(data, 77);
         space.map(0x500000, PAGE_SIZE, data, R).unwrap();
 
-        let ev = ctx.switch(space.as_mut(), &mut regs).unwrap();
+        let ev = ctx.switch(space.as_ref(), &mut regs).unwrap();
         assert_eq!(
             ev,
             Event::Exception {
@@ -252,12 +354,12 @@ mod tests {
     fn ptrace_interrupt_before_switch_returns_interrupted() {
         let mem = Arc::new(GuestMemory::new(16 * PAGE_SIZE, 16 * PAGE_SIZE).unwrap());
         let platform = PtracePlatform::new(mem).expect("ptrace platform");
-        let mut space = platform.new_address_space().unwrap();
+        let space = platform.new_address_space().unwrap();
         let mut ctx = platform.new_context().unwrap();
         ctx.interrupter().interrupt();
         let mut regs = Regs::default();
         assert_eq!(
-            ctx.switch(space.as_mut(), &mut regs).unwrap(),
+            ctx.switch(space.as_ref(), &mut regs).unwrap(),
             Event::Interrupted
         );
     }

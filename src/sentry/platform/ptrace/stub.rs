@@ -13,7 +13,23 @@ use crate::sentry::platform::{Event, PlatformError, Prot, Regs};
 /// The guest memory memfd's number inside every stub.
 pub const STUB_MEMFD: i32 = 3;
 /// The stub code: `syscall; int3`.
-const STUB_CODE: [u8; 3] = [0x0f, 0x05, 0xcc];
+const STUB_CODE: [u8; 12] = [
+    0x0f, 0x05, 0xcc, // syscall; int3
+    0xb8, 0x22, 0, 0, 0, // PARK: mov eax, SYS_pause
+    0x0f, 0x05, // syscall
+    0xeb, 0xf7, // jmp PARK
+];
+/// Offset in the stub code of a loop of pause(2): where a new stub thread
+/// waits, untraced, for the sentry thread that will trace it.
+const PARK: u64 = 3;
+/// The flags of the clone(2) that makes a stub thread: a thread of the
+/// same process, traced by the cloning thread's tracer.
+const THREAD_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_PTRACE) as u64;
 /// End of the x86-64 user half (Linux's TASK_SIZE).
 const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 const PAGE: u64 = 4096;
@@ -99,7 +115,19 @@ fn stub_filter() -> Result<&'static BpfProgram, PlatformError> {
             libc::SYS_kill,
             vec![rule(vec![cond(1, Op::Eq, libc::SIGSTOP as u64)?])?],
         );
-        for n in [libc::SYS_getpid, libc::SYS_exit, libc::SYS_exit_group] {
+        // New stub threads (one per guest thread), and their wait.
+        rules.insert(
+            libc::SYS_clone,
+            vec![rule(vec![
+                Cond::new(0, Len::Qword, Op::Eq, THREAD_FLAGS).map_err(|e| e.to_string())?
+            ])?],
+        );
+        for n in [
+            libc::SYS_getpid,
+            libc::SYS_exit,
+            libc::SYS_exit_group,
+            libc::SYS_pause,
+        ] {
             rules.insert(n, vec![]);
         }
         let filter = SeccompFilter::new(
@@ -125,20 +153,42 @@ fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// Asks a running stub to stop (for an interrupt).
-pub fn stop(pid: i32) {
-    // SAFETY: sending a signal has no memory effects; a stale pid at worst
-    // fails with ESRCH (stubs are our children and are reaped only by us).
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+/// Asks a running stub thread to stop (for an interrupt). The signal is
+/// thread-directed and its stop is always suppressed by the tracer, so it
+/// never becomes a group stop of the other stub threads.
+pub fn stop(tid: i32) {
+    // SAFETY: sending a signal has no memory effects; a stale tid at worst
+    // fails with ESRCH (stub threads are reaped only by us).
+    unsafe { libc::syscall(libc::SYS_tkill, tid, libc::SIGSTOP) };
+}
+
+/// Kills stub process `tgid` and reaps it, after reaping `mine` (the
+/// calling thread's own traced stub thread in it, if any: a traced thread
+/// must be reaped by its tracer before the process can be).
+pub fn kill_process(tgid: i32, mine: Option<i32>) {
+    // SAFETY: killing and reaping our own children; no memory effects.
+    unsafe {
+        libc::kill(tgid, libc::SIGKILL);
+        let mut status = 0;
+        if let Some(tid) = mine.filter(|&t| t != tgid) {
+            libc::waitpid(tid, &mut status, libc::__WALL);
+        }
+        libc::waitpid(tgid, &mut status, libc::__WALL);
+    }
 }
 
 /// One stub process, traced by the thread that created it.
+/// One thread of a stub process, traced by the sentry thread that runs
+/// the guest thread it mirrors.
 pub struct Stub {
+    /// The stub thread (what ptrace acts on).
     pid: i32,
+    /// Its process.
+    tgid: i32,
     tracer: i32,
     code: u64,
     /// The CPU the stub is bound to (-1: none yet).
-    cpu: std::cell::Cell<i32>,
+    cpu: std::sync::atomic::AtomicI32,
 }
 
 impl Stub {
@@ -163,9 +213,10 @@ impl Stub {
         }
         let stub = Stub {
             pid,
+            tgid: pid,
             tracer: gettid(),
             code,
-            cpu: std::cell::Cell::new(-1),
+            cpu: std::sync::atomic::AtomicI32::new(-1),
         };
         stub.wait_stop(libc::SIGSTOP)?;
         let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
@@ -323,7 +374,7 @@ impl Stub {
     fn follow_tracer_cpu(&self) {
         // SAFETY: sched_getcpu has no arguments.
         let cpu = unsafe { libc::sched_getcpu() };
-        if cpu < 0 || cpu == self.cpu.get() {
+        if cpu < 0 || cpu == self.cpu.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays in bounds for
@@ -333,7 +384,7 @@ impl Stub {
             libc::CPU_SET(cpu as usize, &mut set);
             if libc::sched_setaffinity(self.pid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
             {
-                self.cpu.set(cpu);
+                self.cpu.store(cpu, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -403,13 +454,89 @@ impl Stub {
     }
 }
 
-impl Drop for Stub {
-    fn drop(&mut self) {
-        // SAFETY: killing and reaping our own child; no memory effects.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, libc::__WALL);
+impl Stub {
+    /// The stub process this thread belongs to.
+    pub fn tgid(&self) -> i32 {
+        self.tgid
+    }
+
+    /// Makes another thread of this stub process and leaves it parked,
+    /// untraced, for [`Stub::attach`]; returns its tid.
+    pub fn clone_thread(&self) -> Result<i32, PlatformError> {
+        let tid = self.inject(libc::SYS_clone, [THREAD_FLAGS, 0, 0, 0, 0, 0])?;
+        if tid <= 0 {
+            return Err(PlatformError::host(
+                "clone in a ptrace stub",
+                std::io::Error::from_raw_os_error(-tid as i32),
+            ));
+        }
+        let child = Stub {
+            pid: tid as i32,
+            tgid: self.tgid,
+            tracer: self.tracer,
+            code: self.code,
+            cpu: std::sync::atomic::AtomicI32::new(-1),
+        };
+        // CLONE_PTRACE: it starts traced by us, stopped by a SIGSTOP.
+        child.wait_stop(libc::SIGSTOP)?;
+        let mut r = child.get_regs()?;
+        r.rip = self.code + PARK;
+        child.set_regs(&r)?;
+        // SAFETY: detaching a tracee of ours; no memory effects.
+        if unsafe { libc::ptrace(libc::PTRACE_DETACH, child.pid, 0, 0) } < 0 {
+            return Err(last_error("PTRACE_DETACH"));
+        }
+        Ok(child.pid)
+    }
+
+    /// Traces parked stub thread `tid` of process `tgid` from this thread.
+    pub fn attach(tgid: i32, tid: i32) -> Result<Stub, PlatformError> {
+        let stub = Stub {
+            pid: tid,
+            tgid,
+            tracer: gettid(),
+            code: stub_page()?,
+            cpu: std::sync::atomic::AtomicI32::new(-1),
+        };
+        // SAFETY: attaching to a thread of our own stub process.
+        if unsafe { libc::ptrace(libc::PTRACE_ATTACH, tid, 0, 0) } < 0 {
+            return Err(last_error("PTRACE_ATTACH"));
+        }
+        stub.wait_stop(libc::SIGSTOP)?;
+        let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+        // SAFETY: setting options on our stopped tracee.
+        if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, tid, 0, opts) } < 0 {
+            return Err(last_error("PTRACE_SETOPTIONS"));
+        }
+        Ok(stub)
+    }
+
+    /// Ends this stub thread (its guest thread is gone) while the rest of
+    /// the process goes on. The process leader cannot be reaped before the
+    /// others, so only other threads are waited for.
+    pub fn exit_thread(&self) {
+        if self.check_tracer().is_err() {
+            return;
+        }
+        // SAFETY: an all-zero user_regs_struct is a valid value.
+        let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        (r.rip, r.rax, r.orig_rax, r.cs, r.ss, r.eflags) = (
+            self.code,
+            libc::SYS_exit as u64,
+            u64::MAX,
+            USER_CS,
+            USER_SS,
+            0x202,
+        );
+        if self.set_regs(&r).is_err() || self.resume(libc::PTRACE_CONT).is_err() {
+            return;
+        }
+        // A stop still pending (an interrupt) may come first: go on past it
+        // until the thread is gone.
+        while self.pid != self.tgid && self.wait().is_ok() {
+            if self.resume(libc::PTRACE_CONT).is_err() {
+                break;
+            }
         }
     }
 }
