@@ -110,6 +110,7 @@ fn run_testprogs_match_their_native_runs() {
         "creds",
         "mremap",
         "stopcont",
+        "threads",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

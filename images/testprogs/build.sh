@@ -13,7 +13,7 @@ mkdir -p "$root"
 tar -xzf "$out/busybox.tar.gz" -C "$root"
 for src in "$here"/*.c; do
   name=$(basename "$src" .c)
-  gcc -static -O2 -Wall -o "$root/bin/$name" "$src"
+  gcc -static -O2 -Wall -pthread -o "$root/bin/$name" "$src"
 done
 gcc -static-pie -O2 -o "$root/bin/hello-pie" "$here/hello.c"
 mkdir -p "$root/data/dir"

@@ -174,6 +174,10 @@ pub fn ptrace_platform(p: &mut Policy) {
     )
     .allow(libc::SYS_wait4, "wait for stub stops and reap stubs")
     .allow(libc::SYS_kill, "kill stub processes")
+    .allow(
+        libc::SYS_pause,
+        "stub: a new stub thread waits in pause until its tracer attaches",
+    )
     .allow_if(
         libc::SYS_tkill,
         vec![cond32(1, SeccompCmpOp::Eq, libc::SIGSTOP as u64)],
@@ -207,6 +211,14 @@ pub fn ptrace_platform(p: &mut Policy) {
             libc::PR_SET_NO_NEW_PRIVS as u64,
         )],
         "stub: required before its own filter",
+    )
+    .allow_if(
+        libc::SYS_prctl,
+        vec![
+            cond32(0, SeccompCmpOp::Eq, libc::PR_SET_DUMPABLE as u64),
+            cond32(1, SeccompCmpOp::Eq, 1),
+        ],
+        "stub: let the sentry's other threads attach to its threads",
     );
     // Guest memory mapped into a stub with the guest's protection, which
     // may include PROT_EXEC: only shared fixed mappings of the stub's memfd.

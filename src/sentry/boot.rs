@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use super::kernel::process::PidNs;
-use super::kernel::task::{default_rlimits, Exit, Inherit, SpawnError};
+use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
@@ -128,7 +128,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         egid: c.gid,
         sgid: c.gid,
     };
-    let mut fds = FdTable::default();
+    let fds = FdTable::default();
     for fd in 0..3u8 {
         let flags = if fd == 0 {
             libc::O_RDONLY
@@ -150,7 +150,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         creds,
         groups: vec![],
         umask: 0o022,
-        sigactions: [[0; 4]; 64],
+        sigactions: Arc::new(std::sync::Mutex::new([[0; 4]; 64])),
         sigmask: 0,
         rlimits: default_rlimits(),
         comm: [0; 16],
@@ -159,7 +159,7 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         ns: PidNs::new(),
         parent: 0,
     };
-    let mut task = Task::new(k, inh, None).map_err(|source| SentryError::Task {
+    let mut task = Task::new(k, inh, Memory::Fresh).map_err(|source| SentryError::Task {
         name: c.name.clone(),
         source,
     })?;

@@ -1,5 +1,6 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and guest tasks.
 
+pub mod futex;
 pub mod task;
 
 use std::collections::HashSet;

@@ -22,13 +22,87 @@ const PID_MAX: i32 = 32768;
 /// mask) per signal.
 pub type SigActions = [[u64; 4]; 64];
 
+/// The threads of one process and what they share: signals sent to the
+/// process and not yet taken, and how the process ends.
+#[derive(Default)]
+pub struct Group {
+    threads: Mutex<Vec<Arc<Control>>>,
+    /// Signals sent to the process, waiting for a thread that does not
+    /// block them (bit n-1 for signal n).
+    pub pending: std::sync::atomic::AtomicU64,
+    /// exit_group(2) or a fatal signal: the process's status (first wins).
+    exit: Mutex<Option<Exit>>,
+    /// How the first thread ended, if it ended on its own (exit(2)).
+    leader_exit: Mutex<Option<Exit>>,
+}
+
+impl Group {
+    pub fn new() -> Arc<Group> {
+        Arc::new(Group::default())
+    }
+
+    /// The live threads.
+    pub fn threads(&self) -> Vec<Arc<Control>> {
+        self.threads.lock().unwrap().clone()
+    }
+
+    pub fn add(&self, c: Arc<Control>) {
+        self.threads.lock().unwrap().push(c);
+    }
+
+    /// Removes a thread that ended; returns how many are left.
+    pub fn remove(&self, c: &Arc<Control>) -> usize {
+        let mut threads = self.threads.lock().unwrap();
+        threads.retain(|t| !Arc::ptr_eq(t, c));
+        threads.len()
+    }
+
+    /// Ends the whole process with `exit` (exit_group or a fatal signal):
+    /// every thread is killed; the first such exit is the status.
+    pub fn exit_all(&self, exit: Exit) {
+        self.exit.lock().unwrap().get_or_insert(exit);
+        for t in self.threads() {
+            t.silenced.store(true, Ordering::SeqCst);
+            t.kill_one(libc::SIGKILL);
+        }
+    }
+
+    /// Records the first thread's own exit(2).
+    pub fn leader_exited(&self, exit: Exit) {
+        *self.leader_exit.lock().unwrap() = Some(exit);
+    }
+
+    /// The process's status, now its last thread ended with `last`.
+    pub fn status(&self, last: Exit) -> Exit {
+        let group = *self.exit.lock().unwrap();
+        group.or(*self.leader_exit.lock().unwrap()).unwrap_or(last)
+    }
+
+    /// A thread to take signal `sig`: one that does not block it, if any.
+    pub fn taker(&self, sig: i32) -> Option<Arc<Control>> {
+        let bit = 1u64 << (sig - 1);
+        self.threads
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.mask.load(Ordering::SeqCst) & bit == 0)
+            .cloned()
+    }
+}
+
 /// What other tasks may see of and do to a running task: kill it, wake
 /// it, read its signal dispositions.
 pub struct Control {
     /// The signal that is killing the task, 0 when none.
     pub killed: AtomicI32,
     pub interrupter: Arc<dyn Interrupter>,
-    pub sigactions: Mutex<SigActions>,
+    /// Shared by the threads of a process (CLONE_SIGHAND).
+    pub sigactions: Arc<Mutex<SigActions>>,
+    /// The process this thread belongs to.
+    pub group: Arc<Group>,
+    /// Killed as part of its process's end (exit_group, another thread's
+    /// fatal signal or exec): its own death does not set the status.
+    pub silenced: std::sync::atomic::AtomicBool,
     /// Signals sent to a handler or blocked, not yet delivered (bit n-1
     /// for signal n).
     pub pending: std::sync::atomic::AtomicU64,
@@ -47,13 +121,16 @@ pub struct Control {
 impl Control {
     pub fn new(
         interrupter: Arc<dyn Interrupter>,
-        sigactions: SigActions,
+        sigactions: Arc<Mutex<SigActions>>,
         mask: u64,
+        group: Arc<Group>,
     ) -> Arc<Control> {
         Arc::new(Control {
             killed: AtomicI32::new(0),
             interrupter,
-            sigactions: Mutex::new(sigactions),
+            sigactions,
+            group,
+            silenced: std::sync::atomic::AtomicBool::new(false),
             pending: std::sync::atomic::AtomicU64::new(0),
             mask: std::sync::atomic::AtomicU64::new(mask),
             wake: (Mutex::new(()), Condvar::new()),
@@ -119,7 +196,28 @@ impl Control {
 
     /// Signals pending and not blocked.
     pub fn deliverable(&self) -> u64 {
-        self.pending.load(Ordering::SeqCst) & !self.mask.load(Ordering::SeqCst)
+        self.all_pending() & !self.mask.load(Ordering::SeqCst)
+    }
+
+    /// Signals pending for this thread or for its process.
+    pub fn all_pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst) | self.group.pending.load(Ordering::SeqCst)
+    }
+
+    /// Takes the lowest pending signal of `set` (this thread's own first,
+    /// then the process's).
+    pub fn take_pending(&self, set: u64) -> Option<i32> {
+        for pending in [&self.pending, &self.group.pending] {
+            let hit = pending.load(Ordering::SeqCst) & set;
+            if hit != 0 {
+                let sig = hit.trailing_zeros() as i32 + 1;
+                let bit = 1u64 << (sig - 1);
+                if pending.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
+                    return Some(sig);
+                }
+            }
+        }
+        None
     }
 
     /// Wakes the task's sentry-side waits and its guest code.
@@ -131,12 +229,22 @@ impl Control {
         self.interrupter.interrupt();
     }
 
-    /// Kills the task with `sig` and wakes it wherever it runs or waits.
+    /// Kills the process with `sig`: every thread, wherever it runs or
+    /// waits.
     pub fn kill(&self, sig: i32) {
+        self.group.exit_all(Exit::Signal(sig));
+        // A thread not (or no longer) in the group's list still dies.
+        self.kill_one(sig);
+    }
+
+    /// Kills this thread alone (the others of an exiting process).
+    pub fn kill_one(&self, sig: i32) {
         let _ = self
             .killed
             .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
         self.interrupter.interrupt();
+        let _guard = self.wake.0.lock().unwrap();
+        self.wake.1.notify_all();
     }
 
     pub fn killed(&self) -> Option<i32> {
@@ -189,6 +297,23 @@ struct Proc {
 struct Procs {
     next: i32,
     procs: BTreeMap<i32, Proc>,
+    /// Every live thread, leaders included: tid -> (tgid, control).
+    threads: BTreeMap<i32, (i32, Arc<Control>)>,
+}
+
+impl Procs {
+    /// A free id (pids and tids share one space), or EAGAIN at the limit.
+    fn alloc(&mut self) -> SysResult<i32> {
+        if self.procs.len() >= MAX_PROCS || self.threads.len() >= MAX_PROCS {
+            return Err(Errno::EAGAIN);
+        }
+        let mut id = self.next.max(1);
+        while self.procs.contains_key(&id) || self.threads.contains_key(&id) {
+            id = if id >= PID_MAX { 2 } else { id + 1 };
+        }
+        self.next = if id >= PID_MAX { 2 } else { id + 1 };
+        Ok(id)
+    }
 }
 
 /// A PID namespace.
@@ -216,14 +341,8 @@ impl PidNs {
     /// first process) and returns its pid.
     pub fn add(&self, parent: i32, control: Arc<Control>) -> SysResult<i32> {
         let mut p = self.inner.lock().unwrap();
-        if p.procs.len() >= MAX_PROCS {
-            return Err(Errno::EAGAIN);
-        }
-        let mut pid = p.next.max(1);
-        while p.procs.contains_key(&pid) {
-            pid = if pid >= PID_MAX { 2 } else { pid + 1 };
-        }
-        p.next = if pid >= PID_MAX { 2 } else { pid + 1 };
+        let pid = p.alloc()?;
+        p.threads.insert(pid, (pid, control.clone()));
         let (pgid, sid) = p
             .procs
             .get(&parent)
@@ -246,6 +365,47 @@ impl PidNs {
         Ok(pid)
     }
 
+    /// Registers another thread of process `tgid`; returns its tid.
+    pub fn add_thread(&self, tgid: i32, control: Arc<Control>) -> SysResult<i32> {
+        let mut p = self.inner.lock().unwrap();
+        if !p.procs.contains_key(&tgid) {
+            return Err(Errno::ESRCH);
+        }
+        let tid = p.alloc()?;
+        p.threads.insert(tid, (tgid, control));
+        Ok(tid)
+    }
+
+    /// Thread `tid` ended (its process goes on while it has others).
+    /// `next` is a live thread of the process, which then stands for it.
+    pub fn thread_exit(&self, tid: i32, tgid: i32, next: Option<Arc<Control>>) {
+        let mut p = self.inner.lock().unwrap();
+        p.threads.remove(&tid);
+        if let (Some(next), Some(proc)) = (next, p.procs.get_mut(&tgid)) {
+            if proc.control.is_some() {
+                proc.control = Some(next);
+            }
+        }
+    }
+
+    /// Thread `tid` of process `tgid` takes over the process id (it
+    /// execs while the first thread is gone).
+    pub fn become_leader(&self, tid: i32, tgid: i32, control: Arc<Control>) {
+        let mut p = self.inner.lock().unwrap();
+        p.threads.remove(&tid);
+        p.threads.insert(tgid, (tgid, control.clone()));
+        if let Some(proc) = p.procs.get_mut(&tgid) {
+            if proc.control.is_some() {
+                proc.control = Some(control);
+            }
+        }
+    }
+
+    /// Live thread `tid`: its process and control.
+    pub fn thread(&self, tid: i32) -> Option<(i32, Arc<Control>)> {
+        self.inner.lock().unwrap().threads.get(&tid).cloned()
+    }
+
     /// The parent of `pid` (0 for the container's first process).
     pub fn parent(&self, pid: i32) -> i32 {
         self.inner
@@ -261,6 +421,7 @@ impl PidNs {
     /// of the namespace, as on Linux.
     pub fn exit(&self, pid: i32, exit: Exit, exit_signal: Option<i32>) {
         let mut p = self.inner.lock().unwrap();
+        p.threads.remove(&pid);
         let children: Vec<i32> = match p.procs.get_mut(&pid) {
             Some(me) => {
                 me.exit = Some(exit);

@@ -40,10 +40,9 @@ pub fn deliver_pending(t: &mut Task) {
         if ready == 0 {
             return;
         }
-        let sig = ready.trailing_zeros() as i32 + 1;
-        t.control
-            .pending
-            .fetch_and(!(1u64 << (sig - 1)), Ordering::SeqCst);
+        let Some(sig) = t.control.take_pending(ready) else {
+            continue;
+        };
         match action(&t.control, sig) {
             Action::Ignore => continue,
             Action::Stop => {

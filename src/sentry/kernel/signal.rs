@@ -43,33 +43,67 @@ fn stops(sig: i32) -> bool {
     )
 }
 
-/// Sends `sig` (1..=64) to the task behind `target`: terminating default
-/// actions kill it at once; signals for a handler, or blocked ones, are
-/// left pending and the task is woken to take them.
+/// Sends `sig` (1..=64) to the process `target` belongs to (kill(2)):
+/// terminating default actions kill the process at once; stops stop every
+/// thread; a signal for a handler, or blocked by every thread, waits in the
+/// process's pending set for the first thread that can take it.
 pub fn send(target: &Control, sig: i32) {
+    send_to(target, sig, false);
+}
+
+/// Sends `sig` to thread `target` alone (tgkill(2), faults): it waits in
+/// that thread's pending set; default actions still act on the process.
+pub fn send_thread(target: &Control, sig: i32) {
+    send_to(target, sig, true);
+}
+
+fn send_to(target: &Control, sig: i32, thread: bool) {
+    let group = &target.group;
     if sig == libc::SIGKILL {
         target.kill(sig);
         return;
     }
     if sig == libc::SIGCONT {
         // Continuing happens whatever the disposition; a handler then runs.
+        group.threads().iter().for_each(|t| t.resume());
         target.resume();
     }
-    if sig == libc::SIGSTOP {
+    let stop_all = || {
+        group.threads().iter().for_each(|t| t.request_stop(sig));
         target.request_stop(sig);
+    };
+    if sig == libc::SIGSTOP {
+        stop_all();
         return;
     }
     let bit = 1u64 << (sig - 1);
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
-    let blocked = target.mask.load(Ordering::SeqCst) & bit != 0;
+    // The thread that will take it: the target itself for a thread-directed
+    // signal, else any thread not blocking it.
+    let taker = if thread {
+        (target.mask.load(Ordering::SeqCst) & bit == 0).then_some(())
+    } else if target.mask.load(Ordering::SeqCst) & bit == 0 {
+        Some(())
+    } else {
+        group.taker(sig).map(|_| ())
+    };
     match handler {
         SIG_IGN => {}
         SIG_DFL if default_ignored(sig) => {}
-        SIG_DFL if stops(sig) && !blocked => target.request_stop(sig),
-        SIG_DFL if !blocked => target.kill(sig),
-        _ => {
+        SIG_DFL if stops(sig) && taker.is_some() => stop_all(),
+        SIG_DFL if taker.is_some() => target.kill(sig),
+        _ if thread => {
             target.pending.fetch_or(bit, Ordering::SeqCst);
             target.notify();
+        }
+        _ => {
+            group.pending.fetch_or(bit, Ordering::SeqCst);
+            // With no thread to take it, wake them all: one may be in
+            // sigtimedwait for it.
+            match group.taker(sig) {
+                Some(t) => t.notify(),
+                None => group.threads().iter().for_each(|t| t.notify()),
+            }
         }
     }
 }

@@ -1,11 +1,11 @@
-//! A guest task (a single-threaded process for now), its run loop, and
-//! how tasks are born: the container's first process, and fork children,
-//! each run by a host thread of its own.
+//! A guest task (one thread of a process), its run loop, and how tasks are
+//! born: the container's first process, fork children and threads, each
+//! run by a host thread of its own.
 
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
-use super::process::{Control, PidNs, SigActions};
+use super::process::{Control, Group, PidNs, SigActions};
 use super::Kernel;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::{MemoryManager, Mm, Snapshot};
@@ -74,7 +74,8 @@ pub struct Inherit {
     /// Supplementary groups.
     pub groups: Vec<u32>,
     pub umask: u32,
-    pub sigactions: SigActions,
+    /// Shared with the creator for a thread (CLONE_SIGHAND), else a copy.
+    pub sigactions: Arc<Mutex<SigActions>>,
     pub sigmask: u64,
     pub rlimits: [(u64, u64); 16],
     pub comm: [u8; 16],
@@ -96,7 +97,10 @@ pub struct Task {
     pub mm: Mm,
     pub fds: FdTable,
     pub regs: Regs,
+    /// The process id (the thread group's id).
     pub pid: i32,
+    /// This thread's id (the pid for the first thread).
+    pub tid: i32,
     pub ns: Arc<PidNs>,
     pub control: Arc<Control>,
     pub creds: Creds,
@@ -128,6 +132,16 @@ pub struct Task {
     ctx: Box<dyn crate::sentry::platform::Context>,
 }
 
+/// The memory a new task starts with.
+pub enum Memory {
+    /// An empty address space (the container's first process).
+    Fresh,
+    /// A fork child's copy-on-write copy.
+    Fork(Snapshot),
+    /// A thread's share of its process's memory, and its process.
+    Thread(Mm, Arc<Group>),
+}
+
 /// Why a task could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -154,22 +168,52 @@ impl Task {
     /// Creates a task on the calling host thread (which must be the one
     /// that runs it: the ptrace platform traces from it). With `snapshot`
     /// the address space is a fork child's, else empty.
-    pub fn new(
-        k: Arc<Kernel>,
-        inh: Inherit,
-        snapshot: Option<Snapshot>,
-    ) -> Result<Task, SpawnError> {
-        let space = k.platform.new_address_space()?;
+    pub fn new(k: Arc<Kernel>, inh: Inherit, memory: Memory) -> Result<Task, SpawnError> {
         let ctx = k.platform.new_context()?;
-        let mm = Mm::new(match snapshot {
-            Some(s) => MemoryManager::from_snapshot(space, s).map_err(SpawnError::Errno)?,
-            None => MemoryManager::new(k.memory.clone(), space),
-        });
-        let control = Control::new(ctx.interrupter(), inh.sigactions, inh.sigmask);
-        let pid = inh
-            .ns
-            .add(inh.parent, control.clone())
-            .map_err(SpawnError::Errno)?;
+        let (mm, group) = match memory {
+            Memory::Thread(mm, group) => (mm, Some(group)),
+            Memory::Fresh => {
+                let space = k.platform.new_address_space()?;
+                (Mm::new(MemoryManager::new(k.memory.clone(), space)), None)
+            }
+            Memory::Fork(snap) => {
+                let space = k.platform.new_address_space()?;
+                let mm = MemoryManager::from_snapshot(space, snap).map_err(SpawnError::Errno)?;
+                (Mm::new(mm), None)
+            }
+        };
+        let (pid, tid, control) = match group {
+            Some(group) => {
+                let control = Control::new(
+                    ctx.interrupter(),
+                    inh.sigactions,
+                    inh.sigmask,
+                    group.clone(),
+                );
+                let tgid = inh.parent;
+                let tid = inh
+                    .ns
+                    .add_thread(tgid, control.clone())
+                    .map_err(SpawnError::Errno)?;
+                group.add(control.clone());
+                (tgid, tid, control)
+            }
+            None => {
+                let group = Group::new();
+                let control = Control::new(
+                    ctx.interrupter(),
+                    inh.sigactions,
+                    inh.sigmask,
+                    group.clone(),
+                );
+                let pid = inh
+                    .ns
+                    .add(inh.parent, control.clone())
+                    .map_err(SpawnError::Errno)?;
+                group.add(control.clone());
+                (pid, pid, control)
+            }
+        };
         Ok(Task {
             k,
             fs: inh.fs,
@@ -179,6 +223,7 @@ impl Task {
             fds: inh.fds,
             regs: inh.regs,
             pid,
+            tid,
             ns: inh.ns,
             control,
             creds: inh.creds,
@@ -205,11 +250,11 @@ impl Task {
             fs: self.fs.clone(),
             root: self.root.clone(),
             cwd: self.cwd.clone(),
-            fds: self.fds.clone(),
+            fds: self.fds.copy(),
             creds: self.creds,
             groups: self.groups.clone(),
             umask: self.umask,
-            sigactions: *self.control.sigactions.lock().unwrap(),
+            sigactions: Arc::new(Mutex::new(*self.control.sigactions.lock().unwrap())),
             sigmask: self.control.mask.load(Ordering::SeqCst),
             rlimits: self.rlimits,
             comm: self.comm,
@@ -229,12 +274,41 @@ impl Task {
     ) -> SysResult<i32> {
         let snapshot = self.mm.lock().fork()?;
         let inh = self.inherit(regs);
+        self.spawn(inh, Memory::Fork(snapshot), setup)
+    }
+
+    /// Starts another thread of this process (clone with CLONE_THREAD) on
+    /// a new host thread; returns its tid. It shares the memory, the
+    /// descriptor table and the signal dispositions.
+    pub fn spawn_thread(
+        &mut self,
+        regs: Regs,
+        setup: impl FnOnce(&mut Task) + Send + 'static,
+    ) -> SysResult<i32> {
+        self.mm.space_arc().prepare_thread().map_err(|e| {
+            log::error!("pid {}: preparing a thread: {e}", self.pid);
+            Errno::EAGAIN
+        })?;
+        let mut inh = self.inherit(regs);
+        inh.fds = self.fds.clone();
+        inh.sigactions = self.control.sigactions.clone();
+        inh.parent = self.pid;
+        let memory = Memory::Thread(self.mm.clone(), self.control.group.clone());
+        self.spawn(inh, memory, setup)
+    }
+
+    fn spawn(
+        &mut self,
+        inh: Inherit,
+        memory: Memory,
+        setup: impl FnOnce(&mut Task) + Send + 'static,
+    ) -> SysResult<i32> {
         let k = self.k.clone();
         let (tx, rx) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("task-{}", self.pid))
             .spawn(move || {
-                let mut task = match Task::new(k, inh, Some(snapshot)) {
+                let mut task = match Task::new(k, inh, memory) {
                     Ok(t) => t,
                     Err(e) => {
                         let _ = tx.send(Err(e.errno()));
@@ -242,7 +316,7 @@ impl Task {
                     }
                 };
                 setup(&mut task);
-                let _ = tx.send(Ok(task.pid));
+                let _ = tx.send(Ok(task.tid));
                 task.run_to_exit();
             });
         if spawned.is_err() {
@@ -251,23 +325,78 @@ impl Task {
         rx.recv().unwrap_or(Err(Errno::EAGAIN))
     }
 
-    /// Runs the task until it exits, then makes it a zombie.
+    /// Runs the task until it exits; the last thread of a process makes
+    /// it a zombie.
     pub fn run_to_exit(&mut self) -> Exit {
         super::signal::set_current(self.control.clone());
         let exit = match self.run() {
             Ok(e) => e,
             Err(e) => {
-                log::error!("pid {}: platform failure, killing the task: {e}", self.pid);
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                log::error!(
+                    "pid {}: platform failure, killing the task: {e}{cause}",
+                    self.pid
+                );
                 Exit::Signal(libc::SIGKILL)
             }
         };
+        let group = self.control.group.clone();
+        // A fatal signal ends the whole process (unless this thread was
+        // only being cleared away by another thread's exit or exec).
+        if matches!(exit, Exit::Signal(_)) && !self.control.silenced.load(Ordering::SeqCst) {
+            group.exit_all(exit);
+        }
+        super::futex::thread_exit(self);
         // Closing our descriptors now (not when the zombie is reaped) is
         // what lets pipe readers see end of file.
         self.fds = FdTable::default();
         self.vfork_done.take();
+        let left = group.remove(&self.control);
+        if left > 0 {
+            if self.tid == self.pid {
+                group.leader_exited(exit);
+            }
+            let next = group.threads().into_iter().next();
+            self.ns.thread_exit(self.tid, self.pid, next);
+            return exit;
+        }
+        let status = group.status(exit);
         let exit_signal = self.control.exit_signal.load(Ordering::SeqCst);
-        self.ns.exit(self.pid, exit, Some(exit_signal));
-        exit
+        self.ns.exit(self.pid, status, Some(exit_signal));
+        status
+    }
+
+    /// Ends every other thread of the process and waits until they are
+    /// gone (execve).
+    fn end_other_threads(&mut self) -> SysResult<()> {
+        let group = self.control.group.clone();
+        loop {
+            let others: Vec<_> = group
+                .threads()
+                .into_iter()
+                .filter(|c| !Arc::ptr_eq(c, &self.control))
+                .collect();
+            if others.is_empty() {
+                break;
+            }
+            if self.control.killed().is_some() {
+                return Err(Errno::EINTR);
+            }
+            for c in &others {
+                c.silenced.store(true, Ordering::SeqCst);
+                c.kill_one(libc::SIGKILL);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if self.tid != self.pid {
+            // The thread that execs takes over the process id.
+            self.ns
+                .become_leader(self.tid, self.pid, self.control.clone());
+            self.tid = self.pid;
+        }
+        Ok(())
     }
 
     /// Runs the task until it exits.
@@ -393,6 +522,8 @@ impl Task {
             _ => self.open_executable(p),
         };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
+        // The point of no return: the other threads go now.
+        self.end_other_threads()?;
         self.mm = Mm::new(mm);
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
             .map(|n| n.path())

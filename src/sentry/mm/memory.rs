@@ -225,6 +225,32 @@ impl GuestMemory {
         unsafe { std::ptr::write_bytes(self.base.add(off as usize), 0, len) }
     }
 
+    /// Atomically replaces the aligned 32-bit word at `off` with `f(old)`
+    /// and returns the old value: guest threads may be changing it with
+    /// their own atomic instructions at the same time (futex words).
+    pub fn update_u32(&self, off: u64, f: impl Fn(u32) -> u32) -> u32 {
+        self.check(off, 4);
+        assert!(off % 4 == 0, "unaligned atomic guest word at {off:#x}");
+        // SAFETY: the range lies inside our mapping and is 4-byte aligned;
+        // the mapping lives as long as `self`, and other accesses to guest
+        // words are atomic or plain copies the guest cannot rely on.
+        let word = unsafe {
+            std::sync::atomic::AtomicU32::from_ptr(self.base.add(off as usize) as *mut u32)
+        };
+        let mut old = word.load(std::sync::atomic::Ordering::SeqCst);
+        loop {
+            match word.compare_exchange(
+                old,
+                f(old),
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+            ) {
+                Ok(v) => return v,
+                Err(v) => old = v,
+            }
+        }
+    }
+
     pub fn read_u64(&self, off: u64) -> u64 {
         let mut b = [0u8; 8];
         self.read(off, &mut b);

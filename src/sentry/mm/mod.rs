@@ -691,9 +691,14 @@ impl Mm {
         self.lock().read_cstr(addr, max)
     }
 
-    /// The guest-memory offset backing `addr` (faulted in for `write`):
-    /// where a futex word lives, whichever process maps it.
-    pub fn frame_offset(&self, addr: u64, write: bool) -> SysResult<u64> {
-        self.lock().translate(addr, write)
+    /// Atomically replaces the 32-bit word at guest `addr` (4-byte aligned,
+    /// writable) with `f(old)`; returns the old value.
+    pub fn update_u32(&self, addr: u64, f: impl Fn(u32) -> u32) -> SysResult<u32> {
+        if addr % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut mm = self.lock();
+        let off = mm.translate(addr, true)?;
+        Ok(mm.mem.update_u32(off, f))
     }
 }

@@ -7,39 +7,90 @@ use crate::sentry::kernel::Task;
 use crate::sentry::vfs::MAX_PATH;
 
 const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_THREAD: u64 = 0x10000;
 const CLONE_SETTLS: u64 = 0x80000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_CLEARTID: u64 = 0x200000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
-/// Flags this sentry honours for a new process; namespaces and the like
-/// are refused.
+/// Flags this sentry honours; namespaces and the like are refused.
 const SUPPORTED: u64 = 0xff
     | CLONE_VM
     | CLONE_VFORK
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
     | CLONE_SETTLS
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_CLEARTID
     | CLONE_CHILD_SETTID
-    | 0x200 /* CLONE_FS */
-    | 0x400 /* CLONE_FILES */
-    | 0x800 /* CLONE_SIGHAND */;
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND;
 /// Most argv + envp entries, and their total size (Linux: ARG_MAX-ish).
 const MAX_ARGS: usize = 1 << 16;
 const MAX_ARG_BYTES: usize = 2 << 20;
 
-/// Implements clone(2) for new processes. Threads (CLONE_THREAD) are not
-/// supported yet. A vfork child gets a copy of the address space rather
-/// than a share of it: the parent is suspended until it execs or exits,
-/// so only a child writing to memory the parent reads later can tell.
+/// Implements clone(2): new processes, and threads (CLONE_THREAD, which
+/// Linux lets through only with CLONE_SIGHAND and CLONE_VM). A thread
+/// shares memory, descriptors and signal dispositions; its working
+/// directory, root and umask are its own copy even with CLONE_FS.
+///
+/// A vfork child gets a copy of the address space rather than a share of
+/// it: the parent is suspended until it execs or exits, so only a child
+/// writing to memory the parent reads later can tell.
 pub fn sys_clone(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [flags, stack, parent_tid, child_tid, tls, _] = a;
-    if flags & CLONE_THREAD != 0 {
-        return Err(t.unimplemented_option("clone (threads)", flags & CLONE_THREAD));
+    clone(t, flags, stack, parent_tid, child_tid, tls)
+}
+
+/// Size of clone3's `struct clone_args` up to `tls` (CLONE_ARGS_SIZE_VER0).
+const CLONE_ARGS_VER0: u64 = 64;
+
+/// Implements clone3(2) (without set_tid, pidfd or cgroup).
+pub fn sys_clone3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [args, size, ..] = a;
+    if !(CLONE_ARGS_VER0..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
     }
+    let mut raw = vec![0u8; size as usize];
+    t.mm.copy_in(args, &mut raw)?;
+    let field = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+    let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls] =
+        std::array::from_fn(field);
+    // set_tid, set_tid_size, cgroup, and anything newer must be unused.
+    // pidfd is read only with CLONE_PIDFD, which is refused with the other
+    // unsupported flags.
+    let _ = pidfd;
+    if raw[CLONE_ARGS_VER0 as usize..].iter().any(|&b| b != 0) {
+        return Err(t.unimplemented_option("clone3 arguments", size));
+    }
+    if flags & 0xff != 0 || exit_signal > 64 || (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let sp = if stack == 0 { 0 } else { stack + stack_size };
+    clone(t, flags | exit_signal, sp, parent_tid, child_tid, tls)
+}
+
+fn clone(
+    t: &mut Task,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+) -> SysResult<u64> {
     if flags & !SUPPORTED != 0 {
         return Err(t.unimplemented_option("clone", flags & !SUPPORTED));
+    }
+    let thread = flags & CLONE_THREAD != 0;
+    if (thread && flags & CLONE_SIGHAND == 0)
+        || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
+    {
+        return Err(Errno::EINVAL);
     }
     let mut regs = t.regs;
     regs.rax = 0;
@@ -51,18 +102,28 @@ pub fn sys_clone(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let vfork = flags & CLONE_VFORK != 0;
-    let pid = t.spawn_child(regs, move |child| {
+    let setup = move |child: &mut Task| {
         if vfork {
             child.vfork_done = Some(done_tx);
         }
+        // In shared memory the parent's word is written before the child
+        // runs: a thread that exits at once must find it set to clear it.
+        if flags & CLONE_PARENT_SETTID != 0 && flags & CLONE_VM != 0 {
+            let _ = child.mm.write_u32(parent_tid, child.tid as u32);
+        }
         if flags & CLONE_CHILD_SETTID != 0 {
-            let _ = child.mm.write_u32(child_tid, child.pid as u32);
+            let _ = child.mm.write_u32(child_tid, child.tid as u32);
         }
         if flags & CLONE_CHILD_CLEARTID != 0 {
             child.clear_child_tid = child_tid;
         }
-    })?;
-    if flags & CLONE_PARENT_SETTID != 0 {
+    };
+    let pid = if thread {
+        t.spawn_thread(regs, setup)?
+    } else {
+        t.spawn_child(regs, setup)?
+    };
+    if flags & CLONE_PARENT_SETTID != 0 && flags & CLONE_VM == 0 {
         t.mm.write_u32(parent_tid, pid as u32)?;
     }
     if vfork {
@@ -120,15 +181,18 @@ pub fn sys_execve(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
-/// Implements exit(2). With one thread per process, the process ends.
+/// Implements exit(2): the calling thread ends (the process with its
+/// last thread).
 pub fn sys_exit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.exit = Some(Exit::Code(a[0] as u8));
     Ok(0)
 }
 
-/// Implements exit_group(2).
+/// Implements exit_group(2): every thread of the process ends.
 pub fn sys_exit_group(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.exit = Some(Exit::Code(a[0] as u8));
+    let exit = Exit::Code(a[0] as u8);
+    t.control.group.exit_all(exit);
+    t.exit = Some(exit);
     Ok(0)
 }
 

@@ -7,6 +7,7 @@
 mod creds;
 mod file;
 mod fs;
+mod futex;
 mod lifecycle;
 mod mm;
 mod poll;
@@ -167,6 +168,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::SCHED_GETAFFINITY => e(process::sys_sched_getaffinity, "iux"),
         nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
         nr::SET_ROBUST_LIST => e(process::sys_set_robust_list, "xu"),
+        nr::FUTEX => e(futex::sys_futex, "xiuxxx"),
+        nr::CLONE3 => e(lifecycle::sys_clone3, "xu"),
         nr::GET_ROBUST_LIST => e(process::sys_get_robust_list, "ixx"),
         nr::PRCTL => e(process::sys_prctl, "ixxxx"),
         nr::GETRANDOM => e(process::sys_getrandom, "xuo"),

@@ -20,7 +20,7 @@ pub fn sys_getpid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 
 /// Implements gettid(2).
 pub fn sys_gettid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
-    Ok(t.pid as u64)
+    Ok(t.tid as u64)
 }
 
 /// Implements getppid(2).
@@ -56,7 +56,7 @@ pub fn sys_getegid(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 /// Implements set_tid_address(2).
 pub fn sys_set_tid_address(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.clear_child_tid = a[0];
-    Ok(t.pid as u64)
+    Ok(t.tid as u64)
 }
 
 /// Implements arch_prctl(2) for the FS and GS bases.
@@ -213,8 +213,9 @@ pub fn sys_set_robust_list(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 
 /// Implements get_robust_list(2) for the calling thread.
 pub fn sys_get_robust_list(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    if a[0] != 0 && a[0] as i32 != t.pid {
-        return Err(Errno::ESRCH);
+    if a[0] != 0 && a[0] as i32 != t.tid {
+        // Another thread's list: only its address is known here.
+        return Err(Errno::EPERM);
     }
     t.mm.write_u64(a[1], t.robust_list)?;
     t.mm.write_u64(a[2], ROBUST_LIST_HEAD_SIZE)?;

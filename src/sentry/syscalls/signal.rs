@@ -99,24 +99,31 @@ pub fn sys_kill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
-/// Implements tgkill(2) (one thread per process: the thread is the process).
-pub fn sys_tgkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    if a[0] as i32 != a[1] as i32 || (a[0] as i32) <= 0 {
-        return Err(if (a[0] as i32) <= 0 {
-            Errno::EINVAL
-        } else {
-            Errno::ESRCH
-        });
+/// Sends `sig` to thread `tid`, which must belong to process `tgid` when
+/// one is given.
+fn kill_thread(t: &mut Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult<u64> {
+    let sig = check_sig(sig)?;
+    if tid <= 0 || tgid.is_some_and(|g| g <= 0) {
+        return Err(Errno::EINVAL);
     }
-    sys_kill(t, [a[1], a[2], 0, 0, 0, 0])
+    let (owner, control) = t.ns.thread(tid).ok_or(Errno::ESRCH)?;
+    if tgid.is_some_and(|g| g != owner) {
+        return Err(Errno::ESRCH);
+    }
+    if sig != 0 {
+        kernel_signal::send_thread(&control, sig);
+    }
+    Ok(0)
+}
+
+/// Implements tgkill(2).
+pub fn sys_tgkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    kill_thread(t, Some(a[0] as i32), a[1] as i32, a[2])
 }
 
 /// Implements tkill(2).
 pub fn sys_tkill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    if (a[0] as i32) <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    sys_kill(t, [a[0], a[1], 0, 0, 0, 0])
+    kill_thread(t, None, a[0] as i32, a[1])
 }
 
 /// Implements rt_sigreturn(2).
@@ -166,7 +173,7 @@ pub fn sys_rt_sigpending(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    let pending = t.control.pending.load(Ordering::SeqCst) & t.control.mask.load(Ordering::SeqCst);
+    let pending = t.control.all_pending() & t.control.mask.load(Ordering::SeqCst);
     t.mm.write_u64(a[0], pending).map(|_| 0)
 }
 
@@ -219,13 +226,8 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (lock, cond) = &t.control.wake;
     let mut guard = lock.lock().unwrap();
     let sig = loop {
-        let hit = t.control.pending.load(Ordering::SeqCst) & set;
-        if hit != 0 {
-            let sig = hit.trailing_zeros() as u64 + 1;
-            t.control
-                .pending
-                .fetch_and(!(1 << (sig - 1)), Ordering::SeqCst);
-            break sig;
+        if let Some(sig) = t.control.take_pending(set) {
+            break sig as u64;
         }
         if t.control.interrupted() {
             return Err(Errno::EINTR);

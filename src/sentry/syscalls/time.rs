@@ -35,6 +35,12 @@ fn now(id: u64) -> SysResult<libc::timespec> {
     Ok(ts)
 }
 
+/// Clock `id` now, as a duration since its epoch.
+pub fn clock_now(id: i32) -> SysResult<Duration> {
+    let ts = now(id as u64)?;
+    Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
 fn ts_bytes(sec: i64, nsec: i64) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&sec.to_le_bytes());

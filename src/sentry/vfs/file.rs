@@ -152,15 +152,76 @@ struct Slot {
     flags: u32,
 }
 
-/// A process's descriptor table.
+/// A descriptor table, shared by the threads (and CLONE_FILES children)
+/// that hold a clone of it; [`FdTable::copy`] makes a separate one (fork).
 #[derive(Clone, Default)]
 pub struct FdTable {
-    slots: Vec<Option<Slot>>,
+    inner: Arc<std::sync::Mutex<Slots>>,
 }
 
 impl FdTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.inner.lock().unwrap()
+    }
+
+    /// A table of its own holding the same open files (fork).
+    pub fn copy(&self) -> FdTable {
+        FdTable {
+            inner: Arc::new(std::sync::Mutex::new(self.lock().clone())),
+        }
+    }
+
     /// Installs `file` at the lowest free descriptor >= `min`.
-    pub fn insert(&mut self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
+    pub fn insert(&self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
+        self.lock().insert(file, flags, min)
+    }
+
+    /// Installs `file` at `fd`, closing what was there.
+    pub fn set(&self, fd: usize, file: Arc<OpenFile>, flags: u32) {
+        let old = self.lock().set(fd, file, flags);
+        drop(old);
+    }
+
+    pub fn get(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
+        self.lock().slot(fd).map(|s| s.file.clone())
+    }
+
+    pub fn flags(&self, fd: i32) -> SysResult<u32> {
+        self.lock().slot(fd).map(|s| s.flags)
+    }
+
+    pub fn set_flags(&self, fd: i32, flags: u32) -> SysResult<()> {
+        self.lock().set_flags(fd, flags)
+    }
+
+    /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
+    pub fn close_range(&self, first: usize, last: usize, cloexec: bool) {
+        self.lock().close_range(first, last, cloexec)
+    }
+
+    /// The open descriptor numbers, ascending.
+    pub fn open_fds(&self) -> Vec<i32> {
+        self.lock().open_fds()
+    }
+
+    /// Closes every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&self) {
+        self.lock().close_on_exec()
+    }
+
+    pub fn remove(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
+        self.lock().remove(fd)
+    }
+}
+
+#[derive(Clone, Default)]
+struct Slots {
+    slots: Vec<Option<Slot>>,
+}
+
+impl Slots {
+    /// Installs `file` at the lowest free descriptor >= `min`.
+    fn insert(&mut self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
         let fd = (min..)
             .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
             .unwrap();
@@ -171,16 +232,13 @@ impl FdTable {
         Ok(fd as i32)
     }
 
-    /// Installs `file` at `fd`, closing what was there.
-    pub fn set(&mut self, fd: usize, file: Arc<OpenFile>, flags: u32) {
+    /// Installs `file` at `fd`; returns what was there (closed when the
+    /// caller drops it, outside the table's lock).
+    fn set(&mut self, fd: usize, file: Arc<OpenFile>, flags: u32) -> Option<Slot> {
         if self.slots.len() <= fd {
             self.slots.resize_with(fd + 1, || None);
         }
-        self.slots[fd] = Some(Slot { file, flags });
-    }
-
-    pub fn get(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
-        self.slot(fd).map(|s| s.file.clone())
+        self.slots[fd].replace(Slot { file, flags })
     }
 
     fn slot(&self, fd: i32) -> SysResult<&Slot> {
@@ -191,11 +249,7 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
-    pub fn flags(&self, fd: i32) -> SysResult<u32> {
-        self.slot(fd).map(|s| s.flags)
-    }
-
-    pub fn set_flags(&mut self, fd: i32, flags: u32) -> SysResult<()> {
+    fn set_flags(&mut self, fd: i32, flags: u32) -> SysResult<()> {
         let slot = usize::try_from(fd)
             .ok()
             .and_then(|i| self.slots.get_mut(i))
@@ -205,7 +259,7 @@ impl FdTable {
     }
 
     /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
-    pub fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
+    fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
         let end = last.saturating_add(1).min(self.slots.len());
         for slot in self.slots.iter_mut().take(end).skip(first) {
             if cloexec {
@@ -219,7 +273,7 @@ impl FdTable {
     }
 
     /// The open descriptor numbers, ascending.
-    pub fn open_fds(&self) -> Vec<i32> {
+    fn open_fds(&self) -> Vec<i32> {
         self.slots
             .iter()
             .enumerate()
@@ -229,7 +283,7 @@ impl FdTable {
     }
 
     /// Closes every close-on-exec descriptor (execve).
-    pub fn close_on_exec(&mut self) {
+    fn close_on_exec(&mut self) {
         for slot in self.slots.iter_mut() {
             if slot.as_ref().is_some_and(|s| s.flags & FD_CLOEXEC != 0) {
                 *slot = None;
@@ -237,7 +291,7 @@ impl FdTable {
         }
     }
 
-    pub fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {
+    fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {
         let slot = usize::try_from(fd)
             .ok()
             .and_then(|i| self.slots.get_mut(i))

@@ -364,3 +364,42 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod thread_tests {
+    use super::*;
+    use crate::sentry::mm::memory::PAGE_SIZE;
+
+    #[test]
+    fn ptrace_second_thread_attaches_and_runs() {
+        let mem = Arc::new(GuestMemory::new(64 * PAGE_SIZE, 64 * PAGE_SIZE).unwrap());
+        let platform = PtracePlatform::new(mem.clone()).expect("ptrace platform");
+        let space = platform.new_address_space().unwrap();
+        space.prepare_thread().unwrap();
+        let space2 = space.clone();
+        std::thread::spawn(move || {
+            let mut ctx = platform.new_context().unwrap();
+            let code = mem.alloc_frame().unwrap();
+            // mov eax, 39; syscall
+            mem.write(code, &[0xb8, 0x27, 0, 0, 0, 0x0f, 0x05]);
+            let rx = Prot {
+                read: true,
+                write: false,
+                exec: true,
+            };
+            space2.map(0x400000, PAGE_SIZE, code, rx).unwrap();
+            let mut regs = Regs {
+                rip: 0x400000,
+                rflags: 0x202,
+                ..Default::default()
+            };
+            assert_eq!(
+                ctx.switch(space2.as_ref(), &mut regs).unwrap(),
+                Event::Syscall
+            );
+            assert_eq!(regs.rax, 39);
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -589,6 +589,9 @@ unsafe fn stub_child(memfd: i32, prog: &libc::sock_fprog) -> ! {
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
             libc::_exit(121);
         }
+        // Other sentry threads attach to its later threads (PTRACE_ATTACH),
+        // which a non-dumpable process refuses without CAP_SYS_PTRACE.
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         if libc::syscall(
             libc::SYS_seccomp,
