@@ -51,4 +51,5 @@ pub mod itimer;
 pub mod process;
 pub mod procfs;
 pub mod sigframe;
+pub mod siginfo;
 pub mod signal;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use super::siginfo::SigInfo;
 use super::task::Exit;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::platform::Interrupter;
@@ -22,14 +23,47 @@ const PID_MAX: i32 = 32768;
 /// mask) per signal.
 pub type SigActions = [[u64; 4]; 64];
 
+/// CPU time used, in nanoseconds: (user, system).
+#[derive(Default)]
+pub struct CpuTimes {
+    user: std::sync::atomic::AtomicU64,
+    system: std::sync::atomic::AtomicU64,
+}
+
+impl CpuTimes {
+    pub fn add(&self, user: Duration, system: Duration) {
+        self.user
+            .fetch_add(user.as_nanos() as u64, Ordering::Relaxed);
+        self.system
+            .fetch_add(system.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn add_ns(&self, (user, system): (u64, u64)) {
+        self.user.fetch_add(user, Ordering::Relaxed);
+        self.system.fetch_add(system, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.user.load(Ordering::Relaxed),
+            self.system.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The threads of one process and what they share: signals sent to the
 /// process and not yet taken, and how the process ends.
 #[derive(Default)]
 pub struct Group {
+    /// CPU time of its threads that ended.
+    pub dead_times: CpuTimes,
+    /// CPU time of its children (and theirs) that were waited for.
+    pub child_times: CpuTimes,
     threads: Mutex<Vec<Arc<Control>>>,
     /// Signals sent to the process, waiting for a thread that does not
-    /// block them (bit n-1 for signal n).
+    /// block them (bit n-1 for signal n), and their siginfo.
     pub pending: std::sync::atomic::AtomicU64,
+    infos: Mutex<Vec<SigInfo>>,
     /// exit_group(2) or a fatal signal: the process's status (first wins).
     exit: Mutex<Option<Exit>>,
     /// How the first thread ended, if it ended on its own (exit(2)).
@@ -78,6 +112,22 @@ impl Group {
         group.or(*self.leader_exit.lock().unwrap()).unwrap_or(last)
     }
 
+    /// Makes `info` pending for the process; false when it was not queued
+    /// (a standard signal already pending, or the queue is full).
+    pub fn post(&self, info: SigInfo) -> bool {
+        enqueue(&self.pending, &self.infos, info)
+    }
+
+    /// CPU time of the whole process: live threads and ended ones.
+    pub fn times(&self) -> (u64, u64) {
+        let (mut u, mut s) = self.dead_times.get();
+        for t in self.threads() {
+            let (tu, ts) = t.times.get();
+            (u, s) = (u + tu, s + ts);
+        }
+        (u, s)
+    }
+
     /// A thread to take signal `sig`: one that does not block it, if any.
     pub fn taker(&self, sig: i32) -> Option<Arc<Control>> {
         let bit = 1u64 << (sig - 1);
@@ -90,6 +140,52 @@ impl Group {
     }
 }
 
+/// Most siginfo records queued per thread or process (RLIMIT_SIGPENDING
+/// is larger on Linux; this bounds the sentry's memory).
+const MAX_QUEUED: usize = 1024;
+
+/// Adds `info` to a pending set: its bit, and its record in the queue. A
+/// standard signal (below 32) that is already pending is not queued again;
+/// real-time signals queue every instance.
+fn enqueue(
+    bits: &std::sync::atomic::AtomicU64,
+    infos: &Mutex<Vec<SigInfo>>,
+    info: SigInfo,
+) -> bool {
+    let sig = info.signo();
+    let bit = 1u64 << (sig - 1);
+    let mut q = infos.lock().unwrap();
+    if (sig < 32 && bits.load(Ordering::SeqCst) & bit != 0) || q.len() >= MAX_QUEUED {
+        return false;
+    }
+    q.push(info);
+    bits.fetch_or(bit, Ordering::SeqCst);
+    true
+}
+
+/// Takes the lowest pending signal of `set` from a pending set, with its
+/// siginfo; the bit stays while more instances are queued.
+fn dequeue(
+    bits: &std::sync::atomic::AtomicU64,
+    infos: &Mutex<Vec<SigInfo>>,
+    set: u64,
+) -> Option<SigInfo> {
+    let mut q = infos.lock().unwrap();
+    let hit = bits.load(Ordering::SeqCst) & set;
+    if hit == 0 {
+        return None;
+    }
+    let sig = hit.trailing_zeros() as i32 + 1;
+    let info = match q.iter().position(|i| i.signo() == sig) {
+        Some(at) => q.remove(at),
+        None => SigInfo::kernel(sig),
+    };
+    if !q.iter().any(|i| i.signo() == sig) {
+        bits.fetch_and(!(1u64 << (sig - 1)), Ordering::SeqCst);
+    }
+    Some(info)
+}
+
 /// What other tasks may see of and do to a running task: kill it, wake
 /// it, read its signal dispositions.
 pub struct Control {
@@ -100,12 +196,16 @@ pub struct Control {
     pub sigactions: Arc<Mutex<SigActions>>,
     /// The process this thread belongs to.
     pub group: Arc<Group>,
+    /// CPU time this thread used: guest code (user) and the sentry's work
+    /// for its syscalls (system).
+    pub times: CpuTimes,
     /// Killed as part of its process's end (exit_group, another thread's
     /// fatal signal or exec): its own death does not set the status.
     pub silenced: std::sync::atomic::AtomicBool,
     /// Signals sent to a handler or blocked, not yet delivered (bit n-1
-    /// for signal n).
+    /// for signal n), and their siginfo.
     pub pending: std::sync::atomic::AtomicU64,
+    infos: Mutex<Vec<SigInfo>>,
     /// The signal mask (blocked signals).
     pub mask: std::sync::atomic::AtomicU64,
     /// Wakes waits in the sentry (sigsuspend) when a signal arrives.
@@ -131,7 +231,9 @@ impl Control {
             sigactions,
             group,
             silenced: std::sync::atomic::AtomicBool::new(false),
+            times: CpuTimes::default(),
             pending: std::sync::atomic::AtomicU64::new(0),
+            infos: Mutex::new(Vec::new()),
             mask: std::sync::atomic::AtomicU64::new(mask),
             wake: (Mutex::new(()), Condvar::new()),
             exit_signal: AtomicI32::new(libc::SIGCHLD),
@@ -204,20 +306,16 @@ impl Control {
         self.pending.load(Ordering::SeqCst) | self.group.pending.load(Ordering::SeqCst)
     }
 
-    /// Takes the lowest pending signal of `set` (this thread's own first,
-    /// then the process's).
-    pub fn take_pending(&self, set: u64) -> Option<i32> {
-        for pending in [&self.pending, &self.group.pending] {
-            let hit = pending.load(Ordering::SeqCst) & set;
-            if hit != 0 {
-                let sig = hit.trailing_zeros() as i32 + 1;
-                let bit = 1u64 << (sig - 1);
-                if pending.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
-                    return Some(sig);
-                }
-            }
-        }
-        None
+    /// Takes the lowest pending signal of `set` with its siginfo (this
+    /// thread's own first, then the process's).
+    pub fn take_pending(&self, set: u64) -> Option<SigInfo> {
+        dequeue(&self.pending, &self.infos, set)
+            .or_else(|| dequeue(&self.group.pending, &self.group.infos, set))
+    }
+
+    /// Makes `info` pending for this thread; false when it was not queued.
+    pub fn post(&self, info: SigInfo) -> bool {
+        enqueue(&self.pending, &self.infos, info)
     }
 
     /// Wakes the task's sentry-side waits and its guest code.
@@ -272,6 +370,10 @@ impl Reported {
     }
 }
 
+/// A child a wait found: its pid, what is reported, and (for an exit) the
+/// CPU time in ns (user, system) of it and its waited-for children.
+pub type Found = (i32, Reported, (u64, u64));
+
 /// Which kinds of child state changes a wait reports.
 #[derive(Clone, Copy, Debug)]
 pub struct WaitKinds {
@@ -290,6 +392,8 @@ struct Proc {
     exit: Option<Exit>,
     /// A stop or continue not yet reported to a waiter.
     event: Option<Reported>,
+    /// A zombie's CPU time with its waited-for children's, ns (user, sys).
+    times: (u64, u64),
     control: Option<Arc<Control>>,
 }
 
@@ -356,6 +460,7 @@ impl PidNs {
                 children: BTreeSet::new(),
                 exit: None,
                 event: None,
+                times: (0, 0),
                 control: Some(control),
             },
         );
@@ -419,12 +524,14 @@ impl PidNs {
     /// Marks `pid` a zombie with `exit`, hands its children to pid 1, and
     /// wakes waiters. The first process's exit kills every other process
     /// of the namespace, as on Linux.
-    pub fn exit(&self, pid: i32, exit: Exit, exit_signal: Option<i32>) {
+    /// `notify` is what the parent is sent (SIGCHLD, or clone's exit signal).
+    pub fn exit(&self, pid: i32, exit: Exit, notify: Option<SigInfo>, times: (u64, u64)) {
         let mut p = self.inner.lock().unwrap();
         p.threads.remove(&pid);
         let children: Vec<i32> = match p.procs.get_mut(&pid) {
             Some(me) => {
                 me.exit = Some(exit);
+                me.times = times;
                 me.control = None;
                 std::mem::take(&mut me.children).into_iter().collect()
             }
@@ -459,9 +566,9 @@ impl PidNs {
             .and_then(|pp| pp.control.clone());
         drop(p);
         self.changed.notify_all();
-        let sig = exit_signal.filter(|&s| s > 0 && s <= 64);
-        if let (Some(parent), Some(sig)) = (parent, sig) {
-            super::signal::send(&parent, sig);
+        let notify = notify.filter(|i| (1..=64).contains(&i.signo()));
+        if let (Some(parent), Some(info)) = (parent, notify) {
+            super::signal::send_info(&parent, info);
         }
     }
 
@@ -481,14 +588,15 @@ impl PidNs {
             continued: false,
         };
         let r = self.wait_opts(parent, which, nohang, true, kinds, control)?;
-        Ok(r.map(|(pid, rep)| match rep {
+        Ok(r.map(|(pid, rep, _)| match rep {
             Reported::Exited(e) => (pid, e),
             _ => unreachable!("only exits were asked for"),
         }))
     }
 
     /// wait4/waitid: like [`PidNs::wait`]; with `reap` false the zombie
-    /// stays (WNOWAIT).
+    /// stays (WNOWAIT). Also returns the CPU time (ns, user and system) of
+    /// an exited child and its waited-for children.
     pub fn wait_opts(
         &self,
         parent: i32,
@@ -497,7 +605,7 @@ impl PidNs {
         reap: bool,
         kinds: WaitKinds,
         control: &Control,
-    ) -> SysResult<Option<(i32, Reported)>> {
+    ) -> SysResult<Option<Found>> {
         let mut p = self.inner.lock().unwrap();
         loop {
             let my_pgid = p.procs.get(&parent).map_or(0, |me| me.pgid);
@@ -526,14 +634,17 @@ impl PidNs {
                     return Ok(p
                         .procs
                         .get(&z)
-                        .and_then(|cp| cp.exit)
-                        .map(|e| (z, Reported::Exited(e))));
+                        .and_then(|cp| cp.exit.map(|e| (z, Reported::Exited(e), cp.times))));
                 }
-                let exit = p.procs.remove(&z).and_then(|cp| cp.exit).unwrap();
+                let zombie = p.procs.remove(&z).unwrap();
+                let exit = zombie.exit.unwrap();
                 if let Some(me) = p.procs.get_mut(&parent) {
                     me.children.remove(&z);
+                    if let Some(c) = &me.control {
+                        c.group.child_times.add_ns(zombie.times);
+                    }
                 }
-                return Ok(Some((z, Reported::Exited(exit))));
+                return Ok(Some((z, Reported::Exited(exit), zombie.times)));
             }
             let wanted = |e: &Option<Reported>| match e {
                 Some(Reported::Stopped(_)) => kinds.stopped,
@@ -546,7 +657,7 @@ impl PidNs {
             {
                 let cp = p.procs.get_mut(&c).unwrap();
                 let ev = if reap { cp.event.take() } else { cp.event };
-                return Ok(ev.map(|e| (c, e)));
+                return Ok(ev.map(|e| (c, e, (0, 0))));
             }
             if nohang {
                 return Ok(None);
@@ -579,7 +690,12 @@ impl PidNs {
             const SA_NOCLDSTOP: u64 = 1;
             let flags = parent.sigactions.lock().unwrap()[libc::SIGCHLD as usize - 1][1];
             if flags & SA_NOCLDSTOP == 0 {
-                super::signal::send(&parent, libc::SIGCHLD);
+                let (code, status) = match stopped {
+                    Some(sig) => (5, sig),      // CLD_STOPPED
+                    None => (6, libc::SIGCONT), // CLD_CONTINUED
+                };
+                let info = SigInfo::child(pid, 0, code, status, (0, 0));
+                super::signal::send_info(&parent, info);
             }
         }
     }

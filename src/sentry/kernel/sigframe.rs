@@ -8,6 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::siginfo::{SigInfo, SI_KERNEL};
 use super::signal::{action, Action};
 use super::task::{Exit, Task};
 use crate::abi::{Errno, SysResult};
@@ -40,9 +41,10 @@ pub fn deliver_pending(t: &mut Task) {
         if ready == 0 {
             return;
         }
-        let Some(sig) = t.control.take_pending(ready) else {
+        let Some(info) = t.control.take_pending(ready) else {
             continue;
         };
+        let sig = info.signo();
         match action(&t.control, sig) {
             Action::Ignore => continue,
             Action::Stop => {
@@ -54,7 +56,7 @@ pub fn deliver_pending(t: &mut Task) {
                 return;
             }
             Action::Handle(act) => {
-                if setup_frame(t, sig, act, None).is_err() {
+                if setup_frame(t, info, act, None).is_err() {
                     // No room for the frame: Linux forces SIGSEGV.
                     t.exit = Some(Exit::Signal(libc::SIGSEGV));
                 }
@@ -70,7 +72,8 @@ pub fn deliver_fault(t: &mut Task, sig: i32, addr: u64) {
     let blocked = t.control.mask.load(Ordering::SeqCst) & (1u64 << (sig - 1)) != 0;
     match action(&t.control, sig) {
         Action::Handle(act) if !blocked => {
-            if setup_frame(t, sig, act, Some(addr)).is_err() {
+            let info = SigInfo::fault(sig, fault_code(sig), addr);
+            if setup_frame(t, info, act, Some(addr)).is_err() {
                 t.exit = Some(Exit::Signal(libc::SIGSEGV));
             }
         }
@@ -101,7 +104,20 @@ fn set_gprs(r: &mut Regs, v: &[u64; 17]) {
     ] = *v;
 }
 
-fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> SysResult<()> {
+/// The si_code of a synchronous fault signal.
+fn fault_code(sig: i32) -> i32 {
+    match sig {
+        libc::SIGSEGV => 1, // SEGV_MAPERR
+        libc::SIGBUS => 2,  // BUS_ADRERR
+        libc::SIGILL => 2,  // ILL_ILLOPN
+        libc::SIGFPE => 1,  // FPE_INTDIV
+        libc::SIGTRAP => 1, // TRAP_BRKPT
+        _ => SI_KERNEL,
+    }
+}
+
+fn setup_frame(t: &mut Task, info: SigInfo, act: [u64; 4], fault: Option<u64>) -> SysResult<()> {
+    let sig = info.signo();
     let [handler, flags, restorer, mask] = act;
     let mut regs = t.regs;
     // A syscall cut short by this signal is restarted after the handler
@@ -144,12 +160,8 @@ fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> Sys
     put(&mut buf, mc + 184, fault.unwrap_or(0)); // cr2
     put(&mut buf, mc + 192, if fpu.is_some() { fp_addr } else { 0 });
     put(&mut buf, uc + 296, old_mask);
-    let info = 8 + UCONTEXT;
-    buf[info as usize..info as usize + 4].copy_from_slice(&sig.to_le_bytes());
-    if let Some(addr) = fault {
-        buf[info as usize + 8..info as usize + 12].copy_from_slice(&1i32.to_le_bytes()); // SEGV_MAPERR
-        put(&mut buf, info + 16, addr);
-    }
+    let info_at = 8 + UCONTEXT;
+    buf[info_at as usize..(info_at + SIGINFO) as usize].copy_from_slice(&info.0);
     if let Some(fpu) = &fpu {
         t.mm.copy_out(fp_addr, fpu)?;
     }
@@ -170,7 +182,7 @@ fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> Sys
         rip: handler,
         rsp: frame,
         rdi: sig as u64,
-        rsi: frame + info,
+        rsi: frame + info_at,
         rdx: frame + uc,
         rax: 0,
         rflags: regs.rflags & !0x100 & !0x400, // clear TF and DF

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::process::Control;
+use super::siginfo::SigInfo;
 
 const SIG_DFL: u64 = 0;
 const SIG_IGN: u64 = 1;
@@ -43,25 +44,33 @@ fn stops(sig: i32) -> bool {
     )
 }
 
-/// Sends `sig` (1..=64) to the process `target` belongs to (kill(2)):
+/// Sends `sig` (1..=64), from the kernel itself, to the process `target`
+/// belongs to: see [`send_info`].
+pub fn send(target: &Control, sig: i32) {
+    send_to(target, SigInfo::kernel(sig), false);
+}
+
+/// Sends a signal to the process `target` belongs to (kill(2)):
 /// terminating default actions kill the process at once; stops stop every
 /// thread; a signal for a handler, or blocked by every thread, waits in the
-/// process's pending set for the first thread that can take it.
-pub fn send(target: &Control, sig: i32) {
-    send_to(target, sig, false);
+/// process's pending set for the first thread that can take it. False when
+/// it could not be queued (a full queue of real-time signals).
+pub fn send_info(target: &Control, info: SigInfo) -> bool {
+    send_to(target, info, false)
 }
 
-/// Sends `sig` to thread `target` alone (tgkill(2), faults): it waits in
-/// that thread's pending set; default actions still act on the process.
-pub fn send_thread(target: &Control, sig: i32) {
-    send_to(target, sig, true);
+/// Sends a signal to thread `target` alone (tgkill(2), SIGPIPE): it waits
+/// in that thread's pending set; default actions still act on the process.
+pub fn send_thread(target: &Control, info: SigInfo) -> bool {
+    send_to(target, info, true)
 }
 
-fn send_to(target: &Control, sig: i32, thread: bool) {
+fn send_to(target: &Control, info: SigInfo, thread: bool) -> bool {
+    let sig = info.signo();
     let group = &target.group;
     if sig == libc::SIGKILL {
         target.kill(sig);
-        return;
+        return true;
     }
     if sig == libc::SIGCONT {
         // Continuing happens whatever the disposition; a handler then runs.
@@ -74,7 +83,7 @@ fn send_to(target: &Control, sig: i32, thread: bool) {
     };
     if sig == libc::SIGSTOP {
         stop_all();
-        return;
+        return true;
     }
     let bit = 1u64 << (sig - 1);
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
@@ -88,16 +97,22 @@ fn send_to(target: &Control, sig: i32, thread: bool) {
         group.taker(sig).map(|_| ())
     };
     match handler {
-        SIG_IGN => {}
-        SIG_DFL if default_ignored(sig) => {}
+        // Blocked signals are never ignored at sending: the disposition may
+        // change before they are unblocked, and sigwait may take them.
+        SIG_IGN if taker.is_some() => {}
+        SIG_DFL if default_ignored(sig) && taker.is_some() => {}
         SIG_DFL if stops(sig) && taker.is_some() => stop_all(),
         SIG_DFL if taker.is_some() => target.kill(sig),
         _ if thread => {
-            target.pending.fetch_or(bit, Ordering::SeqCst);
+            if !target.post(info) {
+                return sig < 32;
+            }
             target.notify();
         }
         _ => {
-            group.pending.fetch_or(bit, Ordering::SeqCst);
+            if !group.post(info) {
+                return sig < 32;
+            }
             // With no thread to take it, wake them all: one may be in
             // sigtimedwait for it.
             match group.taker(sig) {
@@ -106,6 +121,7 @@ fn send_to(target: &Control, sig: i32, thread: bool) {
             }
         }
     }
+    true
 }
 
 /// What happens to a signal taken off the pending set.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::process::{Control, Group, PidNs, SigActions};
+use super::siginfo::SigInfo;
 use super::Kernel;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::{MemoryManager, Mm, Snapshot};
@@ -354,6 +355,7 @@ impl Task {
         self.fds = FdTable::default();
         self.vfork_done.take();
         let left = group.remove(&self.control);
+        group.dead_times.add_ns(self.control.times.get());
         if left > 0 {
             if self.tid == self.pid {
                 group.leader_exited(exit);
@@ -364,7 +366,23 @@ impl Task {
         }
         let status = group.status(exit);
         let exit_signal = self.control.exit_signal.load(Ordering::SeqCst);
-        self.ns.exit(self.pid, status, Some(exit_signal));
+        let (own, children) = (group.times(), group.child_times.get());
+        let times = (own.0 + children.0, own.1 + children.1);
+        let (code, value) = match status {
+            Exit::Code(c) => (1, c as i32), // CLD_EXITED
+            Exit::Signal(s) if status.wait_status() & 0x80 != 0 => (3, s), // CLD_DUMPED
+            Exit::Signal(s) => (2, s),      // CLD_KILLED
+        };
+        let ticks = |ns: u64| ns / 10_000_000;
+        let mut notify = SigInfo::child(
+            self.pid,
+            self.creds.uid,
+            code,
+            value,
+            (ticks(own.0), ticks(own.1)),
+        );
+        notify.0[0..4].copy_from_slice(&exit_signal.to_le_bytes());
+        self.ns.exit(self.pid, status, Some(notify), times);
         status
     }
 
@@ -429,9 +447,18 @@ impl Task {
             }
             // Back to guest code: an EINTR from here on was seen by it.
             self.interrupted_syscall = None;
+            let entered = std::time::Instant::now();
             let event = self.ctx.switch(self.mm.space(), &mut self.regs)?;
+            self.control
+                .times
+                .add(entered.elapsed(), Default::default());
             match event {
-                Event::Syscall => syscalls::dispatch(self),
+                Event::Syscall => {
+                    let cpu = crate::sys::process::thread_cpu_time();
+                    syscalls::dispatch(self);
+                    let used = crate::sys::process::thread_cpu_time().saturating_sub(cpu);
+                    self.control.times.add(Default::default(), used);
+                }
                 Event::PageFault {
                     addr,
                     write,

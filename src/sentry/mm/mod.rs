@@ -93,6 +93,11 @@ impl MemoryManager {
         &self.space
     }
 
+    /// Pages that have a frame now.
+    pub fn resident_pages(&self) -> u64 {
+        self.pages.len() as u64
+    }
+
     pub fn memory(&self) -> &Arc<GuestMemory> {
         &self.mem
     }

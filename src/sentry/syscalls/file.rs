@@ -250,7 +250,13 @@ pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
     match file.write(buf) {
         Err(Errno::EPIPE) => {
-            crate::sentry::kernel::signal::send(&t.control, libc::SIGPIPE);
+            let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
+                libc::SIGPIPE,
+                crate::sentry::kernel::siginfo::SI_USER,
+                t.pid,
+                t.creds.uid,
+            );
+            crate::sentry::kernel::signal::send_thread(&t.control, info);
             Err(Errno::EPIPE)
         }
         r => Ok(r? as u64),

@@ -217,7 +217,8 @@ pub fn sys_wait4(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         continued: options & libc::WCONTINUED as u64 != 0,
     };
     let ns = t.ns.clone();
-    let Some((child, reported)) = ns.wait_opts(t.pid, which, nohang, true, kinds, &t.control)?
+    let Some((child, reported, times)) =
+        ns.wait_opts(t.pid, which, nohang, true, kinds, &t.control)?
     else {
         return Ok(0);
     };
@@ -225,7 +226,7 @@ pub fn sys_wait4(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         t.mm.write_u32(status, reported.wait_status())?;
     }
     if rusage != 0 {
-        t.mm.copy_out(rusage, &[0u8; 144])?;
+        t.mm.copy_out(rusage, &super::process::rusage(times, 0))?;
     }
     Ok(child as u64)
 }
@@ -273,7 +274,9 @@ pub fn sys_waitid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         &t.control,
     )?;
     let mut info = [0u8; 128];
-    if let Some((pid, reported)) = found {
+    let mut child_times = (0, 0);
+    if let Some((pid, reported, times)) = found {
+        child_times = times;
         let (code, status): (i32, i32) = match reported {
             Reported::Exited(Exit::Code(c)) => (1, c as i32), // CLD_EXITED
             Reported::Exited(e @ Exit::Signal(s)) if e.wait_status() & 0x80 != 0 => (3, s), // CLD_DUMPED
@@ -290,7 +293,7 @@ pub fn sys_waitid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         t.mm.copy_out(infop, &info)?;
     }
     if rusage != 0 {
-        t.mm.copy_out(rusage, &[0u8; 144])?;
+        t.mm.copy_out(rusage, &super::process::rusage(child_times, 0))?;
     }
     Ok(0)
 }

@@ -143,6 +143,57 @@ pub fn sys_getrlimit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_prlimit64(t, [0, a[0], 0, a[1], 0, 0])
 }
 
+/// A `struct rusage` with CPU times `(user, system)` in ns and the peak
+/// resident size in KiB.
+pub fn rusage((user, system): (u64, u64), maxrss_kib: u64) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    for (i, ns) in [user, system].into_iter().enumerate() {
+        let sec = ns / 1_000_000_000;
+        let usec = ns % 1_000_000_000 / 1000;
+        b[i * 16..i * 16 + 8].copy_from_slice(&sec.to_le_bytes());
+        b[i * 16 + 8..i * 16 + 16].copy_from_slice(&usec.to_le_bytes());
+    }
+    b[32..40].copy_from_slice(&maxrss_kib.to_le_bytes());
+    b
+}
+
+const RUSAGE_SELF: i32 = 0;
+const RUSAGE_CHILDREN: i32 = -1;
+const RUSAGE_THREAD: i32 = 1;
+
+/// Implements getrusage(2): CPU times (guest code as user time, the
+/// sentry's work for the syscalls as system time) and the resident size.
+pub fn sys_getrusage(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let group = &t.control.group;
+    let resident_kib = t.mm.lock().resident_pages() * 4;
+    let b = match a[0] as i32 {
+        RUSAGE_SELF => rusage(group.times(), resident_kib),
+        RUSAGE_CHILDREN => rusage(group.child_times.get(), 0),
+        RUSAGE_THREAD => rusage(t.control.times.get(), resident_kib),
+        _ => return Err(Errno::EINVAL),
+    };
+    t.mm.copy_out(a[1], &b).map(|_| 0)
+}
+
+/// Clock ticks per second of times(2) (USER_HZ).
+const USER_HZ: u64 = 100;
+
+/// Implements times(2).
+pub fn sys_times(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
+    if a[0] != 0 {
+        let (u, s) = t.control.group.times();
+        let (cu, cs) = t.control.group.child_times.get();
+        let mut b = [0u8; 32];
+        for (i, v) in [u, s, cu, cs].into_iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&ticks(v).to_le_bytes());
+        }
+        t.mm.copy_out(a[0], &b)?;
+    }
+    // Ticks since an arbitrary point: the sandbox's start.
+    Ok(ticks(t.k.boot.elapsed().as_nanos() as u64))
+}
+
 /// Implements sysinfo(2).
 pub fn sys_sysinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let mut b = [0u8; 112];

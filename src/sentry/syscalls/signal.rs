@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::siginfo::{SigInfo, SI_TKILL, SI_USER};
 use crate::sentry::kernel::signal as kernel_signal;
 use crate::sentry::kernel::Task;
 
@@ -92,8 +93,9 @@ pub fn sys_kill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::ESRCH);
     }
     if sig != 0 {
+        let info = SigInfo::from_process(sig, SI_USER, t.pid, t.creds.uid);
         for (_, c) in targets {
-            kernel_signal::send(&c, sig);
+            kernel_signal::send_info(&c, info);
         }
     }
     Ok(0)
@@ -111,7 +113,50 @@ fn kill_thread(t: &mut Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult
         return Err(Errno::ESRCH);
     }
     if sig != 0 {
-        kernel_signal::send_thread(&control, sig);
+        let info = SigInfo::from_process(sig, SI_TKILL, t.pid, t.creds.uid);
+        kernel_signal::send_thread(&control, info);
+    }
+    Ok(0)
+}
+
+/// Reads the siginfo of rt_(tg)sigqueueinfo. A process may not pose as
+/// the kernel or kill(2) when signalling another process (Linux's rule:
+/// si_code must be negative, and not SI_TKILL).
+fn queued_info(t: &mut Task, sig: i32, addr: u64, to_self: bool) -> SysResult<SigInfo> {
+    let mut raw = [0u8; 128];
+    t.mm.copy_in(addr, &mut raw)?;
+    let info = SigInfo::from_guest(sig, raw);
+    if !to_self && (info.code() >= 0 || info.code() == SI_TKILL) {
+        return Err(Errno::EPERM);
+    }
+    Ok(info)
+}
+
+/// Implements rt_sigqueueinfo(2).
+pub fn sys_rt_sigqueueinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let sig = check_sig(a[1])?;
+    let target = t.ns.control(a[0] as i32).ok_or(Errno::ESRCH)?;
+    let info = queued_info(t, sig, a[2], a[0] as i32 == t.pid)?;
+    if sig != 0 && !kernel_signal::send_info(&target, info) {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(0)
+}
+
+/// Implements rt_tgsigqueueinfo(2).
+pub fn sys_rt_tgsigqueueinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let sig = check_sig(a[2])?;
+    let (tgid, tid) = (a[0] as i32, a[1] as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (owner, target) = t.ns.thread(tid).ok_or(Errno::ESRCH)?;
+    if owner != tgid {
+        return Err(Errno::ESRCH);
+    }
+    let info = queued_info(t, sig, a[3], tgid == t.pid)?;
+    if sig != 0 && !kernel_signal::send_thread(&target, info) {
+        return Err(Errno::EAGAIN);
     }
     Ok(0)
 }
@@ -226,8 +271,8 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (lock, cond) = &t.control.wake;
     let mut guard = lock.lock().unwrap();
     let sig = loop {
-        if let Some(sig) = t.control.take_pending(set) {
-            break sig as u64;
+        if let Some(info) = t.control.take_pending(set) {
+            break info;
         }
         if t.control.interrupted() {
             return Err(Errno::EINTR);
@@ -243,9 +288,7 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     };
     drop(guard);
     if info != 0 {
-        let mut si = [0u8; 128];
-        si[0..4].copy_from_slice(&(sig as i32).to_le_bytes());
-        t.mm.copy_out(info, &si)?;
+        t.mm.copy_out(info, &sig.0)?;
     }
-    Ok(sig)
+    Ok(sig.signo() as u64)
 }
