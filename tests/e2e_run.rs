@@ -112,6 +112,7 @@ fn run_testprogs_match_their_native_runs() {
         "stopcont",
         "threads",
         "siginfo",
+        "posixtimers",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

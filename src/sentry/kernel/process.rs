@@ -68,6 +68,8 @@ pub struct Group {
     exit: Mutex<Option<Exit>>,
     /// How the first thread ended, if it ended on its own (exit(2)).
     leader_exit: Mutex<Option<Exit>>,
+    /// POSIX timers (timer_create) by id, with their clock.
+    pub timers: Mutex<BTreeMap<i32, (super::itimer::Timer, i32)>>,
 }
 
 impl Group {

@@ -215,6 +215,7 @@ impl Task {
                 (pid, pid, control)
             }
         };
+        let real_timer = super::itimer::RealTimer::new(&control);
         Ok(Task {
             k,
             fs: inh.fs,
@@ -240,7 +241,7 @@ impl Task {
             comm: inh.comm,
             exe: inh.exe,
             vfork_done: None,
-            real_timer: Default::default(),
+            real_timer,
             ctx,
         })
     }
@@ -549,8 +550,10 @@ impl Task {
             _ => self.open_executable(p),
         };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
-        // The point of no return: the other threads go now.
+        // The point of no return: the other threads go now, and with the
+        // old image its POSIX timers.
         self.end_other_threads()?;
+        self.control.group.timers.lock().unwrap().clear();
         self.mm = Mm::new(mm);
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
             .map(|n| n.path())

@@ -1,8 +1,12 @@
 //! Time syscalls. The guest's clocks are the sentry's own clocks.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::itimer::Timer;
+use crate::sentry::kernel::siginfo::SigInfo;
+use crate::sentry::kernel::signal as kernel_signal;
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 
@@ -180,12 +184,9 @@ fn read_timeval(t: &mut Task, addr: u64) -> SysResult<Duration> {
 
 /// Implements alarm(2).
 pub fn sys_alarm(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let control = t.control.clone();
-    let (left, _) = t.real_timer.set(
-        &control,
-        Duration::from_secs(a[0] as u32 as u64),
-        Duration::ZERO,
-    );
+    let (left, _) = t
+        .real_timer
+        .set(Duration::from_secs(a[0] as u32 as u64), Duration::ZERO);
     // Linux rounds a pending alarm's remaining time to the nearest second,
     // and reports at least one second while one is pending.
     let secs = (left.as_millis() as u64)
@@ -205,8 +206,7 @@ pub fn sys_setitimer(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     } else {
         (read_timeval(t, a[1])?, read_timeval(t, a[1] + 16)?)
     };
-    let control = t.control.clone();
-    let (left, old_interval) = t.real_timer.set(&control, value, interval);
+    let (left, old_interval) = t.real_timer.set(value, interval);
     if a[2] != 0 {
         t.mm.copy_out(a[2], &[timeval(old_interval), timeval(left)].concat())?;
     }
@@ -221,4 +221,141 @@ pub fn sys_getitimer(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (left, interval) = t.real_timer.get();
     t.mm.copy_out(a[1], &[timeval(interval), timeval(left)].concat())?;
     Ok(0)
+}
+
+const SIGEV_SIGNAL: i32 = 0;
+const SIGEV_NONE: i32 = 1;
+const SIGEV_THREAD_ID: i32 = 4;
+/// Most POSIX timers per process (Linux bounds them by RLIMIT_SIGPENDING).
+const MAX_TIMERS: usize = 4096;
+
+/// Reads a `struct itimerspec` (interval, value).
+fn read_itimerspec(t: &mut Task, addr: u64) -> SysResult<(Duration, Duration)> {
+    Ok((read_ts(t, addr)?, read_ts(t, addr + 16)?))
+}
+
+fn itimerspec((left, interval): (Duration, Duration)) -> [u8; 32] {
+    let ts = |d: Duration| ts_bytes(d.as_secs() as i64, d.subsec_nanos() as i64);
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&ts(interval));
+    b[16..].copy_from_slice(&ts(left));
+    b
+}
+
+/// Implements timer_create(2) on CLOCK_REALTIME, MONOTONIC, BOOTTIME and
+/// TAI, notifying by a signal to the process (SIGEV_SIGNAL) or to one of
+/// its threads (SIGEV_THREAD_ID), or not at all (SIGEV_NONE).
+pub fn sys_timer_create(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [clock, sevp, id_addr, ..] = a;
+    let clock = clock as i32;
+    match clock {
+        libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI => {}
+        libc::CLOCK_PROCESS_CPUTIME_ID | libc::CLOCK_THREAD_CPUTIME_ID => {
+            return Err(t.unimplemented_option("timer_create clock", clock as u64));
+        }
+        _ => return Err(Errno::EINVAL),
+    }
+    let group = t.control.group.clone();
+    let mut timers = group.timers.lock().unwrap();
+    if timers.len() >= MAX_TIMERS {
+        return Err(Errno::EAGAIN);
+    }
+    let id = (0..).find(|i| !timers.contains_key(i)).unwrap_or(0);
+    // No sigevent: SIGALRM to the process, with the timer id as value.
+    let (value, signo, notify, tid) = if sevp == 0 {
+        (id as u64, libc::SIGALRM, SIGEV_SIGNAL, 0)
+    } else {
+        let mut raw = [0u8; 20];
+        t.mm.copy_in(sevp, &mut raw)?;
+        let word = |i: usize| i32::from_le_bytes(raw[i..i + 4].try_into().unwrap());
+        let value = u64::from_le_bytes(raw[..8].try_into().unwrap());
+        (value, word(8), word(12), word(16))
+    };
+    let fire: crate::sentry::kernel::itimer::Fire = match notify {
+        SIGEV_NONE => Box::new(|_| true),
+        SIGEV_SIGNAL | SIGEV_THREAD_ID => {
+            if !(1..=64).contains(&signo) {
+                return Err(Errno::EINVAL);
+            }
+            let target = if notify == SIGEV_THREAD_ID {
+                match t.ns.thread(tid) {
+                    Some((owner, c)) if owner == t.pid => Some(Arc::downgrade(&c)),
+                    _ => return Err(Errno::EINVAL),
+                }
+            } else {
+                None
+            };
+            let process = Arc::downgrade(&group);
+            Box::new(move |overrun| {
+                let info = SigInfo::timer(signo, id, overrun, value);
+                match &target {
+                    Some(thread) => thread
+                        .upgrade()
+                        .is_none_or(|c| kernel_signal::send_thread(&c, info)),
+                    None => match process.upgrade().and_then(|g| g.threads().first().cloned()) {
+                        Some(c) => kernel_signal::send_info(&c, info),
+                        None => true,
+                    },
+                }
+            })
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    t.mm.write_u32(id_addr, id as u32)?;
+    timers.insert(id, (Timer::new(fire), clock));
+    Ok(0)
+}
+
+/// Implements timer_settime(2) (TIMER_ABSTIME on the timer's clock).
+pub fn sys_timer_settime(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [id, flags, new, old, ..] = a;
+    if flags & !TIMER_ABSTIME != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (interval, value) = read_itimerspec(t, new)?;
+    let group = t.control.group.clone();
+    let timers = group.timers.lock().unwrap();
+    let (timer, clock) = timers.get(&(id as i32)).ok_or(Errno::EINVAL)?;
+    let at = if value.is_zero() {
+        None
+    } else if flags & TIMER_ABSTIME != 0 {
+        let left = value.saturating_sub(clock_now(*clock)?);
+        Some(Instant::now() + left)
+    } else {
+        Some(Instant::now() + value)
+    };
+    let previous = timer.set(at, interval);
+    drop(timers);
+    if old != 0 {
+        t.mm.copy_out(old, &itimerspec(previous))?;
+    }
+    Ok(0)
+}
+
+/// Implements timer_gettime(2).
+pub fn sys_timer_gettime(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let now = {
+        let timers = t.control.group.timers.lock().unwrap();
+        timers.get(&(a[0] as i32)).ok_or(Errno::EINVAL)?.0.get()
+    };
+    t.mm.copy_out(a[1], &itimerspec(now)).map(|_| 0)
+}
+
+/// Implements timer_getoverrun(2).
+pub fn sys_timer_getoverrun(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let timers = t.control.group.timers.lock().unwrap();
+    let (timer, _) = timers.get(&(a[0] as i32)).ok_or(Errno::EINVAL)?;
+    Ok(timer.last_overrun() as u64)
+}
+
+/// Implements timer_delete(2).
+pub fn sys_timer_delete(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let removed = t
+        .control
+        .group
+        .timers
+        .lock()
+        .unwrap()
+        .remove(&(a[0] as i32));
+    removed.map(|_| 0).ok_or(Errno::EINVAL)
 }
