@@ -113,6 +113,7 @@ fn run_testprogs_match_their_native_runs() {
         "threads",
         "siginfo",
         "posixtimers",
+        "prctlcaps",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

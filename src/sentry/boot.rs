@@ -120,14 +120,7 @@ pub fn run(
 /// Runs one container's command as its first process; returns its
 /// shell-style status.
 fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<i32, SentryError> {
-    let creds = Creds {
-        uid: c.uid,
-        euid: c.uid,
-        suid: c.uid,
-        gid: c.gid,
-        egid: c.gid,
-        sgid: c.gid,
-    };
+    let creds = Creds::new(c.uid, c.gid);
     let fds = FdTable::default();
     for fd in 0..3u8 {
         let flags = if fd == 0 {

@@ -213,7 +213,16 @@ pub fn sandboxd(args: &[String]) -> Out {
         if start.elapsed() > TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sandboxd {args:?} did not finish within {TIMEOUT:?}");
+            // What it printed so far, and the pod it ran, say where it hung.
+            let pods: Vec<String> = args
+                .iter()
+                .filter(|a| a.ends_with(".json"))
+                .filter_map(|a| std::fs::read_to_string(a).ok())
+                .collect();
+            let (so, se) = (t_out.join().unwrap(), t_err.join().unwrap());
+            panic!(
+                "sandboxd {args:?} did not finish within {TIMEOUT:?}\npod: {pods:?}\nstdout: {so}\nstderr: {se}"
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     };

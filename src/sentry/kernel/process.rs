@@ -396,6 +396,10 @@ struct Proc {
     event: Option<Reported>,
     /// A zombie's CPU time with its waited-for children's, ns (user, sys).
     times: (u64, u64),
+    /// PR_SET_PDEATHSIG: the signal to get when the parent exits.
+    pdeathsig: i32,
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants come here, not to 1.
+    subreaper: bool,
     control: Option<Arc<Control>>,
 }
 
@@ -463,6 +467,8 @@ impl PidNs {
                 exit: None,
                 event: None,
                 times: (0, 0),
+                pdeathsig: 0,
+                subreaper: false,
                 control: Some(control),
             },
         );
@@ -508,6 +514,32 @@ impl PidNs {
         }
     }
 
+    /// PR_SET_PDEATHSIG / PR_SET_CHILD_SUBREAPER on process `pid`; each
+    /// returns the old value.
+    pub fn set_pdeathsig(&self, pid: i32, sig: Option<i32>) -> i32 {
+        let mut p = self.inner.lock().unwrap();
+        let Some(me) = p.procs.get_mut(&pid) else {
+            return 0;
+        };
+        let old = me.pdeathsig;
+        if let Some(sig) = sig {
+            me.pdeathsig = sig;
+        }
+        old
+    }
+
+    pub fn set_subreaper(&self, pid: i32, on: Option<bool>) -> bool {
+        let mut p = self.inner.lock().unwrap();
+        let Some(me) = p.procs.get_mut(&pid) else {
+            return false;
+        };
+        let old = me.subreaper;
+        if let Some(on) = on {
+            me.subreaper = on;
+        }
+        old
+    }
+
     /// Live thread `tid`: its process and control.
     pub fn thread(&self, tid: i32) -> Option<(i32, Arc<Control>)> {
         self.inner.lock().unwrap().threads.get(&tid).cloned()
@@ -539,13 +571,30 @@ impl PidNs {
             }
             None => return,
         };
+        // Orphans go to the nearest live subreaper ancestor, else to 1.
+        let mut reaper = p.procs.get(&pid).map_or(0, |me| me.parent);
+        while let Some(r) = p.procs.get(&reaper) {
+            if r.subreaper && r.exit.is_none() {
+                break;
+            }
+            reaper = r.parent;
+        }
+        if !p.procs.contains_key(&reaper) {
+            reaper = 1;
+        }
+        let mut deathsigs = Vec::new();
         for c in &children {
             if let Some(child) = p.procs.get_mut(c) {
-                child.parent = 1;
+                child.parent = reaper;
+                if child.pdeathsig != 0 {
+                    if let Some(ctl) = &child.control {
+                        deathsigs.push((ctl.clone(), child.pdeathsig));
+                    }
+                }
             }
         }
-        if let Some(init) = p.procs.get_mut(&1) {
-            init.children.extend(children.iter().filter(|&&c| c != 1));
+        if let Some(r) = p.procs.get_mut(&reaper) {
+            r.children.extend(children.iter().filter(|&&c| c != reaper));
         }
         if pid == 1 {
             for proc in p.procs.values() {
@@ -568,6 +617,9 @@ impl PidNs {
             .and_then(|pp| pp.control.clone());
         drop(p);
         self.changed.notify_all();
+        for (child, sig) in deathsigs {
+            super::signal::send(&child, sig);
+        }
         let notify = notify.filter(|i| (1..=64).contains(&i.signo()));
         if let (Some(parent), Some(info)) = (parent, notify) {
             super::signal::send_info(&parent, info);

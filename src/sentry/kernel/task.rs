@@ -23,6 +23,75 @@ pub struct Creds {
     pub gid: u32,
     pub egid: u32,
     pub sgid: u32,
+    /// Capability sets (bit n for capability n): effective, permitted,
+    /// inheritable.
+    pub cap_eff: u64,
+    pub cap_perm: u64,
+    pub cap_inh: u64,
+    /// PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted set.
+    pub keep_caps: bool,
+    /// PR_SET_NO_NEW_PRIVS (inherited, never cleared).
+    pub no_new_privs: bool,
+}
+
+/// Every capability Linux knows (CAP_LAST_CAP is 40).
+pub const ALL_CAPS: u64 = (1 << 41) - 1;
+
+impl Creds {
+    /// A process started as `uid`/`gid`: root holds every capability.
+    pub fn new(uid: u32, gid: u32) -> Creds {
+        let caps = if uid == 0 { ALL_CAPS } else { 0 };
+        Creds {
+            uid,
+            euid: uid,
+            suid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+            cap_eff: caps,
+            cap_perm: caps,
+            cap_inh: 0,
+            keep_caps: false,
+            no_new_privs: false,
+        }
+    }
+
+    /// What a change of uids does to the capability sets
+    /// (capabilities(7), "Effect of user ID changes on capabilities").
+    pub fn uids_changed(&mut self, old: Creds) {
+        let had_root = old.uid == 0 || old.euid == 0 || old.suid == 0;
+        if had_root && self.uid != 0 && self.euid != 0 && self.suid != 0 {
+            if !self.keep_caps {
+                self.cap_perm = 0;
+            }
+            self.cap_eff = 0;
+        }
+        if old.euid == 0 && self.euid != 0 {
+            self.cap_eff = 0;
+        }
+        if old.euid != 0 && self.euid == 0 {
+            self.cap_eff = self.cap_perm;
+        }
+    }
+
+    /// execve of a file without file capabilities: root (real or
+    /// effective) gets the full permitted set, effective when euid is 0;
+    /// anyone else keeps none.
+    pub fn exec(&mut self) {
+        self.keep_caps = false;
+        if self.uid == 0 || self.euid == 0 {
+            self.cap_perm = ALL_CAPS;
+            self.cap_eff = if self.euid == 0 { ALL_CAPS } else { 0 };
+        } else {
+            self.cap_perm = 0;
+            self.cap_eff = 0;
+        }
+    }
+
+    /// Whether capability `cap` is effective.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.cap_eff & (1 << cap) != 0
+    }
 }
 
 /// How a task ended, as a wait(2) status.
@@ -563,6 +632,7 @@ impl Task {
             let _ = done.send(());
         }
         self.fds.close_on_exec();
+        self.creds.exec();
         // Handlers point into the old image: back to the default, but
         // ignored signals stay ignored.
         for act in self.control.sigactions.lock().unwrap().iter_mut() {

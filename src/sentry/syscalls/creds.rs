@@ -1,8 +1,9 @@
 //! Credential syscalls: the setuid/setgid families, supplementary groups,
-//! and capget. "Privileged" means effective uid 0, which is what holding
-//! CAP_SETUID/CAP_SETGID amounts to inside a container here.
+//! and capget/capset. Changing ids needs CAP_SETUID/CAP_SETGID in the
+//! effective set; uid changes adjust the capability sets as Linux does.
 
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::task::ALL_CAPS;
 use crate::sentry::kernel::Task;
 
 /// "Leave unchanged" in the set*id calls.
@@ -10,24 +11,30 @@ const KEEP: u32 = u32::MAX;
 /// Most supplementary groups (NGROUPS_MAX).
 const NGROUPS_MAX: u64 = 65536;
 
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
 fn privileged(t: &Task) -> bool {
-    t.creds.euid == 0
+    t.creds.has_cap(CAP_SETGID)
 }
 
 /// Implements setuid(2).
 pub fn sys_setuid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let old = t.creds;
     let uid = a[0] as u32;
     if uid == KEEP {
         return Err(Errno::EINVAL);
     }
+    let root = t.creds.has_cap(CAP_SETUID);
     let c = &mut t.creds;
-    if c.euid == 0 {
+    if root {
         (c.uid, c.euid, c.suid) = (uid, uid, uid);
     } else if uid == c.uid || uid == c.suid {
         c.euid = uid;
     } else {
         return Err(Errno::EPERM);
     }
+    t.creds.uids_changed(old);
     Ok(0)
 }
 
@@ -62,12 +69,14 @@ fn set_res(root: bool, cur: (u32, u32, u32), new: (u32, u32, u32)) -> SysResult<
 
 /// Implements setresuid(2).
 pub fn sys_setresuid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let old = t.creds;
     let c = t.creds;
     (t.creds.uid, t.creds.euid, t.creds.suid) = set_res(
-        privileged(t),
+        t.creds.has_cap(CAP_SETUID),
         (c.uid, c.euid, c.suid),
         (a[0] as u32, a[1] as u32, a[2] as u32),
     )?;
+    t.creds.uids_changed(old);
     Ok(0)
 }
 
@@ -103,13 +112,15 @@ fn set_re(root: bool, cur: (u32, u32, u32), r: u32, e: u32) -> SysResult<(u32, u
 
 /// Implements setreuid(2).
 pub fn sys_setreuid(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let old = t.creds;
     let c = t.creds;
     (t.creds.uid, t.creds.euid, t.creds.suid) = set_re(
-        privileged(t),
+        t.creds.has_cap(CAP_SETUID),
         (c.uid, c.euid, c.suid),
         a[0] as u32,
         a[1] as u32,
     )?;
+    t.creds.uids_changed(old);
     Ok(0)
 }
 
@@ -179,38 +190,68 @@ pub fn sys_getgroups(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 }
 
 /// Implements capget(2): uid 0 holds every capability, others none (no
-/// file capabilities in the sandbox).
-pub fn sys_capget(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    const V1: u32 = 0x1998_0330;
-    const V2: u32 = 0x2007_1026;
-    const V3: u32 = 0x2008_0522;
-    let version = {
-        let mut b = [0u8; 4];
-        t.mm.copy_in(a[0], &mut b)?;
-        u32::from_le_bytes(b)
-    };
+const CAP_V1: u32 = 0x1998_0330;
+const CAP_V2: u32 = 0x2007_1026;
+const CAP_V3: u32 = 0x2008_0522;
+
+/// Reads a capget/capset header: the number of 32-bit words per set, or
+/// EINVAL (with the preferred version written back, as Linux does). The
+/// pid must be 0 or the caller (ESRCH otherwise: other tasks' sets are
+/// not kept here).
+fn cap_header(t: &mut Task, hdr: u64) -> SysResult<usize> {
+    let version = t.mm.read_u32(hdr)?;
     let words = match version {
-        V1 => 1,
-        V2 | V3 => 2,
+        CAP_V1 => 1,
+        CAP_V2 | CAP_V3 => 2,
         _ => {
-            t.mm.write_u32(a[0], V3)?;
+            t.mm.write_u32(hdr, CAP_V3)?;
             return Err(Errno::EINVAL);
         }
     };
+    let pid = t.mm.read_u32(hdr + 4)? as i32;
+    if pid != 0 && pid != t.tid && pid != t.pid {
+        return Err(Errno::ESRCH);
+    }
+    Ok(words)
+}
+
+/// Implements capget(2).
+pub fn sys_capget(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let words = cap_header(t, a[0])?;
     if a[1] == 0 {
         return Ok(0);
     }
-    // CAP_LAST_CAP is 40: 41 capability bits.
-    let all: u64 = (1 << 41) - 1;
-    let caps = if t.creds.euid == 0 { all } else { 0 };
+    let c = t.creds;
     let mut data = vec![];
     for w in 0..words {
-        let part = (caps >> (32 * w)) as u32;
-        for _ in 0..2 {
-            data.extend_from_slice(&part.to_le_bytes()); // effective, permitted
+        for set in [c.cap_eff, c.cap_perm, c.cap_inh] {
+            data.extend_from_slice(&((set >> (32 * w)) as u32).to_le_bytes());
         }
-        data.extend_from_slice(&0u32.to_le_bytes()); // inheritable
     }
     t.mm.copy_out(a[1], &data)?;
+    Ok(0)
+}
+
+/// Implements capset(2): the new permitted set may only shrink, the
+/// effective set must lie in it, and the inheritable set may only gain
+/// what is permitted.
+pub fn sys_capset(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let words = cap_header(t, a[0])?;
+    let mut raw = vec![0u8; words * 12];
+    t.mm.copy_in(a[1], &mut raw)?;
+    let mut sets = [0u64; 3];
+    for w in 0..words {
+        for (i, set) in sets.iter_mut().enumerate() {
+            let at = w * 12 + i * 4;
+            let v = u32::from_le_bytes(raw[at..at + 4].try_into().unwrap()) as u64;
+            *set |= v << (32 * w);
+        }
+    }
+    let [eff, perm, inh] = sets.map(|s| s & ALL_CAPS);
+    let c = &mut t.creds;
+    if perm & !c.cap_perm != 0 || eff & !perm != 0 || inh & !(c.cap_inh | c.cap_perm) != 0 {
+        return Err(Errno::EPERM);
+    }
+    (c.cap_eff, c.cap_perm, c.cap_inh) = (eff, perm, inh);
     Ok(0)
 }

@@ -181,6 +181,50 @@ pub fn sys_execve(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
+/// Implements execveat(2): the path is relative to `dirfd`, or with
+/// AT_EMPTY_PATH and an empty path the file open at `dirfd` runs.
+pub fn sys_execveat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [dirfd, path_addr, argv_addr, envp_addr, flags, _] = a;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = t.mm.read_cstr(path_addr, MAX_PATH)?;
+    let dirfd = dirfd as i32;
+    let full = if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let file = t.fds.get(dirfd)?;
+        file.ops.node().ok_or(Errno::EACCES)?.path()
+    } else if path.starts_with(b"/") || dirfd == libc::AT_FDCWD {
+        path
+    } else {
+        let mut p = super::file::dir_of(t, dirfd)?.path();
+        p.push(b'/');
+        p.extend_from_slice(&path);
+        p
+    };
+    if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        let node = crate::sentry::vfs::resolve(
+            &t.fs,
+            &t.root,
+            &t.cwd,
+            &full,
+            crate::sentry::vfs::Follow::No,
+        )?;
+        if node.current_stat().mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+    }
+    let mut total = 0;
+    let argv = string_array(t, argv_addr, &mut total)?;
+    let envp = string_array(t, envp_addr, &mut total)?;
+    t.exec(&full, argv, &envp)?;
+    Ok(0)
+}
+
 /// Implements exit(2): the calling thread ends (the process with its
 /// last thread).
 pub fn sys_exit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {

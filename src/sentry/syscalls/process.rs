@@ -138,6 +138,11 @@ pub fn sys_prlimit64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
+/// Implements setrlimit(2).
+pub fn sys_setrlimit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_prlimit64(t, [0, a[0], a[1], 0, 0, 0])
+}
+
 /// Implements getrlimit(2).
 pub fn sys_getrlimit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_prlimit64(t, [0, a[0], 0, a[1], 0, 0])
@@ -245,6 +250,49 @@ pub fn sys_prctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             Ok(0)
         }
         libc::PR_GET_NAME => t.mm.copy_out(a[1], &t.comm).map(|_| 0),
+        libc::PR_SET_PDEATHSIG => {
+            if a[1] > 64 {
+                return Err(Errno::EINVAL);
+            }
+            t.ns.set_pdeathsig(t.pid, Some(a[1] as i32));
+            Ok(0)
+        }
+        libc::PR_GET_PDEATHSIG => {
+            let sig = t.ns.set_pdeathsig(t.pid, None);
+            t.mm.write_u32(a[1], sig as u32).map(|_| 0)
+        }
+        libc::PR_SET_CHILD_SUBREAPER => {
+            t.ns.set_subreaper(t.pid, Some(a[1] != 0));
+            Ok(0)
+        }
+        libc::PR_GET_CHILD_SUBREAPER => {
+            let on = t.ns.set_subreaper(t.pid, None);
+            t.mm.write_u32(a[1], on as u32).map(|_| 0)
+        }
+        libc::PR_SET_NO_NEW_PRIVS => {
+            if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.creds.no_new_privs = true;
+            Ok(0)
+        }
+        libc::PR_GET_NO_NEW_PRIVS => Ok(t.creds.no_new_privs as u64),
+        libc::PR_SET_KEEPCAPS => {
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.creds.keep_caps = a[1] == 1;
+            Ok(0)
+        }
+        libc::PR_GET_KEEPCAPS => Ok(t.creds.keep_caps as u64),
+        // Every process may dump core here (there is no core dump).
+        libc::PR_GET_DUMPABLE => Ok(1),
+        libc::PR_CAPBSET_READ => {
+            if a[1] > 40 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(1)
+        }
         _ => Err(t.unimplemented_option("prctl", a[0])),
     }
 }
