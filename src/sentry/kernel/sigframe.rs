@@ -64,13 +64,13 @@ pub fn deliver_pending(t: &mut Task) {
     }
 }
 
-/// A synchronous fault signal: runs the guest's handler when it has one
-/// and does not block the signal, else kills the task.
-pub fn deliver_fault(t: &mut Task, sig: i32, addr: u64) {
+/// A synchronous fault signal with its si_code: runs the guest's handler
+/// when it has one and does not block the signal, else kills the task.
+pub fn deliver_fault(t: &mut Task, sig: i32, code: i32, addr: u64) {
     let blocked = t.control.mask.load(Ordering::SeqCst) & (1u64 << (sig - 1)) != 0;
     match action(&t.control, sig) {
         Action::Handle(act) if !blocked => {
-            if setup_frame(t, sig, act, Some(addr)).is_err() {
+            if setup_frame(t, sig, act, Some((addr, code))).is_err() {
                 t.exit = Some(Exit::Signal(libc::SIGSEGV));
             }
         }
@@ -101,7 +101,8 @@ fn set_gprs(r: &mut Regs, v: &[u64; 17]) {
     ] = *v;
 }
 
-fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> SysResult<()> {
+/// `fault`: the faulting address and si_code of a synchronous fault.
+fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<(u64, i32)>) -> SysResult<()> {
     let [handler, flags, restorer, mask] = act;
     let mut regs = t.regs;
     // A syscall cut short by this signal is restarted after the handler
@@ -141,13 +142,13 @@ fn setup_frame(t: &mut Task, sig: i32, act: [u64; 4], fault: Option<u64>) -> Sys
     put(&mut buf, mc + 144, 0x33 | (0x2b << 48)); // cs, gs, fs, ss
     put(&mut buf, mc + 168, if fault.is_some() { 14 } else { 0 }); // trapno
     put(&mut buf, mc + 176, old_mask);
-    put(&mut buf, mc + 184, fault.unwrap_or(0)); // cr2
+    put(&mut buf, mc + 184, fault.map_or(0, |f| f.0)); // cr2
     put(&mut buf, mc + 192, if fpu.is_some() { fp_addr } else { 0 });
     put(&mut buf, uc + 296, old_mask);
     let info = 8 + UCONTEXT;
     buf[info as usize..info as usize + 4].copy_from_slice(&sig.to_le_bytes());
-    if let Some(addr) = fault {
-        buf[info as usize + 8..info as usize + 12].copy_from_slice(&1i32.to_le_bytes()); // SEGV_MAPERR
+    if let Some((addr, code)) = fault {
+        buf[info as usize + 8..info as usize + 12].copy_from_slice(&code.to_le_bytes());
         put(&mut buf, info + 16, addr);
     }
     if let Some(fpu) = &fpu {

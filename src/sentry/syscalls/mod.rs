@@ -165,6 +165,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::LISTXATTR | nr::LLISTXATTR | nr::FLISTXATTR => e(file::sys_xattr, "pxu"),
         nr::FADVISE64 => e(file::sys_fadvise64, "fiii"),
         nr::MINCORE => e(mm::sys_mincore, "xux"),
+        nr::MSYNC => e(mm::sys_msync, "xuo"),
         nr::SCHED_GETAFFINITY => e(process::sys_sched_getaffinity, "iux"),
         nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
         nr::SET_ROBUST_LIST => e(process::sys_set_robust_list, "xu"),
