@@ -1,4 +1,5 @@
-//! The memory of a process as its threads share it.
+//! The memory of a process as its threads share it, and what futexes
+//! need to know of it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,6 +16,15 @@ pub struct Mm {
     inner: Arc<Mutex<MemoryManager>>,
     space: Arc<dyn AddressSpace>,
     stale: Arc<Stale>,
+}
+
+/// Names a futex word for the futex table: by its shared object and the
+/// offset in it when it lies in a shared mapping (so that every process
+/// mapping the object finds it), else by memory manager and address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FutexKey {
+    Private { mm: usize, addr: u64 },
+    Shared { object: u64, offset: u64 },
 }
 
 impl Mm {
@@ -42,6 +52,20 @@ impl Mm {
     pub fn settle(&self) {
         if self.stale.pending() {
             drop(self.lock());
+        }
+    }
+
+    /// The key of the futex word at `addr`. A `private` futex
+    /// (FUTEX_PRIVATE_FLAG) is keyed by this memory even in a shared
+    /// mapping, as Linux does.
+    pub fn futex_key(&self, addr: u64, private: bool) -> FutexKey {
+        let shared = (!private).then(|| self.lock().shared_word(addr)).flatten();
+        match shared {
+            Some((object, offset)) => FutexKey::Shared { object, offset },
+            None => FutexKey::Private {
+                mm: self.id(),
+                addr,
+            },
         }
     }
 

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use fork::Snapshot;
-pub use handle::Mm;
+pub use handle::{FutexKey, Mm};
 pub use shared::{Quota, SharedObject, PAST_END};
 pub use vma::{Backing, PageSource, Vma};
 
@@ -435,6 +435,14 @@ impl MemoryManager {
     fn past_end(&self, addr: u64) -> bool {
         let shared = self.vma_at(addr).and_then(|(s, v)| v.shared_at(s, addr));
         shared.is_some_and(|(object, off)| page_up(object.size()).is_some_and(|end| off >= end))
+    }
+
+    /// The futex key of the word at `addr` if it lies in a shared mapping:
+    /// (object id, offset).
+    pub fn shared_word(&self, addr: u64) -> Option<(u64, u64)> {
+        let (start, vma) = self.vma_at(addr)?;
+        let (object, off) = vma.shared_at(start, addr)?;
+        Some((object.id(), off))
     }
 
     fn drop_pages(&mut self, start: u64, end: u64) {

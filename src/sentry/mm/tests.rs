@@ -252,6 +252,27 @@ fn shrunk_object_pages_go_when_settled_and_fault_past_end() {
 }
 
 #[test]
+fn shared_word_is_the_same_in_every_mapping_of_the_object() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 2);
+    let (mut child, _) = child_of(&mut parent);
+    let moved = child
+        .remap(A, 2 * PAGE_SIZE, 2 * PAGE_SIZE, true, Some(0x20_0000))
+        .unwrap();
+    let word = parent.shared_word(A + PAGE_SIZE + 8);
+    assert!(word.is_some());
+    assert_eq!(child.shared_word(moved + PAGE_SIZE + 8), word);
+}
+
+#[test]
+fn private_word_has_no_shared_key() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    assert_eq!(mm.shared_word(A), None);
+}
+
+#[test]
 fn msync_over_a_hole_is_enomem() {
     let mem = memory();
     let (mut mm, _) = with_shared(&mem, 3);
