@@ -16,8 +16,9 @@ const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 /// Implements mmap(2). MAP_SHARED|MAP_ANONYMOUS makes a new shared
-/// object; MAP_SHARED of a file is a private copy (that can never be made
-/// writable when the file was opened read-only).
+/// object; MAP_SHARED of a file maps the file's own pages when it has
+/// them (tmpfs), else (read-only image files) a private copy that can
+/// never be made writable.
 pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [addr, len, prot, flags, fd, off] = a;
     let kind = flags & MAP_TYPE;
@@ -79,6 +80,15 @@ fn file_backing(
     let may_write = !shared || file.writable();
     if !file.readable() || (prot.write && !may_write) {
         return Err(Errno::EACCES);
+    }
+    if let Some(object) = file.ops.shared_object().filter(|_| shared) {
+        return Ok((
+            Backing::Shared {
+                object,
+                offset: off,
+            },
+            may_write,
+        ));
     }
     let source = file.ops.clone().page_source().ok_or(Errno::ENODEV)?;
     let backing = Backing::File {

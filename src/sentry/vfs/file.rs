@@ -7,7 +7,7 @@ use super::{GoferFs, Node};
 use crate::abi::types::{dtype_of_mode, Stat, S_IFCHR, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::PageSource;
+use crate::sentry::mm::{PageSource, SharedObject};
 
 /// Directory entries as (ino, d_type, name).
 pub type Entries = Arc<Vec<(u64, u8, Vec<u8>)>>;
@@ -44,6 +44,12 @@ pub trait FileOps: Send + Sync {
     }
     /// The source of pages for a private file mapping, if mappable.
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
+        None
+    }
+    /// The object that holds the file's data, for a shared mapping that
+    /// sees (and makes) the file's changes. None: a shared mapping of it
+    /// is a private copy (image files, which are read-only).
+    fn shared_object(&self) -> Option<Arc<SharedObject>> {
         None
     }
     /// Sets the file's length (ftruncate). EINVAL for what has no length.
