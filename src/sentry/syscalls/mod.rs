@@ -57,6 +57,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::RT_SIGPROCMASK => e(signal::sys_rt_sigprocmask, "ixxu"),
         nr::IOCTL => e(file::sys_ioctl, "fxx"),
         nr::PREAD64 => e(file::sys_pread64, "fxui"),
+        nr::PWRITE64 => e(file::sys_pwrite64, "fbui"),
         nr::READV => e(file::sys_readv, "fxu"),
         nr::WRITEV => e(file::sys_writev, "fxu"),
         nr::ACCESS => e(file::sys_access, "po"),

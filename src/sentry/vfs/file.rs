@@ -150,6 +150,23 @@ impl OpenFile {
         }
         self.ops.read(buf, off)
     }
+
+    /// pwrite64(2): at `off`, or at the end with O_APPEND (as Linux); the
+    /// file offset stays.
+    pub fn pwrite(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        if !self.ops.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        let off = if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 {
+            self.ops.stat()?.size.max(0) as u64
+        } else {
+            off
+        };
+        self.ops.write(buf, off)
+    }
 }
 
 #[derive(Clone)]
