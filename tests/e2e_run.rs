@@ -111,6 +111,7 @@ fn run_testprogs_match_their_native_runs() {
         "mremap",
         "stopcont",
         "threads",
+        "shm",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {
