@@ -1,10 +1,12 @@
 //! Futexes: wait queues keyed by a guest address, what pthread mutexes,
 //! condition variables, joins and glibc's locks sleep on.
 //!
-//! A key names the futex word. Every page the sentry maps is private to
-//! one memory manager (threads share it; fork copies it), so the key is
-//! the memory manager and the address, whether or not the guest asked for
-//! FUTEX_PRIVATE_FLAG, as Linux keys futexes in private mappings.
+//! A key names the futex word (`Mm::futex_key`). A word in a private
+//! mapping is named by its memory manager and address; one in a shared
+//! mapping by the shared object and its offset there, so that processes
+//! mapping the object at different addresses meet on it (process-shared
+//! mutexes across fork), unless the guest said FUTEX_PRIVATE_FLAG, as
+//! Linux does.
 //!
 //! The value check of a wait and the queueing happen under the table's
 //! lock, which every wake takes too, so a wake that follows the guest's
@@ -20,18 +22,19 @@ use std::time::{Duration, Instant};
 use super::process::Control;
 use super::Task;
 use crate::abi::{Errno, SysResult};
-use crate::sentry::mm::Mm;
+use crate::sentry::mm::{FutexKey as Key, Mm};
 
-/// Names one futex word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
-    mm: usize,
-    addr: u64,
+/// A futex word as the guest names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Word {
+    pub addr: u64,
+    /// FUTEX_PRIVATE_FLAG: only this process uses the word.
+    pub private: bool,
 }
 
-impl Key {
-    pub fn new(mm: &Mm, addr: u64) -> Key {
-        Key { mm: mm.id(), addr }
+impl Word {
+    fn key(&self, mm: &Mm) -> Key {
+        mm.futex_key(self.addr, self.private)
     }
 }
 
@@ -78,17 +81,17 @@ impl From<WaitError> for Errno {
     }
 }
 
-/// FUTEX_WAIT(_BITSET): sleeps while the word at `addr` holds `val`, until
-/// a wake matching `bitset`, the `deadline`, or a signal.
+/// FUTEX_WAIT(_BITSET): sleeps while `word` holds `val`, until a wake
+/// matching `bitset`, the `deadline`, or a signal.
 pub fn wait(
     mm: &Mm,
     control: &Arc<Control>,
-    addr: u64,
+    word: Word,
     val: u32,
     bitset: u32,
     deadline: Option<Instant>,
 ) -> Result<(), WaitError> {
-    let key = Key::new(mm, addr);
+    let key = word.key(mm);
     let waiter = Arc::new(Waiter {
         woken: AtomicBool::new(false),
         bitset,
@@ -96,7 +99,7 @@ pub fn wait(
     });
     {
         let mut t = table();
-        let now = mm.read_u32(addr).map_err(|_| WaitError::Fault)?;
+        let now = mm.read_u32(word.addr).map_err(|_| WaitError::Fault)?;
         if now != val {
             return Err(WaitError::Again);
         }
@@ -169,21 +172,22 @@ pub fn wake(key: Key, n: usize, bitset: u32) -> usize {
     woken.len()
 }
 
-/// FUTEX_(CMP_)REQUEUE: wakes up to `n` waiters on `from` and moves up to
-/// `requeue` others to `to`. With `expect`, the word at `addr` must hold
+/// FUTEX_(CMP_)REQUEUE: wakes up to `n` waiters on `word` and moves up to
+/// `requeue` others to the word at `to`. With `expect`, `word` must hold
 /// it (EAGAIN otherwise). Returns woken + moved.
 pub fn requeue(
     mm: &Mm,
-    addr: u64,
+    word: Word,
     to: u64,
     n: usize,
     requeue: usize,
     expect: Option<u32>,
 ) -> SysResult<usize> {
-    let (from, to) = (Key::new(mm, addr), Key::new(mm, to));
+    let to = Word { addr: to, ..word };
+    let (from, to) = (word.key(mm), to.key(mm));
     let mut t = table();
     if let Some(val) = expect {
-        if mm.read_u32(addr)? != val {
+        if mm.read_u32(word.addr)? != val {
             return Err(Errno::EAGAIN);
         }
     }
@@ -199,9 +203,9 @@ pub fn requeue(
 }
 
 /// FUTEX_WAKE_OP: atomically applies the operation encoded in `op` to the
-/// word at `addr2`, wakes up to `n` waiters on `addr`, and up to `n2` on
-/// `addr2` if the old value passes the encoded comparison.
-pub fn wake_op(mm: &Mm, addr: u64, addr2: u64, n: usize, n2: usize, op: u32) -> SysResult<usize> {
+/// word at `addr2`, wakes up to `n` waiters on `word`, and up to `n2` on
+/// the one at `addr2` if the old value passes the encoded comparison.
+pub fn wake_op(mm: &Mm, word: Word, addr2: u64, n: usize, n2: usize, op: u32) -> SysResult<usize> {
     let kind = (op >> 28) & 7;
     let shift_arg = op & (8 << 28) != 0;
     let cmp = (op >> 24) & 15;
@@ -216,6 +220,11 @@ pub fn wake_op(mm: &Mm, addr: u64, addr2: u64, n: usize, n2: usize, op: u32) -> 
     if kind > 4 || cmp > 5 {
         return Err(Errno::ENOSYS);
     }
+    let word2 = Word {
+        addr: addr2,
+        ..word
+    };
+    let (key, key2) = (word.key(mm), word2.key(mm));
     let mut t = table();
     let old = mm.update_u32(addr2, |old| match kind {
         0 => oparg,                   // SET
@@ -232,9 +241,9 @@ pub fn wake_op(mm: &Mm, addr: u64, addr2: u64, n: usize, n2: usize, op: u32) -> 
         4 => (old as i32) > cmparg as i32,
         _ => (old as i32) >= cmparg as i32,
     };
-    let mut woken = wake_locked(&mut t, Key::new(mm, addr), n, u32::MAX);
+    let mut woken = wake_locked(&mut t, key, n, u32::MAX);
     if passes {
-        woken.extend(wake_locked(&mut t, Key::new(mm, addr2), n2, u32::MAX));
+        woken.extend(wake_locked(&mut t, key2, n2, u32::MAX));
     }
     drop(t);
     woken.iter().for_each(|w| w.wake());
@@ -255,9 +264,11 @@ pub fn thread_exit(t: &mut Task) {
         walk_robust_list(t);
     }
     let addr = std::mem::take(&mut t.clear_child_tid);
-    // Only other threads of the process can see the word.
+    // Only other threads of the process are told, as Linux does. The
+    // kernel's wakes are not private: the key of a word in shared memory
+    // is the object's.
     if addr != 0 && t.mm.users() > 1 && t.mm.write_u32(addr, 0).is_ok() {
-        wake(Key::new(&t.mm, addr), 1, u32::MAX);
+        wake(t.mm.futex_key(addr, false), 1, u32::MAX);
     }
 }
 
@@ -299,7 +310,7 @@ fn owner_died(t: &Task, addr: u64) {
     };
     match t.mm.update_u32(addr, mark) {
         Ok(val) if val & FUTEX_TID_MASK == tid && val & FUTEX_WAITERS != 0 => {
-            wake(Key::new(&t.mm, addr), 1, u32::MAX);
+            wake(t.mm.futex_key(addr, false), 1, u32::MAX);
         }
         _ => {}
     }

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::siginfo::{SigInfo, SI_KERNEL};
+use super::siginfo::SigInfo;
 use super::signal::{action, Action};
 use super::task::{Exit, Task};
 use crate::abi::{Errno, SysResult};
@@ -66,13 +66,13 @@ pub fn deliver_pending(t: &mut Task) {
     }
 }
 
-/// A synchronous fault signal: runs the guest's handler when it has one
-/// and does not block the signal, else kills the task.
-pub fn deliver_fault(t: &mut Task, sig: i32, addr: u64) {
+/// A synchronous fault signal with its si_code: runs the guest's handler
+/// when it has one and does not block the signal, else kills the task.
+pub fn deliver_fault(t: &mut Task, sig: i32, code: i32, addr: u64) {
     let blocked = t.control.mask.load(Ordering::SeqCst) & (1u64 << (sig - 1)) != 0;
     match action(&t.control, sig) {
         Action::Handle(act) if !blocked => {
-            let info = SigInfo::fault(sig, fault_code(sig), addr);
+            let info = SigInfo::fault(sig, code, addr);
             if setup_frame(t, info, act, Some(addr)).is_err() {
                 t.exit = Some(Exit::Signal(libc::SIGSEGV));
             }
@@ -102,18 +102,6 @@ fn set_gprs(r: &mut Regs, v: &[u64; 17]) {
         r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx, r.rdx,
         r.rax, r.rcx, r.rsp, r.rip,
     ] = *v;
-}
-
-/// The si_code of a synchronous fault signal.
-fn fault_code(sig: i32) -> i32 {
-    match sig {
-        libc::SIGSEGV => 1, // SEGV_MAPERR
-        libc::SIGBUS => 2,  // BUS_ADRERR
-        libc::SIGILL => 2,  // ILL_ILLOPN
-        libc::SIGFPE => 1,  // FPE_INTDIV
-        libc::SIGTRAP => 1, // TRAP_BRKPT
-        _ => SI_KERNEL,
-    }
 }
 
 fn setup_frame(t: &mut Task, info: SigInfo, act: [u64; 4], fault: Option<u64>) -> SysResult<()> {

@@ -9,7 +9,7 @@ use super::process::{Control, Group, PidNs, SigActions};
 use super::siginfo::SigInfo;
 use super::Kernel;
 use crate::abi::{Errno, SysResult};
-use crate::sentry::mm::{MemoryManager, Mm, Snapshot};
+use crate::sentry::mm::{MemoryManager, Mm, Snapshot, PAST_END};
 use crate::sentry::platform::{Event, PlatformError, Regs};
 use crate::sentry::syscalls;
 use crate::sentry::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, HostFile, Node};
@@ -517,6 +517,8 @@ impl Task {
             }
             // Back to guest code: an EINTR from here on was seen by it.
             self.interrupted_syscall = None;
+            // Pages of shared objects that shrank must not be reachable.
+            self.mm.settle();
             let entered = std::time::Instant::now();
             let event = self.ctx.switch(self.mm.space(), &mut self.regs)?;
             self.control
@@ -536,13 +538,20 @@ impl Task {
                     present,
                 } => {
                     let faulted = self.mm.lock().fault(addr, write, exec, present);
-                    if faulted.is_err() {
+                    if let Err(e) = faulted {
+                        // BUS_ADRERR past the end of an object, else
+                        // SEGV_MAPERR.
+                        let (sig, code) = if e == PAST_END {
+                            (libc::SIGBUS, 2)
+                        } else {
+                            (libc::SIGSEGV, 1)
+                        };
                         log::debug!(
-                            "pid {}: SIGSEGV at {addr:#x} (rip {:#x})",
+                            "pid {}: signal {sig} at {addr:#x} (rip {:#x})",
                             self.pid,
                             self.regs.rip
                         );
-                        self.fatal_signal(libc::SIGSEGV, addr);
+                        self.fatal_signal(sig, code, addr);
                     }
                 }
                 Event::Exception { vector, error_code } => {
@@ -551,17 +560,17 @@ impl Task {
                         self.pid,
                         self.regs.rip
                     );
-                    self.fatal_signal(signal_for_vector(vector), self.regs.rip);
+                    self.fatal_signal(signal_for_vector(vector), 1, self.regs.rip);
                 }
                 Event::Interrupted => {}
             }
         }
     }
 
-    /// A synchronous fault signal (SIGSEGV, SIGILL, ...): the guest's
-    /// handler runs if it has one, else the task dies of it.
-    pub fn fatal_signal(&mut self, sig: i32, addr: u64) {
-        super::sigframe::deliver_fault(self, sig, addr);
+    /// A synchronous fault signal (SIGSEGV, SIGILL, ...) with its si_code:
+    /// the guest's handler runs if it has one, else the task dies of it.
+    pub fn fatal_signal(&mut self, sig: i32, code: i32, addr: u64) {
+        super::sigframe::deliver_fault(self, sig, code, addr);
     }
 
     /// The FPU state for a signal frame, when the platform can read it.

@@ -8,22 +8,42 @@
 //! kernel's copies to and from guest virtual memory fault pages in exactly
 //! as a guest access would, so a bad pointer yields EFAULT.
 //!
-//! fork shares every frame copy-on-write: both processes map it read-only
-//! (`Page::cow`) and the first write to it copies the frame, or just maps
-//! it writable again once the other side let go of it.
+//! fork shares every private frame copy-on-write: both processes map it
+//! read-only (`Page::cow`) and the first write to it copies the frame, or
+//! just maps it writable again once the other side let go of it.
+//!
+//! Shared mappings (MAP_SHARED, anonymous or of a tmpfs file) are backed
+//! by a [`SharedObject`]: their pages map the object's own frames, fork
+//! hands the child the same object, and a write by anyone is seen by all.
+//! Such pages are never copy-on-write. When an object shrinks, the memory
+//! managers mapping it drop the pages past its end on their next entry
+//! (see `shared`).
 //!
 //! Invariants: VMAs never overlap and are page aligned; every page lies
 //! inside a VMA and is mapped in the platform with that VMA's protection,
 //! less write while it is copy-on-write; each page holds one reference on
-//! its frame.
+//! its frame; a page of a shared VMA is never copy-on-write and its frame
+//! is the object's frame at that offset (or, until the note of a shrink is
+//! applied, a frame the object has since dropped).
+//!
+//! Lock order: the futex table, then a memory manager (`Mm::lock`), then
+//! a shared object (see `shared`), then the frame table.
 
+mod fork;
+mod handle;
 pub mod memory;
+mod shared;
 mod vma;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
+pub use fork::Snapshot;
+pub use handle::{FutexKey, Mm};
+pub use shared::{Quota, SharedObject, PAST_END};
 pub use vma::{Backing, PageSource, Vma};
+
+use shared::Stale;
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::platform::{AddressSpace, Prot};
@@ -44,15 +64,25 @@ struct Page {
     cow: bool,
 }
 
-/// What fork hands the child: the VMAs and pages of the parent, every
-/// frame already referenced once more for the child.
-pub struct Snapshot {
-    mem: Arc<GuestMemory>,
-    vmas: BTreeMap<u64, Vma>,
-    pages: BTreeMap<u64, Page>,
-    brk_start: u64,
-    brk: u64,
-    mmap_top: u64,
+/// Where mmap puts a new mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Anywhere free, at the hint if it is (0: no hint).
+    Hint(u64),
+    /// Exactly there, replacing what was mapped (MAP_FIXED).
+    Fixed(u64),
+    /// Exactly there, EEXIST if anything is mapped (MAP_FIXED_NOREPLACE).
+    FixedNoReplace(u64),
+}
+
+/// A mapping to make (mmap): `len` is page aligned and not zero.
+pub struct MapRequest {
+    pub placement: Placement,
+    pub len: u64,
+    pub prot: Prot,
+    pub backing: Backing,
+    /// See [`Vma::may_write`].
+    pub may_write: bool,
 }
 
 /// The memory of one guest process.
@@ -61,6 +91,8 @@ pub struct MemoryManager {
     space: Arc<dyn AddressSpace>,
     vmas: BTreeMap<u64, Vma>,
     pages: BTreeMap<u64, Page>,
+    /// Notes of shrunk shared objects, applied by `settle`.
+    stale: Arc<Stale>,
     /// Start of the heap (end of the loaded image) and current break.
     pub brk_start: u64,
     pub brk: u64,
@@ -82,6 +114,7 @@ impl MemoryManager {
             space,
             vmas: BTreeMap::new(),
             pages: BTreeMap::new(),
+            stale: Arc::default(),
             brk_start: 0,
             brk: 0,
             mmap_top: USER_TOP - (1 << 30),
@@ -137,28 +170,59 @@ impl MemoryManager {
 
     /// Maps `[start, start+len)`, replacing what was there. All page aligned.
     pub fn map(&mut self, start: u64, len: u64, prot: Prot, backing: Backing) -> SysResult<()> {
-        let end = start
+        let vma = Vma {
+            end: 0,
+            prot,
+            backing,
+            may_write: true,
+        };
+        self.insert(start, len, vma)
+    }
+
+    /// Puts `vma` at `[start, start+len)` (its `end` is set here),
+    /// replacing what was there.
+    fn insert(&mut self, start: u64, len: u64, mut vma: Vma) -> SysResult<()> {
+        vma.end = start
             .checked_add(len)
             .filter(|&e| e <= USER_TOP)
             .ok_or(Errno::ENOMEM)?;
         self.unmap(start, len)?;
-        self.vmas.insert(start, Vma { end, prot, backing });
+        if let Some((object, _)) = vma.backing.shared() {
+            object.attach(&self.stale);
+        }
+        self.vmas.insert(start, vma);
         Ok(())
     }
 
-    /// Maps at `start` only if nothing is mapped there.
-    pub fn map_noreplace(
-        &mut self,
-        start: u64,
-        len: u64,
-        prot: Prot,
-        backing: Backing,
-    ) -> SysResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if self.overlaps(start, end) {
-            return Err(Errno::EEXIST);
-        }
-        self.map(start, len, prot, backing)
+    /// mmap: maps `req` where its placement allows; returns the address.
+    pub fn mmap(&mut self, req: MapRequest) -> SysResult<u64> {
+        let len = req.len;
+        let fits = |a: u64| a.checked_add(len).is_some_and(|e| e <= USER_TOP);
+        let start = match req.placement {
+            Placement::Hint(a) if a != 0 && a % PAGE_SIZE == 0 && fits(a) => {
+                if self.overlaps(a, a + len) {
+                    self.find_free(len)?
+                } else {
+                    a
+                }
+            }
+            Placement::Hint(_) => self.find_free(len)?,
+            Placement::Fixed(a) => a,
+            Placement::FixedNoReplace(a) => {
+                if fits(a) && self.overlaps(a, a + len) {
+                    return Err(Errno::EEXIST);
+                }
+                a
+            }
+        };
+        let vma = Vma {
+            end: 0,
+            prot: req.prot,
+            backing: req.backing,
+            may_write: req.may_write,
+        };
+        self.insert(start, len, vma)?;
+        Ok(start)
     }
 
     /// Splits the VMA that contains `addr` (strictly inside) in two.
@@ -191,7 +255,8 @@ impl MemoryManager {
     /// mremap: resizes the mapping at `[old, old+old_len)` (which must lie
     /// in one VMA) to `new_len`, in place when it can, else at a new
     /// address when `may_move` (or at `fixed`); pages move with their
-    /// frames. Returns the mapping's address.
+    /// frames. An `old_len` of 0 maps the same pages of a shared mapping
+    /// a second time. Returns the mapping's address.
     pub fn remap(
         &mut self,
         old: u64,
@@ -205,7 +270,15 @@ impl MemoryManager {
         if old_end > vma.end {
             return Err(Errno::EFAULT);
         }
-        let (prot, backing) = (vma.prot, vma.backing.advanced(old - start));
+        let moved_vma = Vma {
+            end: 0,
+            prot: vma.prot,
+            backing: vma.backing.advanced(old - start),
+            may_write: vma.may_write,
+        };
+        if old_len == 0 {
+            return self.duplicate(moved_vma, new_len, may_move, fixed);
+        }
         if fixed.is_none() {
             if new_len <= old_len {
                 self.unmap(old + new_len, old_len - new_len)?;
@@ -246,14 +319,8 @@ impl MemoryManager {
             log::error!("platform unmap for mremap: {e}");
         }
         self.unmap(old, old_len)?;
-        self.vmas.insert(
-            new,
-            Vma {
-                end: new + new_len,
-                prot,
-                backing,
-            },
-        );
+        let prot = moved_vma.prot;
+        self.insert(new, new_len, moved_vma)?;
         for (a, page) in moved {
             let to = new + (a - old);
             self.pages.insert(to, page);
@@ -264,15 +331,123 @@ impl MemoryManager {
         Ok(new)
     }
 
-    /// Whether the page at `addr` has a frame (mincore).
+    /// mremap with an old length of 0: `vma` (a shared one) mapped again,
+    /// `len` bytes long, elsewhere.
+    fn duplicate(
+        &mut self,
+        vma: Vma,
+        len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> SysResult<u64> {
+        if vma.backing.shared().is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let new = match fixed {
+            Some(at) => at,
+            // Growing a zero-length range in place never fits.
+            None if !may_move => return Err(Errno::ENOMEM),
+            None => self.find_free(len)?,
+        };
+        self.insert(new, len, vma)?;
+        Ok(new)
+    }
+
+    /// Whether the page at `addr` has a frame (mincore): mapped here, or,
+    /// for a shared mapping, held by its object.
     pub fn resident(&self, addr: u64) -> bool {
-        self.pages.contains_key(&page_down(addr))
+        let page = page_down(addr);
+        if self.pages.contains_key(&page) {
+            return true;
+        }
+        let shared = self.vma_at(page).and_then(|(s, v)| {
+            v.shared_at(s, page)
+                .map(|(object, off)| object.has_page(off))
+        });
+        shared.unwrap_or(false)
+    }
+
+    /// Whether every page of `[start, end)` lies in a VMA.
+    fn covered(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.vma_at(at) {
+                Some((_, vma)) => at = vma.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// msync: ENOMEM when part of `[start, start+len)` is not mapped. The
+    /// memory is all there is (no file to write back), so nothing else.
+    pub fn sync(&self, start: u64, len: u64) -> SysResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if self.covered(start, end) {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
     }
 
     /// Drops the pages of `[start, start+len)` but keeps the mappings: the
-    /// next touch faults in zeros (or the file's data).
+    /// next touch faults in zeros, the file's data or, for a shared
+    /// mapping, the object's page again (its data stays).
     pub fn discard(&mut self, start: u64, len: u64) {
         self.drop_pages(start, start.saturating_add(len));
+    }
+
+    /// MADV_FREE: as `discard`, for private anonymous memory only (EINVAL
+    /// for any other mapping in the range).
+    pub fn free(&mut self, start: u64, len: u64) -> SysResult<()> {
+        let end = start.saturating_add(len);
+        let first = self.vma_at(start).map_or(start, |(s, _)| s);
+        let other = self
+            .vmas
+            .range(first..end)
+            .any(|(_, v)| v.end > start && !matches!(v.backing, Backing::Anon));
+        if other {
+            return Err(Errno::EINVAL);
+        }
+        self.discard(start, len);
+        Ok(())
+    }
+
+    /// Applies the notes of shared objects that shrank: their pages past
+    /// the new end go (the next touch there is a SIGBUS). Run by the
+    /// memory manager's own threads (`Mm::lock`, `Mm::settle`).
+    pub fn settle(&mut self) {
+        for (id, from) in self.stale.take() {
+            let doomed: Vec<(u64, u64)> = self
+                .vmas
+                .iter()
+                .filter_map(|(&s, v)| {
+                    let (object, offset) = v.backing.shared()?;
+                    if object.id() != id {
+                        return None;
+                    }
+                    let first = s.checked_add(from.saturating_sub(offset))?;
+                    (first < v.end).then_some((first, v.end))
+                })
+                .collect();
+            for (start, end) in doomed {
+                self.drop_pages(start, end);
+            }
+        }
+    }
+
+    /// Whether the page at `addr` lies past the end of its shared object.
+    fn past_end(&self, addr: u64) -> bool {
+        let shared = self.vma_at(addr).and_then(|(s, v)| v.shared_at(s, addr));
+        shared.is_some_and(|(object, off)| page_up(object.size()).is_some_and(|end| off >= end))
+    }
+
+    /// The futex key of the word at `addr` if it lies in a shared mapping:
+    /// (object id, offset).
+    pub fn shared_word(&self, addr: u64) -> Option<(u64, u64)> {
+        let (start, vma) = self.vma_at(addr)?;
+        let (object, off) = vma.shared_at(start, addr)?;
+        Some((object.id(), off))
     }
 
     fn drop_pages(&mut self, start: u64, end: u64) {
@@ -294,13 +469,16 @@ impl MemoryManager {
     }
 
     /// Changes the protection of `[start, start+len)`; every page of it must
-    /// be mapped (ENOMEM otherwise, as Linux).
+    /// be mapped (ENOMEM otherwise, as Linux), and write allowed where it
+    /// is asked for (EACCES).
     pub fn protect(&mut self, start: u64, len: u64, prot: Prot) -> SysResult<()> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let mut at = start;
-        while at < end {
-            let (_, vma) = self.vma_at(at).ok_or(Errno::ENOMEM)?;
-            at = vma.end;
+        if !self.covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let first = self.vma_at(start).map_or(start, |(s, _)| s);
+        if prot.write && self.vmas.range(first..end).any(|(_, v)| !v.may_write) {
+            return Err(Errno::EACCES);
         }
         self.split_at(start);
         self.split_at(end);
@@ -355,7 +533,8 @@ impl MemoryManager {
     /// mapped (a protection fault). Platforms that cannot tell a write
     /// from a read (ptrace) report `write: false`: a protection fault on a
     /// copy-on-write page of a writable VMA is then taken as a write. Err
-    /// means the access is not allowed (the guest gets SIGSEGV).
+    /// means the access is not allowed: PAST_END for a page past the end
+    /// of a shared object (the guest gets SIGBUS), else SIGSEGV.
     pub fn fault(&mut self, addr: u64, write: bool, exec: bool, present: bool) -> SysResult<()> {
         let (start, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
         let allowed = if write {
@@ -383,12 +562,12 @@ impl MemoryManager {
                 .map(page, PAGE_SIZE, p.frame, effective(prot, p))
                 .map_err(|_| Errno::EFAULT);
         }
-        self.populate_frame(page, start)?;
+        self.populate_frame(page, start, false)?;
         let mut fresh = vec![page];
         let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
         let hi = (page + FAULT_AROUND * PAGE_SIZE).min(end);
         for p in (lo..hi).step_by(PAGE_SIZE as usize) {
-            if !self.pages.contains_key(&p) && self.populate_frame(p, start).is_ok() {
+            if !self.pages.contains_key(&p) && self.populate_frame(p, start, true).is_ok() {
                 fresh.push(p);
             }
         }
@@ -436,10 +615,17 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Gives `page` a frame filled from the VMA's backing (not yet mapped in
-    /// the platform).
-    fn populate_frame(&mut self, page: u64, vma_start: u64) -> SysResult<()> {
+    /// Gives `page` a frame from the VMA's backing (not yet mapped in the
+    /// platform): the shared object's own, or a new one filled from it.
+    /// Pages populated `around` a fault only map what a shared object
+    /// already has (an untouched page stays untouched, as mincore shows).
+    fn populate_frame(&mut self, page: u64, vma_start: u64, around: bool) -> SysResult<()> {
         let vma = &self.vmas[&vma_start];
+        if let Some((object, off)) = vma.shared_at(vma_start, page) {
+            let frame = object.page(off, !around)?;
+            self.pages.insert(page, Page { frame, cow: false });
+            return Ok(());
+        }
         let frame = self.mem.alloc_frame()?;
         if let Backing::File {
             source,
@@ -466,8 +652,16 @@ impl MemoryManager {
     }
 
     /// Resolves guest `addr` to its frame offset for an access of the given
-    /// kind, faulting the page in as the guest would.
+    /// kind, faulting the page in as the guest would (EFAULT where the
+    /// guest would get SIGSEGV or SIGBUS).
     fn translate(&mut self, addr: u64, write: bool) -> SysResult<u64> {
+        self.translate_faulting(addr, write).map_err(|e| match e {
+            PAST_END => Errno::EFAULT,
+            e => e,
+        })
+    }
+
+    fn translate_faulting(&mut self, addr: u64, write: bool) -> SysResult<u64> {
         let page = page_down(addr);
         match self.pages.get(&page) {
             Some(p) if !(write && p.cow) => {
@@ -548,70 +742,6 @@ impl MemoryManager {
             a += n as u64;
         }
     }
-
-    /// fork: shares every page copy-on-write with the child-to-be. Writable
-    /// pages become read-only here; the child maps them read-only too.
-    pub fn fork(&mut self) -> SysResult<Snapshot> {
-        let mut shared = BTreeMap::new();
-        let writable: Vec<(u64, Page, Prot)> = self
-            .pages
-            .iter()
-            .filter_map(|(&a, &p)| {
-                self.vma_at(a)
-                    .filter(|(_, v)| v.prot.write && !p.cow)
-                    .map(|(_, v)| (a, p, v.prot))
-            })
-            .collect();
-        for (addr, page, prot) in writable {
-            let cow = Page { cow: true, ..page };
-            self.pages.insert(addr, cow);
-            self.space
-                .map(addr, PAGE_SIZE, page.frame, effective(prot, cow))
-                .map_err(|_| Errno::ENOMEM)?;
-        }
-        for (&addr, &page) in &self.pages {
-            self.mem.incref(page.frame);
-            shared.insert(addr, page);
-        }
-        Ok(Snapshot {
-            mem: self.mem.clone(),
-            vmas: self.vmas.clone(),
-            pages: shared,
-            brk_start: self.brk_start,
-            brk: self.brk,
-            mmap_top: self.mmap_top,
-        })
-    }
-
-    /// The child's side of fork: a memory manager over a new address space
-    /// (made by the thread that will run the child) from `snap`.
-    pub fn from_snapshot(
-        space: Arc<dyn AddressSpace>,
-        mut snap: Snapshot,
-    ) -> SysResult<MemoryManager> {
-        let mut mm = MemoryManager::new(snap.mem.clone(), space);
-        (mm.brk_start, mm.brk, mm.mmap_top) = (snap.brk_start, snap.brk, snap.mmap_top);
-        mm.vmas = std::mem::take(&mut snap.vmas);
-        mm.pages = std::mem::take(&mut snap.pages);
-        let pages: Vec<(u64, Page)> = mm.pages.iter().map(|(&a, &p)| (a, p)).collect();
-        for (addr, page) in pages {
-            let prot = mm.vma_at(addr).map(|(_, v)| v.prot).unwrap_or(Prot::NONE);
-            mm.space
-                .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
-                .map_err(|_| Errno::ENOMEM)?;
-        }
-        Ok(mm)
-    }
-}
-
-impl Drop for Snapshot {
-    /// Releases the child's references when the child never took the
-    /// snapshot over (a failed fork).
-    fn drop(&mut self) {
-        for (_, page) in std::mem::take(&mut self.pages) {
-            self.mem.decref(page.frame);
-        }
-    }
 }
 
 impl Drop for MemoryManager {
@@ -622,88 +752,5 @@ impl Drop for MemoryManager {
     }
 }
 
-/// The memory of a process as its threads hold it: one memory manager
-/// behind a lock, shared by every thread made with CLONE_VM, and the
-/// address space the threads' contexts run in without taking that lock.
-#[derive(Clone)]
-pub struct Mm {
-    inner: Arc<Mutex<MemoryManager>>,
-    space: Arc<dyn AddressSpace>,
-}
-
-impl Mm {
-    pub fn new(mm: MemoryManager) -> Mm {
-        Mm {
-            space: mm.space.clone(),
-            inner: Arc::new(Mutex::new(mm)),
-        }
-    }
-
-    /// The memory manager, locked (held only briefly: never across a
-    /// blocking wait).
-    pub fn lock(&self) -> MutexGuard<'_, MemoryManager> {
-        self.inner.lock().unwrap()
-    }
-
-    /// The address space for `Context::switch`.
-    pub fn space(&self) -> &dyn AddressSpace {
-        self.space.as_ref()
-    }
-
-    /// The address space, for another thread about to run in it.
-    pub fn space_arc(&self) -> &Arc<dyn AddressSpace> {
-        &self.space
-    }
-
-    /// Identifies this memory (a process's private futexes are keyed by
-    /// it); unique while the memory exists.
-    pub fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const u8 as usize
-    }
-
-    /// How many threads share this memory.
-    pub fn users(&self) -> usize {
-        Arc::strong_count(&self.inner)
-    }
-
-    pub fn copy_in(&self, addr: u64, buf: &mut [u8]) -> SysResult<()> {
-        self.lock().copy_in(addr, buf)
-    }
-
-    pub fn copy_out(&self, addr: u64, buf: &[u8]) -> SysResult<()> {
-        self.lock().copy_out(addr, buf)
-    }
-
-    pub fn read_u64(&self, addr: u64) -> SysResult<u64> {
-        self.lock().read_u64(addr)
-    }
-
-    pub fn read_u32(&self, addr: u64) -> SysResult<u32> {
-        let mut b = [0u8; 4];
-        self.lock().copy_in(addr, &mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    pub fn write_u64(&self, addr: u64, v: u64) -> SysResult<()> {
-        self.lock().write_u64(addr, v)
-    }
-
-    pub fn write_u32(&self, addr: u64, v: u32) -> SysResult<()> {
-        self.lock().write_u32(addr, v)
-    }
-
-    pub fn read_cstr(&self, addr: u64, max: usize) -> SysResult<Vec<u8>> {
-        self.lock().read_cstr(addr, max)
-    }
-
-    /// Atomically replaces the 32-bit word at guest `addr` (4-byte aligned,
-    /// writable) with `f(old)`; returns the old value.
-    pub fn update_u32(&self, addr: u64, f: impl Fn(u32) -> u32) -> SysResult<u32> {
-        if addr % 4 != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let mut mm = self.lock();
-        let off = mm.translate(addr, true)?;
-        Ok(mm.mem.update_u32(off, f))
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::shared::SharedObject;
 use crate::abi::SysResult;
 use crate::sentry::mm::memory::GuestMemory;
 use crate::sentry::platform::Prot;
@@ -26,6 +27,12 @@ pub enum Backing {
         offset: u64,
         zero_from: Option<u64>,
     },
+    /// A shared mapping: each page is the object's own frame at `offset`
+    /// plus the page's distance from the VMA's start, never copy-on-write.
+    Shared {
+        object: Arc<SharedObject>,
+        offset: u64,
+    },
 }
 
 impl Backing {
@@ -42,6 +49,18 @@ impl Backing {
                 offset: offset + delta,
                 zero_from: *zero_from,
             },
+            Backing::Shared { object, offset } => Backing::Shared {
+                object: object.clone(),
+                offset: offset + delta,
+            },
+        }
+    }
+
+    /// The shared object and the offset of the VMA's start in it.
+    pub fn shared(&self) -> Option<(&Arc<SharedObject>, u64)> {
+        match self {
+            Backing::Shared { object, offset } => Some((object, *offset)),
+            _ => None,
         }
     }
 }
@@ -52,4 +71,17 @@ pub struct Vma {
     pub end: u64,
     pub prot: Prot,
     pub backing: Backing,
+    /// Whether PROT_WRITE may be had: false for a shared mapping of a file
+    /// opened read-only (mprotect then refuses it with EACCES).
+    pub may_write: bool,
+}
+
+impl Vma {
+    /// The shared object and offset of the page at `addr` (inside the VMA
+    /// that starts at `start`), for a shared VMA.
+    pub fn shared_at(&self, start: u64, addr: u64) -> Option<(&Arc<SharedObject>, u64)> {
+        self.backing
+            .shared()
+            .map(|(object, offset)| (object, offset + (addr - start)))
+    }
 }

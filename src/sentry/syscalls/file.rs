@@ -238,6 +238,17 @@ pub fn sys_pread64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(n as u64)
 }
 
+/// Implements pwrite64(2).
+pub fn sys_pwrite64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
+    t.mm.copy_in(a[1], &mut buf)?;
+    Ok(file.pwrite(&buf, a[3])? as u64)
+}
+
 /// Implements write(2).
 pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;

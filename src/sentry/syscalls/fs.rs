@@ -50,7 +50,8 @@ fn sticky_denied(t: &Task, dir: &Node, victim: &Node) -> bool {
 /// Creates a regular file `name` in `dir` (openat with O_CREAT).
 pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> SysResult<Arc<Node>> {
     writable_dir(t, dir)?;
-    let inode = TmpInode::new_file(mode & !t.umask, t.creds.euid, t.creds.egid);
+    let (uid, gid) = (t.creds.euid, t.creds.egid);
+    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory);
     let node = Node::new_tmp(name, dir, inode);
     dir.tmp_link(name, node.clone())?;
     Ok(node)

@@ -56,6 +56,10 @@ pub fn sys_futex(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if addr % 4 != 0 {
         return Err(Errno::EINVAL);
     }
+    let word = futex::Word {
+        addr,
+        private: op & FUTEX_PRIVATE_FLAG != 0,
+    };
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let bitset = if cmd == FUTEX_WAIT {
@@ -67,7 +71,7 @@ pub fn sys_futex(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 return Err(Errno::EINVAL);
             }
             let deadline = deadline(t, timeout, cmd == FUTEX_WAIT_BITSET, realtime)?;
-            futex::wait(&t.mm, &t.control, addr, val as u32, bitset, deadline)?;
+            futex::wait(&t.mm, &t.control, word, val as u32, bitset, deadline)?;
             Ok(0)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
@@ -79,7 +83,8 @@ pub fn sys_futex(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
-            Ok(futex::wake(futex::Key::new(&t.mm, addr), n, bitset) as u64)
+            let key = t.mm.futex_key(addr, word.private);
+            Ok(futex::wake(key, n, bitset) as u64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             // The requeue count travels in the timeout argument.
@@ -88,14 +93,14 @@ pub fn sys_futex(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 return Err(Errno::EINVAL);
             }
             let expect = (cmd == FUTEX_CMP_REQUEUE).then_some(val3 as u32);
-            futex::requeue(&t.mm, addr, addr2, n, requeue, expect).map(|c| c as u64)
+            futex::requeue(&t.mm, word, addr2, n, requeue, expect).map(|c| c as u64)
         }
         FUTEX_WAKE_OP => {
             let n2 = (timeout as u32).min(i32::MAX as u32) as usize;
             if addr2 % 4 != 0 {
                 return Err(Errno::EINVAL);
             }
-            futex::wake_op(&t.mm, addr, addr2, n, n2, val3 as u32).map(|c| c as u64)
+            futex::wake_op(&t.mm, word, addr2, n, n2, val3 as u32).map(|c| c as u64)
         }
         other => {
             let _ = t.unimplemented_option("futex", other);

@@ -1,9 +1,10 @@
-//! Memory syscalls: mmap, munmap, mprotect, brk, madvise.
+//! Memory syscalls: mmap, munmap, mprotect, brk, madvise, mincore,
+//! mremap, msync.
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
 use crate::sentry::mm::memory::{page_up, PAGE_SIZE};
-use crate::sentry::mm::{Backing, MemoryManager, USER_TOP};
+use crate::sentry::mm::{Backing, MapRequest, Placement, SharedObject, USER_TOP};
 use crate::sentry::platform::Prot;
 
 const MAP_SHARED: u64 = 0x01;
@@ -14,9 +15,10 @@ const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
-/// Implements mmap(2). Shared mappings behave as private ones: with one
-/// process per address space and a read-only image there is nobody to
-/// share with yet (shared memory across fork comes with fork).
+/// Implements mmap(2). MAP_SHARED|MAP_ANONYMOUS makes a new shared
+/// object; MAP_SHARED of a file maps the file's own pages when it has
+/// them (tmpfs), else (read-only image files) a private copy that can
+/// never be made writable.
 pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [addr, len, prot, flags, fd, off] = a;
     let kind = flags & MAP_TYPE;
@@ -30,47 +32,71 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         .filter(|&l| l <= USER_TOP)
         .ok_or(Errno::ENOMEM)?;
     let prot = Prot::from_bits(prot);
-    let backing = if flags & MAP_ANONYMOUS != 0 {
-        Backing::Anon
+    let shared = kind != MAP_PRIVATE;
+    let (backing, may_write) = if flags & MAP_ANONYMOUS == 0 {
+        file_backing(t, fd as i32, off, prot, shared)?
+    } else if shared {
+        let object = SharedObject::new(t.k.memory.clone(), len);
+        (Backing::Shared { object, offset: 0 }, true)
     } else {
-        let file = t.fds.get(fd as i32)?;
-        if !file.readable() || (kind != MAP_PRIVATE && prot.write && !file.writable()) {
-            return Err(Errno::EACCES);
-        }
-        let source = file.ops.clone().page_source().ok_or(Errno::ENODEV)?;
-        Backing::File {
-            source,
-            offset: off,
-            zero_from: None,
-        }
+        (Backing::Anon, true)
     };
-    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-    if fixed && addr % PAGE_SIZE != 0 {
+    let placement = if flags & MAP_FIXED != 0 {
+        Placement::Fixed(addr)
+    } else if flags & MAP_FIXED_NOREPLACE != 0 {
+        Placement::FixedNoReplace(addr)
+    } else {
+        Placement::Hint(addr)
+    };
+    if !matches!(placement, Placement::Hint(_)) && addr % PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
     }
-    // One lock from the choice of address to the mapping: another thread
-    // must not take the range in between.
-    let mut mm = t.mm.lock();
-    let hint_ok = addr != 0
-        && addr % PAGE_SIZE == 0
-        && addr.checked_add(len).is_some_and(|e| e <= USER_TOP)
-        && free(&mm, addr, len);
-    let start = if fixed || hint_ok {
-        addr
-    } else {
-        mm.find_free(len)?
-    };
-    if flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0 {
-        mm.map_noreplace(start, len, prot, backing)?;
-    } else {
-        mm.map(start, len, prot, backing)?;
-    }
-    Ok(start)
+    t.mm.lock().mmap(MapRequest {
+        placement,
+        len,
+        prot,
+        backing,
+        may_write,
+    })
 }
 
-fn free(mm: &MemoryManager, addr: u64, len: u64) -> bool {
-    let first = mm.vmas().find(|(&s, v)| v.end > addr && s < addr + len);
-    first.is_none()
+/// The backing of a mapping of file `fd` at `off`, and whether it may be
+/// made writable.
+fn file_backing(
+    t: &Task,
+    fd: i32,
+    off: u64,
+    prot: Prot,
+    shared: bool,
+) -> SysResult<(Backing, bool)> {
+    let file = t.fds.get(fd)?;
+    // Offsets stay within off_t, however far the mapping grows.
+    if off
+        .checked_add(USER_TOP)
+        .is_none_or(|e| e > i64::MAX as u64)
+    {
+        return Err(Errno::EOVERFLOW);
+    }
+    let may_write = !shared || file.writable();
+    if !file.readable() || (prot.write && !may_write) {
+        return Err(Errno::EACCES);
+    }
+    if let Some(object) = file.ops.shared_object().filter(|_| shared) {
+        return Ok((
+            Backing::Shared {
+                object,
+                offset: off,
+            },
+            may_write,
+        ));
+    }
+    let source = file.ops.clone().page_source().ok_or(Errno::ENODEV)?;
+    let backing = Backing::File {
+        source,
+        offset: off,
+        zero_from: None,
+    };
+    Ok((backing, may_write))
 }
 
 fn range(addr: u64, len: u64) -> SysResult<(u64, u64)> {
@@ -110,15 +136,17 @@ pub fn sys_brk(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 }
 
 /// Implements madvise(2). DONTNEED and FREE really drop the pages (they
-/// read back as zeros, or as the file's data for file mappings); the
-/// other advice only tunes caching that this sentry does not do.
+/// read back as zeros, as the file's data for private file mappings, or
+/// as they were for shared ones, whose data stays); the other advice only
+/// tunes caching that this sentry does not do.
 pub fn sys_madvise(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (addr, len) = range(a[0], a[1])?;
     match a[2] as i32 {
-        libc::MADV_DONTNEED | libc::MADV_FREE => {
+        libc::MADV_DONTNEED => {
             t.mm.lock().discard(addr, len);
             Ok(0)
         }
+        libc::MADV_FREE => t.mm.lock().free(addr, len).map(|_| 0),
         libc::MADV_NORMAL
         | libc::MADV_RANDOM
         | libc::MADV_SEQUENTIAL
@@ -133,7 +161,8 @@ pub fn sys_madvise(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
 }
 
-/// Implements mincore(2): one byte per page, 1 when the page has a frame.
+/// Implements mincore(2): one byte per page, 1 when the page has a frame
+/// (for a shared mapping: when its object has the page).
 pub fn sys_mincore(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if a[0] % PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
@@ -157,7 +186,8 @@ pub fn sys_mincore(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
 
-/// Implements mremap(2) (MREMAP_MAYMOVE, MREMAP_FIXED).
+/// Implements mremap(2) (MREMAP_MAYMOVE, MREMAP_FIXED; an old length of 0
+/// maps a shared mapping's pages once more).
 pub fn sys_mremap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [old, old_len, new_len, flags, new_addr, _] = a;
     if old % PAGE_SIZE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
@@ -168,10 +198,6 @@ pub fn sys_mremap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
     let new_len = page_up(new_len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
-    if old_len == 0 {
-        // Duplicating a shared mapping is not supported.
-        return Err(Errno::EINVAL);
-    }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
     if let Some(at) = fixed {
         let overlap = at < old + old_len && old < at + new_len;
@@ -181,4 +207,21 @@ pub fn sys_mremap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     t.mm.lock()
         .remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+}
+
+const MS_ASYNC: u64 = 1;
+const MS_INVALIDATE: u64 = 2;
+const MS_SYNC: u64 = 4;
+
+/// Implements msync(2): all guest memory is memory (tmpfs, anonymous), so
+/// there is nothing to write back; the arguments are checked as Linux
+/// does.
+pub fn sys_msync(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let [addr, len, flags, ..] = a;
+    let both = MS_ASYNC | MS_SYNC;
+    if flags & !(both | MS_INVALIDATE) != 0 || flags & both == both || addr % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    t.mm.lock().sync(addr, len).map(|_| 0)
 }

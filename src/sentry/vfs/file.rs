@@ -7,7 +7,7 @@ use super::{GoferFs, Node};
 use crate::abi::types::{dtype_of_mode, Stat, S_IFCHR, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::PageSource;
+use crate::sentry::mm::{PageSource, SharedObject};
 
 /// Directory entries as (ino, d_type, name).
 pub type Entries = Arc<Vec<(u64, u8, Vec<u8>)>>;
@@ -44,6 +44,12 @@ pub trait FileOps: Send + Sync {
     }
     /// The source of pages for a private file mapping, if mappable.
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
+        None
+    }
+    /// The object that holds the file's data, for a shared mapping that
+    /// sees (and makes) the file's changes. None: a shared mapping of it
+    /// is a private copy (image files, which are read-only).
+    fn shared_object(&self) -> Option<Arc<SharedObject>> {
         None
     }
     /// Sets the file's length (ftruncate). EINVAL for what has no length.
@@ -143,6 +149,23 @@ impl OpenFile {
             return Err(Errno::ESPIPE);
         }
         self.ops.read(buf, off)
+    }
+
+    /// pwrite64(2): at `off`, or at the end with O_APPEND (as Linux); the
+    /// file offset stays.
+    pub fn pwrite(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        if !self.ops.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        let off = if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 {
+            self.ops.stat()?.size.max(0) as u64
+        } else {
+            off
+        };
+        self.ops.write(buf, off)
     }
 }
 

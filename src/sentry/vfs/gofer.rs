@@ -213,7 +213,7 @@ impl GoferFs {
             return dev::link_of(s).ok_or(Errno::EINVAL);
         }
         if let Some(t) = &node.tmp {
-            return Ok(t.data.lock().unwrap().clone());
+            return t.target().map(<[u8]>::to_vec).ok_or(Errno::EINVAL);
         }
         if let Some(t) = node.link.get() {
             return Ok(t.clone());

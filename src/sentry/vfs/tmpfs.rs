@@ -1,6 +1,8 @@
 //! The sentry's memory file system, mounted on /tmp: files, directories
-//! and symlinks whose data lives in sentry memory and vanishes with the
-//! pod. Directories are the dentries' own child maps (see `Node`).
+//! and symlinks that vanish with the pod. A file's data is a
+//! [`SharedObject`] in guest memory, so that MAP_SHARED maps the file's
+//! own pages and read/write and every mapping see the same bytes.
+//! Directories are the dentries' own child maps (see `Node`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,13 +11,14 @@ use super::file::FileOps;
 use super::gofer::Node;
 use crate::abi::types::{Stat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
-use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::PageSource;
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::{PageSource, Quota, SharedObject};
 
 /// Most bytes all tmpfs files of a sandbox may hold together.
 pub const LIMIT: u64 = 256 << 20;
 const TMPFS_MAGIC: u64 = 0x0102_1994;
-static USED: AtomicU64 = AtomicU64::new(0);
+/// The sizes of all tmpfs files, against LIMIT.
+static QUOTA: Quota = Quota::new(LIMIT);
 static NEXT_INO: AtomicU64 = AtomicU64::new(0x10_0000);
 
 /// Metadata that changes.
@@ -28,10 +31,17 @@ struct Meta {
     ctime: (i64, i64),
 }
 
+/// What an inode holds.
+enum Content {
+    Dir,
+    File(Arc<SharedObject>),
+    Symlink(Vec<u8>),
+}
+
 /// A tmpfs inode: file data or symlink target, and its metadata.
 pub struct TmpInode {
     ino: u64,
-    pub data: Mutex<Vec<u8>>,
+    content: Content,
     meta: Mutex<Meta>,
 }
 
@@ -43,11 +53,11 @@ fn now() -> (i64, i64) {
 }
 
 impl TmpInode {
-    fn new(mode: u32, uid: u32, gid: u32, data: Vec<u8>) -> Arc<TmpInode> {
+    fn new(mode: u32, uid: u32, gid: u32, content: Content) -> Arc<TmpInode> {
         let t = now();
         Arc::new(TmpInode {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-            data: Mutex::new(data),
+            content,
             meta: Mutex::new(Meta {
                 mode,
                 uid,
@@ -59,20 +69,47 @@ impl TmpInode {
     }
 
     pub fn new_dir(perm: u32, uid: u32, gid: u32) -> Arc<TmpInode> {
-        TmpInode::new(S_IFDIR | (perm & 0o7777), uid, gid, vec![])
+        TmpInode::new(S_IFDIR | (perm & 0o7777), uid, gid, Content::Dir)
     }
 
-    pub fn new_file(perm: u32, uid: u32, gid: u32) -> Arc<TmpInode> {
-        TmpInode::new(S_IFREG | (perm & 0o7777), uid, gid, vec![])
+    /// An empty regular file whose data will live in `mem`.
+    pub fn new_file(perm: u32, uid: u32, gid: u32, mem: &Arc<GuestMemory>) -> Arc<TmpInode> {
+        let data = SharedObject::with_quota(mem.clone(), &QUOTA);
+        TmpInode::new(S_IFREG | (perm & 0o7777), uid, gid, Content::File(data))
     }
 
     pub fn new_symlink(target: &[u8], uid: u32, gid: u32) -> Arc<TmpInode> {
-        TmpInode::new(S_IFLNK | 0o777, uid, gid, target.to_vec())
+        let content = Content::Symlink(target.to_vec());
+        TmpInode::new(S_IFLNK | 0o777, uid, gid, content)
+    }
+
+    /// The data of a regular file.
+    pub fn data(&self) -> Option<&Arc<SharedObject>> {
+        match &self.content {
+            Content::File(data) => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The target of a symlink.
+    pub fn target(&self) -> Option<&[u8]> {
+        match &self.content {
+            Content::Symlink(target) => Some(target),
+            _ => None,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match &self.content {
+            Content::Dir => 0,
+            Content::File(data) => data.size(),
+            Content::Symlink(target) => target.len() as u64,
+        }
     }
 
     pub fn stat(&self) -> Stat {
         let m = *self.meta.lock().unwrap();
-        let size = self.data.lock().unwrap().len() as i64;
+        let size = self.size() as i64;
         let nlink = if m.mode & S_IFMT == S_IFDIR { 2 } else { 1 };
         Stat {
             dev: 0x1e,
@@ -98,11 +135,15 @@ impl TmpInode {
         m.ctime = t;
     }
 
-    /// Sets the length, zero-filling growth (ENOSPC past the limit).
+    /// Sets the length of a regular file, zero-filling growth (ENOSPC
+    /// past the limit); shrinking drops the pages past the end from every
+    /// mapping too.
     pub fn truncate(&self, len: u64) -> SysResult<()> {
-        let mut d = self.data.lock().unwrap();
-        resize(&mut d, len as usize)?;
-        drop(d);
+        match &self.content {
+            Content::File(data) => data.set_size(len)?,
+            Content::Dir => return Err(Errno::EISDIR),
+            Content::Symlink(_) => return Err(Errno::EINVAL),
+        }
         self.touch();
         Ok(())
     }
@@ -115,34 +156,10 @@ impl TmpInode {
     }
 }
 
-/// Resizes file data, accounting it against the sandbox-wide limit.
-fn resize(d: &mut Vec<u8>, len: usize) -> SysResult<()> {
-    let old = d.len() as u64;
-    let new = len as u64;
-    if new > old {
-        let grow = new - old;
-        if USED.fetch_add(grow, Ordering::SeqCst) + grow > LIMIT {
-            USED.fetch_sub(grow, Ordering::SeqCst);
-            return Err(Errno::ENOSPC);
-        }
-    } else {
-        USED.fetch_sub(old - new, Ordering::SeqCst);
-    }
-    d.resize(len, 0);
-    Ok(())
-}
-
-impl Drop for TmpInode {
-    fn drop(&mut self) {
-        let len = self.data.get_mut().map(|d| d.len() as u64).unwrap_or(0);
-        USED.fetch_sub(len, Ordering::SeqCst);
-    }
-}
-
 /// statfs of the memory file system.
 pub fn statfs() -> crate::gofer::Statfs {
     let blocks = LIMIT / 4096;
-    let used = USED.load(Ordering::SeqCst) / 4096;
+    let used = QUOTA.used() / 4096;
     crate::gofer::Statfs {
         kind: TMPFS_MAGIC,
         bsize: 4096,
@@ -168,28 +185,21 @@ impl TmpFile {
     fn inode(&self) -> &TmpInode {
         self.node.tmp.as_ref().expect("tmpfs node")
     }
+
+    fn data(&self) -> &Arc<SharedObject> {
+        self.inode().data().expect("tmpfs regular file")
+    }
 }
 
 impl FileOps for TmpFile {
     fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
-        let d = self.inode().data.lock().unwrap();
-        let start = (off as usize).min(d.len());
-        let n = buf.len().min(d.len() - start);
-        buf[..n].copy_from_slice(&d[start..start + n]);
-        Ok(n)
+        Ok(self.data().read(off, buf))
     }
 
     fn write(&self, buf: &[u8], off: u64) -> SysResult<usize> {
-        let inode = self.inode();
-        let mut d = inode.data.lock().unwrap();
-        let end = (off as usize).checked_add(buf.len()).ok_or(Errno::EFBIG)?;
-        if end > d.len() {
-            resize(&mut d, end)?;
-        }
-        d[off as usize..end].copy_from_slice(buf);
-        drop(d);
-        inode.touch();
-        Ok(buf.len())
+        let n = self.data().write(off, buf)?;
+        self.inode().touch();
+        Ok(n)
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -204,6 +214,10 @@ impl FileOps for TmpFile {
         Some(self)
     }
 
+    fn shared_object(&self) -> Option<Arc<SharedObject>> {
+        Some(self.data().clone())
+    }
+
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
     }
@@ -211,11 +225,8 @@ impl FileOps for TmpFile {
 
 impl PageSource for TmpFile {
     /// Private mappings get a copy of the data as it is now.
-    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        let d = self.inode().data.lock().unwrap();
-        let start = (offset as usize).min(d.len());
-        let end = (start + PAGE_SIZE as usize).min(d.len());
-        mem.write(frame, &d[start..end]);
+    fn fill(&self, _mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
+        self.data().copy_page(offset, frame);
         Ok(())
     }
 }

@@ -1,0 +1,317 @@
+//! Memory manager tests over a recording fake address space.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::sentry::platform::PlatformError;
+
+/// Records what the memory manager mapped: page -> (frame, prot).
+#[derive(Default)]
+struct FakeSpace {
+    pages: Mutex<BTreeMap<u64, (u64, Prot)>>,
+}
+
+impl FakeSpace {
+    fn at(&self, addr: u64) -> Option<(u64, Prot)> {
+        self.pages.lock().unwrap().get(&addr).copied()
+    }
+}
+
+impl AddressSpace for FakeSpace {
+    fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
+        let mut pages = self.pages.lock().unwrap();
+        for i in 0..len / PAGE_SIZE {
+            pages.insert(addr + i * PAGE_SIZE, (offset + i * PAGE_SIZE, prot));
+        }
+        Ok(())
+    }
+
+    fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        let mut pages = self.pages.lock().unwrap();
+        pages.retain(|&a, _| a < addr || a >= addr + len);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+const RW: Prot = Prot {
+    read: true,
+    write: true,
+    exec: false,
+};
+const A: u64 = 0x10_0000;
+
+fn memory() -> Arc<GuestMemory> {
+    Arc::new(GuestMemory::new(256 * PAGE_SIZE, 256 * PAGE_SIZE).unwrap())
+}
+
+fn manager(mem: &Arc<GuestMemory>) -> (MemoryManager, Arc<FakeSpace>) {
+    let space = Arc::new(FakeSpace::default());
+    (MemoryManager::new(mem.clone(), space.clone()), space)
+}
+
+/// A manager with `pages` pages of shared anonymous memory at A.
+fn with_shared(mem: &Arc<GuestMemory>, pages: u64) -> (MemoryManager, Arc<FakeSpace>) {
+    let (mut mm, space) = manager(mem);
+    let object = SharedObject::new(mem.clone(), pages * PAGE_SIZE);
+    let backing = Backing::Shared { object, offset: 0 };
+    mm.map(A, pages * PAGE_SIZE, RW, backing).unwrap();
+    (mm, space)
+}
+
+fn child_of(mm: &mut MemoryManager) -> (MemoryManager, Arc<FakeSpace>) {
+    let space = Arc::new(FakeSpace::default());
+    let snap = mm.fork().unwrap();
+    (
+        MemoryManager::from_snapshot(space.clone(), snap).unwrap(),
+        space,
+    )
+}
+
+fn read_u64(mm: &mut MemoryManager, addr: u64) -> u64 {
+    mm.read_u64(addr).unwrap()
+}
+
+#[test]
+fn shared_anon_write_by_forked_child_is_seen_by_parent() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 2);
+    parent.write_u64(A, 1).unwrap();
+    let (mut child, _) = child_of(&mut parent);
+    child.write_u64(A, 2).unwrap();
+    child.write_u64(A + PAGE_SIZE, 3).unwrap();
+    assert_eq!(read_u64(&mut parent, A), 2);
+    assert_eq!(read_u64(&mut parent, A + PAGE_SIZE), 3);
+}
+
+#[test]
+fn shared_page_stays_writable_after_fork() {
+    let mem = memory();
+    let (mut parent, space) = with_shared(&mem, 1);
+    parent.write_u64(A, 1).unwrap();
+    let (_child, child_space) = child_of(&mut parent);
+    assert_eq!(space.at(A).map(|p| p.1), Some(RW));
+    assert_eq!(child_space.at(A), space.at(A));
+}
+
+#[test]
+fn private_anon_after_fork_is_still_copy_on_write() {
+    let mem = memory();
+    let (mut parent, _) = manager(&mem);
+    parent.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    parent.write_u64(A, 1).unwrap();
+    let (mut child, _) = child_of(&mut parent);
+    child.write_u64(A, 2).unwrap();
+    assert_eq!(read_u64(&mut parent, A), 1);
+}
+
+#[test]
+fn shared_munmap_of_the_middle_keeps_the_rest_and_the_data() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 3);
+    let (mut child, _) = child_of(&mut parent);
+    for i in 0..3 {
+        parent.write_u64(A + i * PAGE_SIZE, 10 + i).unwrap();
+    }
+    parent.unmap(A + PAGE_SIZE, PAGE_SIZE).unwrap();
+    assert_eq!(parent.read_u64(A + PAGE_SIZE), Err(Errno::EFAULT));
+    assert_eq!(read_u64(&mut parent, A + 2 * PAGE_SIZE), 12);
+    assert_eq!(read_u64(&mut child, A + PAGE_SIZE), 11);
+}
+
+#[test]
+fn shared_dontneed_keeps_the_data() {
+    let mem = memory();
+    let (mut mm, space) = with_shared(&mem, 1);
+    mm.write_u64(A, 42).unwrap();
+    mm.discard(A, PAGE_SIZE);
+    assert_eq!(space.at(A), None);
+    assert!(mm.resident(A));
+    assert_eq!(read_u64(&mut mm, A), 42);
+}
+
+#[test]
+fn shared_madv_free_is_einval() {
+    let mem = memory();
+    let (mut mm, _) = with_shared(&mem, 1);
+    assert_eq!(mm.free(A, PAGE_SIZE), Err(Errno::EINVAL));
+}
+
+#[test]
+fn shared_fresh_pages_are_not_resident() {
+    let mem = memory();
+    let (mm, _) = with_shared(&mem, 1);
+    assert!(!mm.resident(A));
+}
+
+#[test]
+fn shared_fault_around_leaves_untouched_pages_alone() {
+    let mem = memory();
+    let (mut mm, _) = with_shared(&mem, 4);
+    mm.write_u64(A + 2 * PAGE_SIZE, 1).unwrap();
+    assert!(!mm.resident(A + PAGE_SIZE));
+    assert_eq!(mem.used_bytes(), PAGE_SIZE);
+}
+
+#[test]
+fn shared_mremap_move_keeps_the_data_and_the_sharing() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 2);
+    let (mut child, _) = child_of(&mut parent);
+    parent.write_u64(A + PAGE_SIZE, 7).unwrap();
+    // Something right after blocks growth in place.
+    parent
+        .map(A + 2 * PAGE_SIZE, PAGE_SIZE, RW, Backing::Anon)
+        .unwrap();
+    let new = parent
+        .remap(A, 2 * PAGE_SIZE, 4 * PAGE_SIZE, true, None)
+        .unwrap();
+    assert_ne!(new, A);
+    assert_eq!(read_u64(&mut parent, new + PAGE_SIZE), 7);
+    parent.write_u64(new, 8).unwrap();
+    assert_eq!(read_u64(&mut child, A), 8);
+}
+
+#[test]
+fn shared_anon_grown_past_its_object_faults_past_end() {
+    let mem = memory();
+    let (mut mm, _) = with_shared(&mem, 1);
+    assert_eq!(mm.remap(A, PAGE_SIZE, 2 * PAGE_SIZE, false, None), Ok(A));
+    assert_eq!(mm.fault(A + PAGE_SIZE, true, false, false), Err(PAST_END));
+    assert_eq!(mm.read_u64(A + PAGE_SIZE), Err(Errno::EFAULT));
+}
+
+#[test]
+fn shared_mremap_of_length_zero_maps_the_same_pages_again() {
+    let mem = memory();
+    let (mut mm, _) = with_shared(&mem, 1);
+    let again = mm.remap(A, 0, PAGE_SIZE, true, None).unwrap();
+    mm.write_u64(again, 5).unwrap();
+    assert_eq!(read_u64(&mut mm, A), 5);
+}
+
+#[test]
+fn private_mremap_of_length_zero_is_einval() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    assert_eq!(mm.remap(A, 0, PAGE_SIZE, true, None), Err(Errno::EINVAL));
+}
+
+#[test]
+fn mprotect_write_on_a_read_only_shared_mapping_is_eacces() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    let object = SharedObject::new(mem.clone(), PAGE_SIZE);
+    let req = MapRequest {
+        placement: Placement::Fixed(A),
+        len: PAGE_SIZE,
+        prot: Prot { write: false, ..RW },
+        backing: Backing::Shared { object, offset: 0 },
+        may_write: false,
+    };
+    assert_eq!(mm.mmap(req), Ok(A));
+    assert_eq!(mm.protect(A, PAGE_SIZE, RW), Err(Errno::EACCES));
+}
+
+#[test]
+fn mmap_fixed_noreplace_over_a_mapping_is_eexist() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    let req = MapRequest {
+        placement: Placement::FixedNoReplace(A),
+        len: PAGE_SIZE,
+        prot: RW,
+        backing: Backing::Anon,
+        may_write: true,
+    };
+    assert_eq!(mm.mmap(req), Err(Errno::EEXIST));
+}
+
+#[test]
+fn shrunk_object_pages_go_when_settled_and_fault_past_end() {
+    let mem = memory();
+    let (mut mm, space) = manager(&mem);
+    let object = SharedObject::new(mem.clone(), 2 * PAGE_SIZE);
+    let backing = Backing::Shared {
+        object: object.clone(),
+        offset: 0,
+    };
+    mm.map(A, 2 * PAGE_SIZE, RW, backing).unwrap();
+    mm.write_u64(A + PAGE_SIZE, 1).unwrap();
+    object.set_size(PAGE_SIZE).unwrap();
+    mm.settle();
+    assert_eq!(space.at(A + PAGE_SIZE), None);
+    assert_eq!(mm.fault(A + PAGE_SIZE, false, false, false), Err(PAST_END));
+}
+
+#[test]
+fn shared_word_is_the_same_in_every_mapping_of_the_object() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 2);
+    let (mut child, _) = child_of(&mut parent);
+    let moved = child
+        .remap(A, 2 * PAGE_SIZE, 2 * PAGE_SIZE, true, Some(0x20_0000))
+        .unwrap();
+    let word = parent.shared_word(A + PAGE_SIZE + 8);
+    assert!(word.is_some());
+    assert_eq!(child.shared_word(moved + PAGE_SIZE + 8), word);
+}
+
+#[test]
+fn private_word_has_no_shared_key() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    assert_eq!(mm.shared_word(A), None);
+}
+
+#[test]
+fn msync_over_a_hole_is_enomem() {
+    let mem = memory();
+    let (mut mm, _) = with_shared(&mem, 3);
+    mm.unmap(A + PAGE_SIZE, PAGE_SIZE).unwrap();
+    assert_eq!(mm.sync(A, PAGE_SIZE), Ok(()));
+    assert_eq!(mm.sync(A, 3 * PAGE_SIZE), Err(Errno::ENOMEM));
+}
+
+#[test]
+fn shared_frames_are_freed_when_the_last_mapping_goes() {
+    let mem = memory();
+    let (mut parent, _) = with_shared(&mem, 2);
+    parent.write_u64(A, 1).unwrap();
+    let (mut child, _) = child_of(&mut parent);
+    child.write_u64(A + PAGE_SIZE, 1).unwrap();
+    drop(parent);
+    assert!(mem.used_bytes() > 0);
+    child.unmap(A, 2 * PAGE_SIZE).unwrap();
+    assert_eq!(mem.used_bytes(), 0);
+}
+
+#[test]
+fn fork_after_a_shrink_does_not_give_the_child_pages_past_the_end() {
+    let mem = memory();
+    let (mut parent, _) = manager(&mem);
+    let object = SharedObject::new(mem.clone(), 2 * PAGE_SIZE);
+    let backing = Backing::Shared {
+        object: object.clone(),
+        offset: 0,
+    };
+    parent.map(A, 2 * PAGE_SIZE, RW, backing).unwrap();
+    parent.write_u64(A + PAGE_SIZE, 1).unwrap();
+    let snap = parent.fork().unwrap();
+    object.set_size(PAGE_SIZE).unwrap();
+    let space = Arc::new(FakeSpace::default());
+    let mut child = MemoryManager::from_snapshot(space.clone(), snap).unwrap();
+    assert_eq!(space.at(A + PAGE_SIZE), None);
+    assert_eq!(
+        child.fault(A + PAGE_SIZE, false, false, false),
+        Err(PAST_END)
+    );
+}
