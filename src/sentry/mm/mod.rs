@@ -18,6 +18,7 @@
 //! its frame.
 
 pub mod memory;
+pub mod shared;
 mod vma;
 
 use std::collections::BTreeMap;
@@ -295,6 +296,9 @@ impl MemoryManager {
         let mut at = start;
         while at < end {
             let (_, vma) = self.vma_at(at).ok_or(Errno::ENOMEM)?;
+            if prot.write && vma.backing.shared().is_some_and(|s| !s.may_write) {
+                return Err(Errno::EACCES);
+            }
             at = vma.end;
         }
         self.split_at(start);
@@ -379,6 +383,11 @@ impl MemoryManager {
                 .map_err(|_| Errno::EFAULT);
         }
         self.populate_frame(page, start)?;
+        let p = self.pages[&page];
+        if write && p.cow {
+            // A shared frame (the vDSO) starts copy-on-write.
+            self.unshare(page, p)?;
+        }
         let mut fresh = vec![page];
         let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
         let hi = (page + FAULT_AROUND * PAGE_SIZE).min(end);
@@ -394,6 +403,15 @@ impl MemoryManager {
     /// Gives `page` its own writable frame: a copy while another process
     /// still shares the frame, else the frame itself.
     fn break_cow(&mut self, page: u64, p: Page, prot: Prot) -> SysResult<()> {
+        let frame = self.unshare(page, p)?;
+        self.space
+            .map(page, PAGE_SIZE, frame, prot)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// The frame part of a COW break (not mapped yet): returns the page's
+    /// own frame.
+    fn unshare(&mut self, page: u64, p: Page) -> SysResult<u64> {
         let frame = if self.mem.refcount(p.frame) > 1 {
             let copy = self.mem.alloc_frame()?;
             self.mem.copy_frame(p.frame, copy);
@@ -402,29 +420,32 @@ impl MemoryManager {
         } else {
             p.frame
         };
-        let page_now = Page { frame, cow: false };
-        self.pages.insert(page, page_now);
-        self.space
-            .map(page, PAGE_SIZE, frame, prot)
-            .map_err(|_| Errno::ENOMEM)
+        self.pages.insert(page, Page { frame, cow: false });
+        Ok(frame)
     }
 
     /// Maps the given sorted fresh pages, each run of pages with contiguous
-    /// frames in one platform call.
+    /// frames (and the same copy-on-write state) in one platform call.
     fn map_runs(&mut self, pages: &[u64], prot: Prot) -> SysResult<()> {
         let mut i = 0;
         while i < pages.len() {
             let first = pages[i];
-            let frame = self.pages[&first].frame;
+            let page = self.pages[&first];
             let mut n = 1;
             while i + n < pages.len()
                 && pages[i + n] == first + n as u64 * PAGE_SIZE
-                && self.pages[&pages[i + n]].frame == frame + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]].frame == page.frame + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]].cow == page.cow
             {
                 n += 1;
             }
             self.space
-                .map(first, n as u64 * PAGE_SIZE, frame, prot)
+                .map(
+                    first,
+                    n as u64 * PAGE_SIZE,
+                    page.frame,
+                    effective(prot, page),
+                )
                 .map_err(|_| Errno::ENOMEM)?;
             i += n;
         }
@@ -435,6 +456,15 @@ impl MemoryManager {
     /// the platform).
     fn populate_frame(&mut self, page: u64, vma_start: u64) -> SysResult<()> {
         let vma = &self.vmas[&vma_start];
+        if let Backing::Shared { frames, index } = &vma.backing {
+            // The shared frame itself, copy-on-write: never written here.
+            let frame = frames
+                .frame(index + (page - vma_start) / PAGE_SIZE)
+                .ok_or(Errno::EFAULT)?;
+            self.mem.incref(frame);
+            self.pages.insert(page, Page { frame, cow: true });
+            return Ok(());
+        }
         let frame = self.mem.alloc_frame()?;
         if let Backing::File {
             source,

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::abi::SysResult;
-use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
+use crate::sentry::mm::shared::SharedFrames;
 use crate::sentry::platform::Prot;
 
 /// Something whose bytes can fill guest frames: a file mapping's source.
@@ -26,6 +27,11 @@ pub enum Backing {
         offset: u64,
         zero_from: Option<u64>,
     },
+    /// Shared frames (the vDSO), from page `index` of them on.
+    Shared {
+        frames: Arc<SharedFrames>,
+        index: u64,
+    },
 }
 
 impl Backing {
@@ -42,6 +48,18 @@ impl Backing {
                 offset: offset + delta,
                 zero_from: *zero_from,
             },
+            Backing::Shared { frames, index } => Backing::Shared {
+                frames: frames.clone(),
+                index: index + delta / PAGE_SIZE,
+            },
+        }
+    }
+
+    /// The shared frames behind this backing, if any.
+    pub fn shared(&self) -> Option<&SharedFrames> {
+        match self {
+            Backing::Shared { frames, .. } => Some(frames),
+            _ => None,
         }
     }
 }
