@@ -40,7 +40,7 @@ fn maps(t: &Task) -> Vec<u8> {
     for (&start, vma) in mm.vmas() {
         let (offset, name) = match &vma.backing {
             Backing::File { offset, .. } => (*offset, ""),
-            Backing::Shared { frames, index } => (index * PAGE_SIZE, frames.name),
+            Backing::Fixed { frames, index } => (index * PAGE_SIZE, frames.name),
             Backing::Anon if vma.end == USER_TOP => (0, "[stack]"),
             Backing::Anon => (0, ""),
         };

@@ -17,8 +17,8 @@
 //! less write while it is copy-on-write; each page holds one reference on
 //! its frame.
 
+pub mod fixed;
 pub mod memory;
-pub mod shared;
 mod vma;
 
 use std::collections::BTreeMap;
@@ -296,7 +296,7 @@ impl MemoryManager {
         let mut at = start;
         while at < end {
             let (_, vma) = self.vma_at(at).ok_or(Errno::ENOMEM)?;
-            if prot.write && vma.backing.shared().is_some_and(|s| !s.may_write) {
+            if prot.write && vma.backing.fixed().is_some_and(|s| !s.may_write) {
                 return Err(Errno::EACCES);
             }
             at = vma.end;
@@ -456,7 +456,7 @@ impl MemoryManager {
     /// the platform).
     fn populate_frame(&mut self, page: u64, vma_start: u64) -> SysResult<()> {
         let vma = &self.vmas[&vma_start];
-        if let Backing::Shared { frames, index } = &vma.backing {
+        if let Backing::Fixed { frames, index } = &vma.backing {
             // The shared frame itself, copy-on-write: never written here.
             let frame = frames
                 .frame(index + (page - vma_start) / PAGE_SIZE)

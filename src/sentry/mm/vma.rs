@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::abi::SysResult;
+use crate::sentry::mm::fixed::FixedFrames;
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::shared::SharedFrames;
 use crate::sentry::platform::Prot;
 
 /// Something whose bytes can fill guest frames: a file mapping's source.
@@ -27,9 +27,10 @@ pub enum Backing {
         offset: u64,
         zero_from: Option<u64>,
     },
-    /// Shared frames (the vDSO), from page `index` of them on.
-    Shared {
-        frames: Arc<SharedFrames>,
+    /// Fixed frames every process maps (the vDSO), copy-on-write, from
+    /// page `index` of them on.
+    Fixed {
+        frames: Arc<FixedFrames>,
         index: u64,
     },
 }
@@ -48,17 +49,17 @@ impl Backing {
                 offset: offset + delta,
                 zero_from: *zero_from,
             },
-            Backing::Shared { frames, index } => Backing::Shared {
+            Backing::Fixed { frames, index } => Backing::Fixed {
                 frames: frames.clone(),
                 index: index + delta / PAGE_SIZE,
             },
         }
     }
 
-    /// The shared frames behind this backing, if any.
-    pub fn shared(&self) -> Option<&SharedFrames> {
+    /// The fixed frames behind this backing, if any.
+    pub fn fixed(&self) -> Option<&FixedFrames> {
         match self {
-            Backing::Shared { frames, .. } => Some(frames),
+            Backing::Fixed { frames, .. } => Some(frames),
             _ => None,
         }
     }

@@ -7,7 +7,7 @@
 //!   embedded. Its symbols carry version LINUX_2.6, which glibc looks up
 //!   through AT_SYSINFO_EHDR.
 //! * One set of frames per sandbox holds the image and the vvar page; every
-//!   exec maps the same frames (`Backing::Shared`, copy-on-write) into the
+//!   exec maps the same frames (`Backing::Fixed`, copy-on-write) into the
 //!   new process, the vvar page just below the image, and fork keeps them
 //!   as ordinary VMAs.
 //! * Both platforms run guest code on the host CPU with the host's TSC (the
@@ -29,8 +29,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::abi::SysResult;
+use crate::sentry::mm::fixed::FixedFrames;
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::shared::SharedFrames;
 use crate::sentry::mm::{Backing, MemoryManager};
 use crate::sentry::platform::Prot;
 use crate::sys::clock::{clock_ns, tsc, tsc_invariant};
@@ -54,16 +54,16 @@ const TRIES: usize = 5;
 /// The vDSO of one sandbox: image and clock page frames shared by every
 /// process, and the thread that keeps the clock page current.
 pub struct Vdso {
-    image: Arc<SharedFrames>,
-    vvar: Arc<SharedFrames>,
+    image: Arc<FixedFrames>,
+    vvar: Arc<FixedFrames>,
 }
 
 impl Vdso {
     /// Loads the image into guest memory, calibrates the TSC (a
     /// millisecond) and starts the clock thread.
     pub fn new(mem: &Arc<GuestMemory>) -> SysResult<Vdso> {
-        let image = SharedFrames::new(mem, IMAGE, "[vdso]", true)?;
-        let vvar = SharedFrames::new(mem, &[0; PAGE_SIZE as usize], "[vvar]", false)?;
+        let image = FixedFrames::new(mem, IMAGE, "[vdso]", true)?;
+        let vvar = FixedFrames::new(mem, &[0; PAGE_SIZE as usize], "[vvar]", false)?;
         let first = sample();
         std::thread::sleep(CALIBRATION);
         let tracker = Tracker::calibrate(first, sample(), tsc_invariant(), COARSE_NS);
@@ -92,7 +92,7 @@ impl Vdso {
             exec: false,
         };
         let rx = Prot { exec: true, ..r };
-        let at = |frames: &Arc<SharedFrames>| Backing::Shared {
+        let at = |frames: &Arc<FixedFrames>| Backing::Fixed {
             frames: frames.clone(),
             index: 0,
         };
@@ -106,7 +106,7 @@ impl Vdso {
 /// The clock thread: re-anchors soon after the short calibration (whose
 /// rate is the least precise), then every `REANCHOR`, until the vvar page
 /// is gone.
-fn keep_time(vvar: Weak<SharedFrames>, mut tracker: Tracker) {
+fn keep_time(vvar: Weak<FixedFrames>, mut tracker: Tracker) {
     let mut waits = FIRST_REANCHORS
         .into_iter()
         .chain(std::iter::repeat(REANCHOR));
@@ -125,7 +125,7 @@ fn keep_time(vvar: Weak<SharedFrames>, mut tracker: Tracker) {
 
 /// Rewrites the vvar page with what `make` returns; false once the page is
 /// gone.
-fn publish(vvar: &Weak<SharedFrames>, make: impl FnOnce() -> Vec<u8>) -> bool {
+fn publish(vvar: &Weak<FixedFrames>, make: impl FnOnce() -> Vec<u8>) -> bool {
     let Some(page) = vvar.upgrade() else {
         return false;
     };

@@ -1,4 +1,4 @@
-//! Frames shared by every address space that maps them: the vDSO image
+//! Fixed frames mapped into every address space: the vDSO image
 //! and its clock page. A page of such a mapping is always the shared
 //! frame itself, mapped copy-on-write, so a guest that makes it writable
 //! (`mprotect`, where allowed) writes to a copy of its own, never to the
@@ -10,7 +10,7 @@ use crate::abi::SysResult;
 use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
 
 /// Frames filled once and mapped, never copied, into address spaces.
-pub struct SharedFrames {
+pub struct FixedFrames {
     mem: Arc<GuestMemory>,
     frames: Vec<u64>,
     /// How /proc/PID/maps names the mapping ("[vdso]").
@@ -19,15 +19,15 @@ pub struct SharedFrames {
     pub may_write: bool,
 }
 
-impl SharedFrames {
+impl FixedFrames {
     /// Allocates frames holding `bytes` (zero-padded to whole pages).
     pub fn new(
         mem: &Arc<GuestMemory>,
         bytes: &[u8],
         name: &'static str,
         may_write: bool,
-    ) -> SysResult<Arc<SharedFrames>> {
-        let mut shared = SharedFrames {
+    ) -> SysResult<Arc<FixedFrames>> {
+        let mut shared = FixedFrames {
             mem: mem.clone(),
             frames: Vec::new(),
             name,
@@ -61,7 +61,7 @@ impl SharedFrames {
     }
 }
 
-impl Drop for SharedFrames {
+impl Drop for FixedFrames {
     fn drop(&mut self) {
         for &f in &self.frames {
             self.mem.decref(f);
