@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print numbers (never run as timed tests):
 #   - guest getppid() cost: native, sandboxd on each platform, gVisor runsc --platform=ptrace
+#   - guest clock_gettime() cost through libc (the vDSO): native, sandboxd on each platform
 #   - /bin/true cold start: sandboxd on each platform
 # Usage: bench/run.sh [ITERATIONS]   (needs root; installs runsc if missing)
 set -euo pipefail
@@ -9,6 +10,7 @@ N=${1:-20000}
 OUT=bench/out
 mkdir -p "$OUT/rootfs/bin"
 gcc -static -O2 -o "$OUT/rootfs/bin/getppid" bench/getppid.c
+gcc -static -O2 -o "$OUT/rootfs/bin/clock_gettime" bench/clock_gettime.c
 gcc -static -O2 -x c -o "$OUT/rootfs/bin/true" - <<<'int main(void){return 0;}'
 tar -C "$OUT/rootfs" -czf "$OUT/bench.tar.gz" .
 BIN=${SANDBOXD:-target/x86_64-unknown-linux-gnu/release/sandboxd}
@@ -32,6 +34,12 @@ if command -v runsc >/dev/null; then
   printf '%-28s' "runsc --platform=ptrace:"
   (cd "$OUT/rootfs" && runsc --rootless=false --network=none --platform=ptrace do ./bin/getppid "$N" 2>/dev/null) || echo "(runsc failed)"
 fi
+echo "== guest clock_gettime ns ($((N * 10)) calls)"
+printf '%-28s' "native:"; "$OUT/rootfs/bin/clock_gettime" $((N * 10))
+for p in kvm ptrace; do
+  printf '%-28s' "sandboxd --platform $p:"
+  "$BIN" run --platform "$p" "$(pod clock_gettime /bin/clock_gettime $((N * 10)))" || echo "(failed)"
+done
 median_ms() { # median_ms CMD...: median wall time of 20 runs, in ms
   local t=()
   for _ in $(seq 20); do

@@ -490,3 +490,66 @@ fn run_proc_self_and_system_files() {
         );
     });
 }
+
+#[test]
+fn run_vdso_clocks_agree_with_the_syscalls_and_native() {
+    let img = image("testprogs");
+    let want = native(&img, "vdso", &[]);
+    assert_eq!(want.status, 0, "native: {want:?}");
+    assert!(!want.stdout.contains("=0"), "native: {}", want.stdout);
+    each_platform(|p| {
+        let got = TestPod::new(&img, &["/bin/vdso"]).platform(p).run();
+        assert_eq!(
+            (got.status, &got.stdout),
+            (want.status, &want.stdout),
+            "{}",
+            got.stderr
+        );
+    });
+}
+
+#[test]
+fn run_vdso_clock_calls_make_no_syscalls() {
+    // Through a shell, so the program is exec'd by a forked guest process.
+    each_platform(|p| {
+        let out = TestPod::new(
+            &image("testprogs"),
+            &["/bin/sh", "-c", "/bin/vdso loop 1000"],
+        )
+        .platform(p)
+        .arg("--strace")
+        .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "looped\n"),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("execve("), "{}", out.stderr);
+        for call in ["] clock_gettime(", "] gettimeofday(", "] time("] {
+            assert!(!out.stderr.contains(call), "{call} in:\n{}", out.stderr);
+        }
+    });
+}
+
+#[test]
+fn run_proc_self_maps_shows_vvar_vdso_and_stack() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "cat /proc/self/maps"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        let line = |name: &str| {
+            out.stdout
+                .lines()
+                .find(|l| l.ends_with(name))
+                .unwrap_or_else(|| panic!("no {name} in:\n{}", out.stdout))
+                .to_string()
+        };
+        assert!(line("[vvar]").contains(" r--p "), "{}", out.stdout);
+        assert!(line("[vdso]").contains(" r-xp "), "{}", out.stdout);
+        assert!(line("[stack]").contains(" rw-p "), "{}", out.stdout);
+        // The vvar page lies just below the image.
+        let vvar_end = line("[vvar]").split(['-', ' ']).nth(1).unwrap().to_string();
+        assert!(line("[vdso]").starts_with(&vvar_end), "{}", out.stdout);
+    });
+}

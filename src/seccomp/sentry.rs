@@ -77,7 +77,7 @@ pub fn kvm_ioctls() -> Vec<(u64, &'static str)> {
         (io!(rw, 0x88, kb::kvm_msrs), "KVM_GET_MSRS: FS/GS base"),
         (
             io!(w, 0x89, kb::kvm_msrs),
-            "KVM_SET_MSRS: FS/GS base, syscall MSRs",
+            "KVM_SET_MSRS: FS/GS base, syscall MSRs, the guest TSC",
         ),
         (io!(r, 0x8c, kb::kvm_fpu), "KVM_GET_FPU: signal frames"),
         (io!(w, 0x8d, kb::kvm_fpu), "KVM_SET_FPU: signal frames"),
@@ -117,6 +117,10 @@ pub fn kvm_ioctls() -> Vec<(u64, &'static str)> {
         (
             io!(w, 0xa7, kb::kvm_xcrs),
             "KVM_SET_XCRS: enable AVX state (XCR0)",
+        ),
+        (
+            io!(w, 0xe1, kb::kvm_device_attr),
+            "KVM_SET_DEVICE_ATTR: zero each vCPU's TSC offset (for the vDSO)",
         ),
         (
             io!(r, 0xcf, kb::kvm_xsave),

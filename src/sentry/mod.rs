@@ -6,6 +6,7 @@ pub mod loader;
 pub mod mm;
 pub mod platform;
 pub mod syscalls;
+pub mod vdso;
 pub mod vfs;
 
 use serde::{Deserialize, Serialize};

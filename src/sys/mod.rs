@@ -7,6 +7,7 @@
 //! callers add the context (which path, which role) in their own error enum.
 
 pub mod caps;
+pub mod clock;
 pub mod fd;
 pub mod mount;
 pub mod process;

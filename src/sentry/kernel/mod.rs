@@ -11,6 +11,7 @@ pub use task::{Creds, Task};
 
 use crate::sentry::mm::memory::GuestMemory;
 use crate::sentry::platform::Platform;
+use crate::sentry::vdso::Vdso;
 
 /// State shared by every task of a sandbox.
 pub struct Kernel {
@@ -20,6 +21,8 @@ pub struct Kernel {
     pub strace: bool,
     pub hostname: String,
     pub boot: Instant,
+    /// The vDSO every exec maps (None if it could not be set up).
+    pub vdso: Option<Vdso>,
     /// Unimplemented syscalls already logged (each is logged once).
     unimplemented: Mutex<HashSet<u64>>,
 }
@@ -31,12 +34,16 @@ impl Kernel {
         strace: bool,
         hostname: String,
     ) -> Arc<Kernel> {
+        let vdso = Vdso::new(&memory)
+            .inspect_err(|e| log::warn!("setting up the vDSO: {e}; guests run without one"))
+            .ok();
         Arc::new(Kernel {
             platform,
             memory,
             strace,
             hostname,
             boot: Instant::now(),
+            vdso,
             unimplemented: Mutex::new(HashSet::new()),
         })
     }

@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use super::Task;
+use crate::sentry::mm::memory::PAGE_SIZE;
+use crate::sentry::mm::{Backing, USER_TOP};
 use crate::sentry::syscalls::RELEASE;
 use crate::sentry::vfs::dev::ProcKind;
 
@@ -25,8 +27,45 @@ pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
             let end = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
             [&t.comm[..end], b"\n"].concat()
         }
+        ProcKind::Maps => maps(t),
         ProcKind::Status => status(t),
     }
+}
+
+/// /proc/self/maps from the VMAs: no device or inode numbers, no file
+/// names (the sentry does not keep them), but [vvar], [vdso] and [stack].
+fn maps(t: &Task) -> Vec<u8> {
+    let mm = t.mm.lock();
+    let mut out = String::new();
+    for (&start, vma) in mm.vmas() {
+        let (offset, name) = match &vma.backing {
+            Backing::File { offset, .. } => (*offset, ""),
+            Backing::Fixed { frames, index } => (index * PAGE_SIZE, frames.name),
+            Backing::Shared { offset, .. } => (*offset, ""),
+            Backing::Anon if vma.end == USER_TOP => (0, "[stack]"),
+            Backing::Anon => (0, ""),
+        };
+        let flag = |on: bool, c: char| if on { c } else { '-' };
+        let line = format!(
+            "{start:08x}-{:08x} {}{}{}{} {offset:08x} 00:00 0",
+            vma.end,
+            flag(vma.prot.read, 'r'),
+            flag(vma.prot.write, 'w'),
+            flag(vma.prot.exec, 'x'),
+            if matches!(vma.backing, Backing::Shared { .. }) {
+                's'
+            } else {
+                'p'
+            },
+        );
+        if name.is_empty() {
+            out += &format!("{line}\n");
+        } else {
+            // Linux pads the name to column 74.
+            out += &format!("{line:<73}{name}\n");
+        }
+    }
+    out.into_bytes()
 }
 
 fn cpus() -> usize {

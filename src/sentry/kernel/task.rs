@@ -627,7 +627,11 @@ impl Task {
             Some(file) if p == path => Ok(file.clone()),
             _ => self.open_executable(p),
         };
-        let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, ids)?;
+        let setup = crate::sentry::loader::Setup {
+            ids,
+            vdso: self.k.vdso.as_ref(),
+        };
+        let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, setup)?;
         // The point of no return: the other threads go now, and with the
         // old image its POSIX timers.
         self.end_other_threads()?;

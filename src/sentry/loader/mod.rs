@@ -11,6 +11,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::{page_down, page_up, PAGE_SIZE};
 use crate::sentry::mm::{Backing, MemoryManager};
 use crate::sentry::platform::Prot;
+use crate::sentry::vdso::Vdso;
 use crate::sentry::vfs::FileOps;
 use elf::{Header, Phdr, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
 pub use stack::{AuxInfo, STACK_SIZE};
@@ -40,15 +41,23 @@ struct Program {
     head: Vec<u8>,
 }
 
-/// Loads the program at `path` into `mm` (which must be empty) and builds
-/// its initial stack.
+/// What the new process gets besides its program.
+pub struct Setup<'a> {
+    /// uid, euid, gid, egid for the auxiliary vector.
+    pub ids: [u32; 4],
+    /// The vDSO to map, if any.
+    pub vdso: Option<&'a Vdso>,
+}
+
+/// Loads the program at `path` into `mm` (which must be empty), maps the
+/// vDSO and builds the initial stack.
 pub fn load(
     mm: &mut MemoryManager,
     open: Opener,
     path: &[u8],
     argv: Vec<Vec<u8>>,
     envp: &[Vec<u8>],
-    ids: [u32; 4],
+    setup: Setup,
 ) -> SysResult<Loaded> {
     let prog = resolve_shebang(open, path, argv)?;
     let hdr = elf::parse_header(&prog.head)?;
@@ -68,13 +77,15 @@ pub fn load(
         interp_base = base;
         entry = ientry;
     }
+    let vdso = setup.vdso.map(|v| v.map(mm)).transpose()?;
     let aux = AuxInfo {
         phdr: phdr_addr(&hdr, &phdrs, bias),
         phnum: hdr.phnum as u64,
         base: interp_base,
         entry: hdr.entry + bias,
-        ids,
+        ids: setup.ids,
         execfn: path.to_vec(),
+        vdso,
     };
     let sp = stack::build(mm, &prog.argv, envp, &aux)?;
     Ok(Loaded { entry, sp })

@@ -28,6 +28,7 @@ const AT_SECURE: u64 = 23;
 const AT_RANDOM: u64 = 25;
 const AT_HWCAP2: u64 = 26;
 const AT_EXECFN: u64 = 31;
+const AT_SYSINFO_EHDR: u64 = 33;
 
 /// What the auxiliary vector describes.
 pub struct AuxInfo {
@@ -40,6 +41,8 @@ pub struct AuxInfo {
     /// uid, euid, gid, egid.
     pub ids: [u32; 4],
     pub execfn: Vec<u8>,
+    /// Where the vDSO is mapped, if it is.
+    pub vdso: Option<u64>,
 }
 
 /// Maps the stack and writes the initial frame; returns the stack pointer.
@@ -82,7 +85,8 @@ pub fn build(
     let random = push_bytes(mm, &random)?;
 
     let [uid, euid, gid, egid] = aux.ids.map(u64::from);
-    let auxv: [(u64, u64); 18] = [
+    let mut auxv: Vec<(u64, u64)> = aux.vdso.map(|v| (AT_SYSINFO_EHDR, v)).into_iter().collect();
+    auxv.extend([
         (AT_PHDR, aux.phdr),
         (AT_PHENT, 56),
         (AT_PHNUM, aux.phnum),
@@ -101,7 +105,7 @@ pub fn build(
         (AT_CLKTCK, 100),
         (AT_PLATFORM, platform),
         (AT_EXECFN, execfn),
-    ];
+    ]);
     let mut words: Vec<u64> = vec![argv.len() as u64];
     words.extend(&arg_ptrs);
     words.push(0);

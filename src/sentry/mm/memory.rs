@@ -251,6 +251,28 @@ impl GuestMemory {
         }
     }
 
+    /// Rewrites, under the seqlock whose 32-bit sequence word is at `off`,
+    /// the bytes that follow the word: the word goes odd, `make` builds the
+    /// new bytes, they are written, and the word goes even again. `make`
+    /// runs only once the odd word is visible to every CPU, so a TSC it
+    /// reads is later than that of any reader that still validates the old
+    /// bytes. One writer at a time (the caller's business).
+    pub fn write_seqlocked(&self, off: u64, make: impl FnOnce() -> Vec<u8>) {
+        use std::sync::atomic::{fence, AtomicU32, Ordering};
+        self.check(off, 4);
+        assert!(off % 4 == 0, "unaligned seqlock word at {off:#x}");
+        // SAFETY: the word lies inside our mapping and is 4-byte aligned;
+        // the mapping lives as long as `self`. Guests only read it.
+        let seq = unsafe { AtomicU32::from_ptr(self.base.add(off as usize) as *mut u32) };
+        let even = seq.load(Ordering::Relaxed) & !1;
+        seq.store(even.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let body = make();
+        self.write(off + 4, &body);
+        fence(Ordering::Release);
+        seq.store(even.wrapping_add(2), Ordering::Release);
+    }
+
     pub fn read_u64(&self, off: u64) -> u64 {
         let mut b = [0u8; 8];
         self.read(off, &mut b);

@@ -29,6 +29,7 @@
 //! Lock order: the futex table, then a memory manager (`Mm::lock`), then
 //! a shared object (see `shared`), then the frame table.
 
+pub mod fixed;
 mod fork;
 mod handle;
 pub mod memory;
@@ -477,7 +478,8 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         let first = self.vma_at(start).map_or(start, |(s, _)| s);
-        if prot.write && self.vmas.range(first..end).any(|(_, v)| !v.may_write) {
+        let refused = |v: &Vma| !v.may_write || v.backing.fixed().is_some_and(|f| !f.may_write);
+        if prot.write && self.vmas.range(first..end).any(|(_, v)| refused(v)) {
             return Err(Errno::EACCES);
         }
         self.split_at(start);
@@ -563,6 +565,11 @@ impl MemoryManager {
                 .map_err(|_| Errno::EFAULT);
         }
         self.populate_frame(page, start, false)?;
+        let p = self.pages[&page];
+        if write && p.cow {
+            // A fixed frame (the vDSO) starts copy-on-write.
+            self.unshare(page, p)?;
+        }
         let mut fresh = vec![page];
         let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
         let hi = (page + FAULT_AROUND * PAGE_SIZE).min(end);
@@ -578,6 +585,15 @@ impl MemoryManager {
     /// Gives `page` its own writable frame: a copy while another process
     /// still shares the frame, else the frame itself.
     fn break_cow(&mut self, page: u64, p: Page, prot: Prot) -> SysResult<()> {
+        let frame = self.unshare(page, p)?;
+        self.space
+            .map(page, PAGE_SIZE, frame, prot)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// The frame part of a COW break (not mapped yet): returns the page's
+    /// own frame.
+    fn unshare(&mut self, page: u64, p: Page) -> SysResult<u64> {
         let frame = if self.mem.refcount(p.frame) > 1 {
             let copy = self.mem.alloc_frame()?;
             self.mem.copy_frame(p.frame, copy);
@@ -586,29 +602,32 @@ impl MemoryManager {
         } else {
             p.frame
         };
-        let page_now = Page { frame, cow: false };
-        self.pages.insert(page, page_now);
-        self.space
-            .map(page, PAGE_SIZE, frame, prot)
-            .map_err(|_| Errno::ENOMEM)
+        self.pages.insert(page, Page { frame, cow: false });
+        Ok(frame)
     }
 
     /// Maps the given sorted fresh pages, each run of pages with contiguous
-    /// frames in one platform call.
+    /// frames (and the same copy-on-write state) in one platform call.
     fn map_runs(&mut self, pages: &[u64], prot: Prot) -> SysResult<()> {
         let mut i = 0;
         while i < pages.len() {
             let first = pages[i];
-            let frame = self.pages[&first].frame;
+            let page = self.pages[&first];
             let mut n = 1;
             while i + n < pages.len()
                 && pages[i + n] == first + n as u64 * PAGE_SIZE
-                && self.pages[&pages[i + n]].frame == frame + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]].frame == page.frame + n as u64 * PAGE_SIZE
+                && self.pages[&pages[i + n]].cow == page.cow
             {
                 n += 1;
             }
             self.space
-                .map(first, n as u64 * PAGE_SIZE, frame, prot)
+                .map(
+                    first,
+                    n as u64 * PAGE_SIZE,
+                    page.frame,
+                    effective(prot, page),
+                )
                 .map_err(|_| Errno::ENOMEM)?;
             i += n;
         }
@@ -624,6 +643,15 @@ impl MemoryManager {
         if let Some((object, off)) = vma.shared_at(vma_start, page) {
             let frame = object.page(off, !around)?;
             self.pages.insert(page, Page { frame, cow: false });
+            return Ok(());
+        }
+        if let Backing::Fixed { frames, index } = &vma.backing {
+            // The fixed frame itself, copy-on-write: never written here.
+            let frame = frames
+                .frame(index + (page - vma_start) / PAGE_SIZE)
+                .ok_or(Errno::EFAULT)?;
+            self.mem.incref(frame);
+            self.pages.insert(page, Page { frame, cow: true });
             return Ok(());
         }
         let frame = self.mem.alloc_frame()?;

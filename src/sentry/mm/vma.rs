@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::shared::SharedObject;
 use crate::abi::SysResult;
-use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::fixed::FixedFrames;
+use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
 use crate::sentry::platform::Prot;
 
 /// Something whose bytes can fill guest frames: a file mapping's source.
@@ -33,6 +34,12 @@ pub enum Backing {
         object: Arc<SharedObject>,
         offset: u64,
     },
+    /// Fixed frames every process maps (the vDSO), copy-on-write, from
+    /// page `index` of them on.
+    Fixed {
+        frames: Arc<FixedFrames>,
+        index: u64,
+    },
 }
 
 impl Backing {
@@ -53,6 +60,10 @@ impl Backing {
                 object: object.clone(),
                 offset: offset + delta,
             },
+            Backing::Fixed { frames, index } => Backing::Fixed {
+                frames: frames.clone(),
+                index: index + delta / PAGE_SIZE,
+            },
         }
     }
 
@@ -60,6 +71,14 @@ impl Backing {
     pub fn shared(&self) -> Option<(&Arc<SharedObject>, u64)> {
         match self {
             Backing::Shared { object, offset } => Some((object, *offset)),
+            _ => None,
+        }
+    }
+
+    /// The fixed frames behind this backing, if any.
+    pub fn fixed(&self) -> Option<&FixedFrames> {
+        match self {
+            Backing::Fixed { frames, .. } => Some(frames),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ use crate::sentry::kernel::siginfo::SigInfo;
 use crate::sentry::kernel::signal as kernel_signal;
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
+use crate::sentry::vdso::COARSE_NS;
 
 const TIMER_ABSTIME: u64 = 1;
 
@@ -77,7 +78,8 @@ pub fn sys_clock_getres(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         libc::CLOCK_REALTIME_COARSE | libc::CLOCK_MONOTONIC_COARSE
     );
     if a[1] != 0 {
-        t.mm.copy_out(a[1], &ts_bytes(0, if coarse { 4_000_000 } else { 1 }))?;
+        let res = if coarse { COARSE_NS as i64 } else { 1 };
+        t.mm.copy_out(a[1], &ts_bytes(0, res))?;
     }
     Ok(0)
 }

@@ -43,6 +43,7 @@ pub enum ProcKind {
     Mounts,
     Cmdline,
     Comm,
+    Maps,
     Status,
 }
 
@@ -65,6 +66,7 @@ pub const PROC_SELF_ENTRIES: &[(&str, Synth)] = &[
     ("cwd", Synth::ProcCwd),
     ("exe", Synth::ProcExe),
     ("fd", Synth::FdDir),
+    ("maps", Synth::ProcFile(ProcKind::Maps)),
     ("mounts", Synth::ProcFile(ProcKind::Mounts)),
     ("status", Synth::ProcFile(ProcKind::Status)),
 ];

@@ -401,3 +401,29 @@ fn address_space_drop_frees_tables_after_next_switch() {
     assert_eq!(vm.switch(&mut regs), Event::Syscall);
     assert_eq!(vm.mem.used_bytes(), used - 4 * PAGE_SIZE);
 }
+
+/// The vDSO computes time from the guest's TSC with the sentry's
+/// calibration of the host's: the two must be the same counter.
+#[test]
+fn switch_guest_rdtsc_reads_the_host_tsc() {
+    // lfence; rdtsc; mov [DATA], eax; mov [DATA+4], edx; syscall
+    let mut vm = Vm::new(&[
+        0x0f, 0xae, 0xe8, // lfence
+        0x0f, 0x31, // rdtsc
+        0x89, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, // mov [0x600000], eax
+        0x89, 0x14, 0x25, 0x04, 0x00, 0x60, 0x00, // mov [0x600004], edx
+        0x0f, 0x05, // syscall
+    ]);
+    let data = vm.frame_of(DATA);
+    for _ in 0..3 {
+        let mut regs = vm.regs();
+        let before = crate::sys::clock::tsc();
+        assert_eq!(vm.switch(&mut regs), Event::Syscall);
+        let after = crate::sys::clock::tsc();
+        let guest = vm.mem.read_u64(data);
+        assert!(
+            (before..=after).contains(&guest),
+            "guest TSC {guest} outside the host's [{before}, {after}]"
+        );
+    }
+}

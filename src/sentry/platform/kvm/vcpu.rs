@@ -9,10 +9,13 @@
 //! one `KVM_RUN`. After an interrupt the vCPU may rest in ring 3 instead;
 //! the next switch then moves it back to the stub by rewriting CS/SS.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use kvm_bindings::{kvm_msr_entry, kvm_regs, kvm_run, kvm_segment, kvm_xcrs, kvm_xsave, Msrs};
+use kvm_bindings::{
+    kvm_device_attr, kvm_msr_entry, kvm_regs, kvm_run, kvm_segment, kvm_xcrs, kvm_xsave, Msrs,
+};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 
 use super::interrupt::KvmInterrupter;
@@ -46,6 +49,13 @@ const MSR_CSTAR: u32 = 0xc000_0083;
 const MSR_SFMASK: u32 = 0xc000_0084;
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 const MSR_TSC_AUX: u32 = 0xc000_0103;
+const MSR_IA32_TSC: u32 = 0x10;
+/// KVM_SET_DEVICE_ATTR on a vCPU (for its TSC offset).
+const KVM_SET_DEVICE_ATTR: u64 = nix::request_code_write!(
+    kvm_bindings::KVMIO,
+    0xe1,
+    std::mem::size_of::<kvm_device_attr>()
+) as u64;
 
 /// RFLAGS bits cleared on `syscall`: TF, IF, DF, IOPL, AC, NT (as Linux).
 const SYSCALL_MASK: u64 = 0x4_7700;
@@ -96,6 +106,42 @@ fn segment(selector: u16, code: bool, dpl: u8) -> kvm_segment {
 
 fn is_canonical(addr: u64) -> bool {
     !(0x8000_0000_0000..0xffff_8000_0000_0000).contains(&addr)
+}
+
+/// Makes the guest's TSC read the host's, as the vDSO needs (it computes
+/// time from the TSC with the sentry's calibration): the vCPU's TSC offset
+/// is set to zero (KVM_VCPU_TSC_OFFSET, Linux 5.16 on); where KVM has no
+/// such attribute the guest TSC is written with the host's instead, which
+/// leaves it behind by the few µs the ioctl takes.
+fn sync_tsc(vcpu: &VcpuFd) -> Result<(), PlatformError> {
+    let offset: u64 = 0;
+    let attr = kvm_device_attr {
+        flags: 0,
+        group: kvm_bindings::KVM_VCPU_TSC_CTRL,
+        attr: kvm_bindings::KVM_VCPU_TSC_OFFSET as u64,
+        addr: &offset as *const u64 as u64,
+    };
+    // SAFETY: `vcpu` is an open vCPU fd; KVM reads the attribute struct and
+    // the u64 it points to, both alive for the call, and writes nothing.
+    let r = unsafe { libc::ioctl(vcpu.as_raw_fd(), KVM_SET_DEVICE_ATTR as _, &attr) };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    log::debug!("KVM_VCPU_TSC_OFFSET: {err}; writing the guest TSC instead");
+    let entry = kvm_msr_entry {
+        index: MSR_IA32_TSC,
+        data: crate::sys::clock::tsc(),
+        ..Default::default()
+    };
+    let msrs = Msrs::from_entries(&[entry])
+        .map_err(|e| PlatformError::Unsupported(format!("msr list: {e:?}")))?;
+    match vcpu.set_msrs(&msrs).map_err(host("KVM_SET_MSRS"))? {
+        1 => Ok(()),
+        _ => Err(PlatformError::Unsupported(
+            "KVM refused to set the guest TSC".into(),
+        )),
+    }
 }
 
 impl KvmContext {
@@ -226,6 +272,7 @@ impl KvmContext {
                 entries.len()
             )));
         }
+        sync_tsc(vcpu)?;
         if has_xsave {
             let mut xcrs = kvm_xcrs {
                 nr_xcrs: 1,
