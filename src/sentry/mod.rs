@@ -26,6 +26,28 @@ pub struct ContainerSpec {
     /// Start the command under the embedded mini-init (PID 1).
     #[serde(default)]
     pub init: bool,
+    /// File systems mounted over the image, in order (a later target may
+    /// lie inside an earlier one).
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One mount of a container, as the sentry sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Absolute path inside the container.
+    pub target: String,
+    pub kind: MountKind,
+}
+
+/// What is mounted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountKind {
+    /// A memory file system holding at most `size` bytes.
+    Tmpfs { size: u64 },
+    /// A host directory, served by the container's gofer under the attach
+    /// name `aname`; the gofer itself refuses writes when `readonly`.
+    Bind { aname: String, readonly: bool },
 }
 
 /// Everything the sentry needs, sent by the launcher as JSON on the spec fd.
