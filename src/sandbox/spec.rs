@@ -24,6 +24,8 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
             uid: c.user.uid,
             gid: c.user.gid,
             init: c.init,
+            // The pod file has no mounts yet.
+            mounts: Vec::new(),
         })
         .collect();
     SentrySpec {
