@@ -114,6 +114,7 @@ fn run_testprogs_match_their_native_runs() {
         "siginfo",
         "posixtimers",
         "prctlcaps",
+        "avxsig",
         "shm",
     ] {
         let want = native(&img, prog, &[]);

@@ -25,6 +25,11 @@ const UC_FLAGS: u64 = 0x2 | 0x4;
 const UCONTEXT: u64 = 304;
 const SIGINFO: u64 = 128;
 const FPSTATE: u64 = 512;
+/// uc_flags: the frame's FPU area is an XSAVE area (UC_FP_XSTATE).
+const UC_FP_XSTATE: u64 = 0x1;
+/// Markers of an XSAVE area in a signal frame (struct _fpx_sw_bytes).
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
 const REDZONE: u64 = 128;
 /// Offset of the sigcontext in the ucontext.
 const MCONTEXT: u64 = 40;
@@ -122,8 +127,23 @@ fn setup_frame(t: &mut Task, info: SigInfo, act: [u64; 4], fault: Option<u64>) -
     } else {
         regs.rsp - REDZONE
     };
-    let fpu = t.ctx_fpu();
-    let fp_addr = (top - FPSTATE) & !63;
+    // The FPU area: XSAVE layout with the software bytes Linux puts in
+    // the legacy area's unused tail, and FP_XSTATE_MAGIC2 right after it.
+    let fpu = t.ctx_fpu().map(|mut area| {
+        if area.len() > 512 {
+            let len = area.len() as u32;
+            let features = crate::sentry::platform::xstate::layout().features;
+            area[464..468].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
+            area[468..472].copy_from_slice(&(len + 4).to_le_bytes());
+            area[472..480].copy_from_slice(&features.to_le_bytes());
+            area[480..484].copy_from_slice(&len.to_le_bytes());
+            area[484..512].fill(0);
+            area.extend_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
+        }
+        area
+    });
+    let fp_len = fpu.as_ref().map_or(FPSTATE, |a| a.len() as u64);
+    let fp_addr = (top - fp_len) & !63;
     let frame = ((fp_addr - (8 + UCONTEXT + SIGINFO)) & !15) - 8;
     let old_mask = t
         .saved_mask
@@ -133,7 +153,12 @@ fn setup_frame(t: &mut Task, info: SigInfo, act: [u64; 4], fault: Option<u64>) -
     let mut buf = vec![0u8; (8 + UCONTEXT + SIGINFO) as usize];
     put(&mut buf, 0, restorer);
     let uc = 8;
-    put(&mut buf, uc, UC_FLAGS);
+    let xstate = fpu.as_ref().is_some_and(|a| a.len() > 512);
+    put(
+        &mut buf,
+        uc,
+        UC_FLAGS | if xstate { UC_FP_XSTATE } else { 0 },
+    );
     put(&mut buf, uc + 16, t.altstack.0);
     put(&mut buf, uc + 24, if on_alt { 1 } else { t.altstack.1 });
     put(&mut buf, uc + 32, t.altstack.2);
@@ -143,10 +168,10 @@ fn setup_frame(t: &mut Task, info: SigInfo, act: [u64; 4], fault: Option<u64>) -
     }
     put(&mut buf, mc + 136, regs.rflags);
     put(&mut buf, mc + 144, 0x33 | (0x2b << 48)); // cs, gs, fs, ss
-    put(&mut buf, mc + 168, if fault.is_some() { 14 } else { 0 }); // trapno
-    put(&mut buf, mc + 176, old_mask);
-    put(&mut buf, mc + 184, fault.unwrap_or(0)); // cr2
-    put(&mut buf, mc + 192, if fpu.is_some() { fp_addr } else { 0 });
+    put(&mut buf, mc + 160, if fault.is_some() { 14 } else { 0 }); // trapno
+    put(&mut buf, mc + 168, old_mask); // oldmask
+    put(&mut buf, mc + 176, fault.unwrap_or(0)); // cr2
+    put(&mut buf, mc + 184, if fpu.is_some() { fp_addr } else { 0 }); // fpregs
     put(&mut buf, uc + 296, old_mask);
     let info_at = 8 + UCONTEXT;
     buf[info_at as usize..(info_at + SIGINFO) as usize].copy_from_slice(&info.0);
@@ -199,16 +224,46 @@ pub fn sigreturn(t: &mut Task) -> SysResult<u64> {
     let mut regs = t.regs;
     set_gprs(&mut regs, &v);
     regs.rflags = (t.regs.rflags & !FLAGS_USER) | (get(&buf, mc + 136) & FLAGS_USER);
-    let fp = get(&buf, mc + 192);
+    let fp = get(&buf, mc + 184);
     if fp != 0 {
-        let mut area = [0u8; FPSTATE as usize];
-        t.mm.copy_in(fp, &mut area)?;
+        let area = read_fpstate(t, fp)?;
         t.ctx_set_fpu(&area);
     }
     let mask = get(&buf, 296) & !UNBLOCKABLE;
     t.control.mask.store(mask, Ordering::SeqCst);
     t.regs = regs;
     Ok(regs.rax)
+}
+
+/// Reads the FPU area of a frame being returned from: the whole XSAVE
+/// area when its software bytes and end marker say it is one of ours,
+/// else the legacy 512 bytes with the extended state reset to its initial
+/// values. Either way sanitized for loading.
+fn read_fpstate(t: &mut Task, fp: u64) -> SysResult<Vec<u8>> {
+    use crate::sentry::platform::xstate;
+    let layout = xstate::layout();
+    let mut legacy = [0u8; 512];
+    t.mm.copy_in(fp, &mut legacy)?;
+    let word = |o: usize| u32::from_le_bytes(legacy[o..o + 4].try_into().unwrap());
+    let mut area = if layout.size > 512
+        && word(464) == FP_XSTATE_MAGIC1
+        && word(480) as usize == layout.size
+        && word(468) as usize == layout.size + 4
+    {
+        let mut area = vec![0u8; layout.size + 4];
+        t.mm.copy_in(fp, &mut area)?;
+        let magic2 = u32::from_le_bytes(area[layout.size..].try_into().unwrap());
+        area.truncate(layout.size);
+        if magic2 == FP_XSTATE_MAGIC2 {
+            area
+        } else {
+            xstate::from_legacy(&legacy, layout)
+        }
+    } else {
+        xstate::from_legacy(&legacy, layout)
+    };
+    xstate::sanitize(&mut area, layout);
+    Ok(area)
 }
 
 /// Validates a new alternate signal stack (sigaltstack(2)).

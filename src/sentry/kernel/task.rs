@@ -574,7 +574,7 @@ impl Task {
     }
 
     /// The FPU state for a signal frame, when the platform can read it.
-    pub fn ctx_fpu(&mut self) -> Option<[u8; 512]> {
+    pub fn ctx_fpu(&mut self) -> Option<Vec<u8>> {
         self.ctx
             .fpu()
             .map_err(|e| log::debug!("pid {}: reading FPU state: {e}", self.pid))
@@ -582,7 +582,7 @@ impl Task {
     }
 
     /// Restores FPU state from a signal frame.
-    pub fn ctx_set_fpu(&mut self, area: &[u8; 512]) {
+    pub fn ctx_set_fpu(&mut self, area: &[u8]) {
         if let Err(e) = self.ctx.set_fpu(area) {
             log::debug!("pid {}: restoring FPU state: {e}", self.pid);
         }

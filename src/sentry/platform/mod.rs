@@ -11,6 +11,7 @@
 pub mod kvm;
 pub mod ptrace;
 pub mod select;
+pub mod xstate;
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
@@ -194,16 +195,18 @@ pub trait Context: Send {
         -> Result<Event, PlatformError>;
     /// A handle other threads use to interrupt this context.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
-    /// The guest's x87/SSE state in FXSAVE layout (512 bytes), for signal
-    /// frames. Platforms that cannot read it return `Unsupported` (the
-    /// frame then carries no FPU state).
-    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
+    /// The guest's FPU/SSE/AVX state in the XSAVE layout of
+    /// [`xstate::layout`] (`size` bytes; 512 of legacy FXSAVE area when the
+    /// CPU has no XSAVE), for signal frames. Platforms that cannot read it
+    /// return `Unsupported` (the frame then carries no FPU state).
+    fn fpu(&mut self) -> Result<Vec<u8>, PlatformError> {
         Err(PlatformError::Unsupported(
             "reading the guest FPU state".into(),
         ))
     }
-    /// Restores state read by [`Context::fpu`] (rt_sigreturn).
-    fn set_fpu(&mut self, _state: &[u8; 512]) -> Result<(), PlatformError> {
+    /// Restores state in the layout [`Context::fpu`] returns, already
+    /// passed through [`xstate::sanitize`] (rt_sigreturn).
+    fn set_fpu(&mut self, _state: &[u8]) -> Result<(), PlatformError> {
         Err(PlatformError::Unsupported(
             "writing the guest FPU state".into(),
         ))

@@ -711,7 +711,47 @@ impl Context for KvmContext {
     }
 
     /// The x87/SSE state as an FXSAVE area, from KVM_GET_FPU.
-    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
+    fn fpu(&mut self) -> Result<Vec<u8>, PlatformError> {
+        let layout = crate::sentry::platform::xstate::layout();
+        if layout.size > 512 {
+            let xsave = self.vcpu().get_xsave().map_err(host("KVM_GET_XSAVE"))?;
+            let bytes: Vec<u8> = xsave.region.iter().flat_map(|w| w.to_le_bytes()).collect();
+            return Ok(bytes[..layout.size].to_vec());
+        }
+        Ok(self.fxsave()?.to_vec())
+    }
+
+    fn set_fpu(&mut self, a: &[u8]) -> Result<(), PlatformError> {
+        let layout = crate::sentry::platform::xstate::layout();
+        if layout.size > 512 && a.len() >= crate::sentry::platform::xstate::HEADER_END {
+            let mut bytes = vec![0u8; 4096];
+            let n = a.len().min(layout.size);
+            bytes[..n].copy_from_slice(&a[..n]);
+            // Only what this vCPU's XCR0 enables may be loaded.
+            let guest = crate::sentry::platform::xstate::Layout {
+                features: layout.features & self.xcr0(),
+                size: layout.size,
+            };
+            crate::sentry::platform::xstate::sanitize(&mut bytes, guest);
+            let mut xsave = kvm_xsave::default();
+            for (w, chunk) in xsave.region.iter_mut().zip(bytes.chunks_exact(4)) {
+                *w = u32::from_le_bytes(chunk.try_into().unwrap());
+            }
+            // SAFETY: the area is the 4096-byte legacy kvm_xsave; its header
+            // enables only features of this vCPU's XCR0 (x87 through
+            // AVX-512), whose standard layout ends well below 4096 bytes.
+            return unsafe { self.vcpu().set_xsave(&xsave) }.map_err(host("KVM_SET_XSAVE"));
+        }
+        let mut legacy = [0u8; 512];
+        let n = a.len().min(512);
+        legacy[..n].copy_from_slice(&a[..n]);
+        self.set_fxsave(&legacy)
+    }
+}
+
+impl KvmContext {
+    /// The x87/SSE state in FXSAVE layout, through KVM_GET_FPU.
+    fn fxsave(&mut self) -> Result<[u8; 512], PlatformError> {
         let f = self.vcpu().get_fpu().map_err(host("KVM_GET_FPU"))?;
         let mut a = [0u8; 512];
         a[0..2].copy_from_slice(&f.fcw.to_le_bytes());
@@ -732,7 +772,8 @@ impl Context for KvmContext {
     }
 
     /// Loads an FXSAVE area with KVM_SET_FPU.
-    fn set_fpu(&mut self, a: &[u8; 512]) -> Result<(), PlatformError> {
+    /// Loads x87/SSE state in FXSAVE layout through KVM_SET_FPU.
+    fn set_fxsave(&mut self, a: &[u8; 512]) -> Result<(), PlatformError> {
         let u16_at = |o: usize| u16::from_le_bytes([a[o], a[o + 1]]);
         let u64_at = |o: usize| u64::from_le_bytes(a[o..o + 8].try_into().unwrap());
         let mut f = kvm_bindings::kvm_fpu {

@@ -247,14 +247,29 @@ impl Context for PtraceContext {
         self.shared.clone()
     }
 
-    fn fpu(&mut self) -> Result<[u8; 512], PlatformError> {
-        let pid = self.shared.last.load(Ordering::SeqCst);
-        stub::get_fpu(pid)
+    fn fpu(&mut self) -> Result<Vec<u8>, PlatformError> {
+        let tid = self.shared.last.load(Ordering::SeqCst);
+        let layout = super::xstate::layout();
+        if layout.size > 512 {
+            let mut area = stub::get_xstate(tid)?;
+            area.resize(layout.size, 0);
+            return Ok(area);
+        }
+        Ok(stub::get_fpu(tid)?.to_vec())
     }
 
-    fn set_fpu(&mut self, state: &[u8; 512]) -> Result<(), PlatformError> {
-        let pid = self.shared.last.load(Ordering::SeqCst);
-        stub::set_fpu(pid, state)
+    fn set_fpu(&mut self, state: &[u8]) -> Result<(), PlatformError> {
+        let tid = self.shared.last.load(Ordering::SeqCst);
+        let layout = super::xstate::layout();
+        if layout.size > 512 && state.len() >= super::xstate::HEADER_END {
+            let mut area = state[..state.len().min(layout.size)].to_vec();
+            super::xstate::sanitize(&mut area, layout);
+            return stub::set_xstate(tid, &area);
+        }
+        let mut legacy = [0u8; 512];
+        let n = state.len().min(512);
+        legacy[..n].copy_from_slice(&state[..n]);
+        stub::set_fpu(tid, &legacy)
     }
 }
 

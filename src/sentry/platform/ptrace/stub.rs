@@ -655,6 +655,44 @@ pub fn get_fpu(pid: i32) -> Result<[u8; 512], PlatformError> {
     Ok(area)
 }
 
+/// NT_X86_XSTATE: the XSAVE area as PTRACE_GETREGSET returns it.
+const NT_X86_XSTATE: usize = 0x202;
+/// Room for any XSAVE area (AMX included: 11 KiB on current CPUs).
+const XSTATE_MAX: usize = 16384;
+
+/// The XSAVE area of stub thread `tid` (standard format), whole.
+pub fn get_xstate(tid: i32) -> Result<Vec<u8>, PlatformError> {
+    let mut area = vec![0u8; XSTATE_MAX];
+    let mut iov = libc::iovec {
+        iov_base: area.as_mut_ptr() as *mut libc::c_void,
+        iov_len: area.len(),
+    };
+    // SAFETY: PTRACE_GETREGSET writes at most iov_len bytes at iov_base
+    // and shortens iov_len to what it wrote.
+    if unsafe { libc::ptrace(libc::PTRACE_GETREGSET, tid, NT_X86_XSTATE, &mut iov) } < 0 {
+        return Err(last_error("PTRACE_GETREGSET(NT_X86_XSTATE)"));
+    }
+    area.truncate(iov.iov_len);
+    Ok(area)
+}
+
+/// Loads the first bytes of the XSAVE area of stub thread `tid` from
+/// `part` (already sanitized); the rest keeps its current value.
+pub fn set_xstate(tid: i32, part: &[u8]) -> Result<(), PlatformError> {
+    let mut area = get_xstate(tid)?;
+    let n = part.len().min(area.len());
+    area[..n].copy_from_slice(&part[..n]);
+    let mut iov = libc::iovec {
+        iov_base: area.as_mut_ptr() as *mut libc::c_void,
+        iov_len: area.len(),
+    };
+    // SAFETY: PTRACE_SETREGSET reads iov_len bytes at iov_base.
+    if unsafe { libc::ptrace(libc::PTRACE_SETREGSET, tid, NT_X86_XSTATE, &mut iov) } < 0 {
+        return Err(last_error("PTRACE_SETREGSET(NT_X86_XSTATE)"));
+    }
+    Ok(())
+}
+
 /// Loads an FXSAVE area into stub `pid`.
 pub fn set_fpu(pid: i32, area: &[u8; 512]) -> Result<(), PlatformError> {
     // SAFETY: PTRACE_SETFPREGS reads one 512-byte user_fpregs_struct.
