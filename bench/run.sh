@@ -2,6 +2,7 @@
 # Benchmarks that print numbers (never run as timed tests):
 #   - guest getppid() cost: native, sandboxd on each platform, gVisor runsc --platform=ptrace
 #   - guest clock_gettime() cost through libc (the vDSO): native, sandboxd on each platform
+#   - fork+exec+wait of /bin/true inside the guest: native, each platform
 #   - /bin/true cold start: sandboxd on each platform
 # Usage: bench/run.sh [ITERATIONS]   (needs root; installs runsc if missing)
 set -euo pipefail
@@ -11,6 +12,7 @@ OUT=bench/out
 mkdir -p "$OUT/rootfs/bin"
 gcc -static -O2 -o "$OUT/rootfs/bin/getppid" bench/getppid.c
 gcc -static -O2 -o "$OUT/rootfs/bin/clock_gettime" bench/clock_gettime.c
+gcc -static -O2 -o "$OUT/rootfs/bin/forkexec" bench/forkexec.c
 gcc -static -O2 -x c -o "$OUT/rootfs/bin/true" - <<<'int main(void){return 0;}'
 tar -C "$OUT/rootfs" -czf "$OUT/bench.tar.gz" .
 BIN=${SANDBOXD:-target/x86_64-unknown-linux-gnu/release/sandboxd}
@@ -39,6 +41,12 @@ printf '%-28s' "native:"; "$OUT/rootfs/bin/clock_gettime" $((N * 10))
 for p in kvm ptrace; do
   printf '%-28s' "sandboxd --platform $p:"
   "$BIN" run --platform "$p" "$(pod clock_gettime /bin/clock_gettime $((N * 10)))" || echo "(failed)"
+done
+echo "== fork+exec+wait of /bin/true, per iteration"
+printf '%-28s' "native:"; (cd "$OUT/rootfs" && ./bin/forkexec 200 "$PWD/bin/true")
+for p in kvm ptrace; do
+  printf '%-28s' "sandboxd --platform $p:"
+  "$BIN" run --platform "$p" "$(pod forkexec /bin/forkexec 200 /bin/true)" || echo "(failed)"
 done
 median_ms() { # median_ms CMD...: median wall time of 20 runs, in ms
   local t=()
