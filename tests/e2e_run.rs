@@ -50,6 +50,21 @@ fn run_segfault_is_status_139() {
 }
 
 #[test]
+fn run_process_over_the_memory_limit_is_killed_and_the_pod_goes_on() {
+    each_platform(|p| {
+        let out = TestPod::new(
+            &image("testprogs"),
+            &["/bin/sh", "-c", "/bin/memhog; echo status $?; echo after"],
+        )
+        .platform(p)
+        .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(out.stdout, "status 137\nafter\n", "{out:?}");
+        assert!(out.stderr.contains("out of guest memory"), "{out:?}");
+    });
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

@@ -25,6 +25,10 @@ pub struct Kernel {
     pub vdso: Option<Vdso>,
     /// Unimplemented syscalls already logged (each is logged once).
     unimplemented: Mutex<HashSet<u64>>,
+    /// Processes killed for want of guest memory whose memory is not yet
+    /// released: while there are any, other faults wait instead of
+    /// killing more.
+    pub oom_victims: std::sync::atomic::AtomicUsize,
 }
 
 impl Kernel {
@@ -45,6 +49,7 @@ impl Kernel {
             boot: Instant::now(),
             vdso,
             unimplemented: Mutex::new(HashSet::new()),
+            oom_victims: Default::default(),
         })
     }
 

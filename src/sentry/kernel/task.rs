@@ -200,6 +200,18 @@ pub struct Task {
     /// Set in a vfork child: told when it execs or exits.
     pub vfork_done: Option<mpsc::Sender<()>>,
     ctx: Box<dyn crate::sentry::platform::Context>,
+    /// Set when this task was killed for want of memory; dropped (after
+    /// `mm`, declared earlier) once its memory is released.
+    oom_guard: Option<OomGuard>,
+}
+
+/// Counts a process killed for want of memory until its task is gone.
+struct OomGuard(Arc<Kernel>);
+
+impl Drop for OomGuard {
+    fn drop(&mut self) {
+        self.0.oom_victims.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The memory a new task starts with.
@@ -312,6 +324,7 @@ impl Task {
             vfork_done: None,
             real_timer,
             ctx,
+            oom_guard: None,
         })
     }
 
@@ -538,11 +551,15 @@ impl Task {
                     present,
                 } => {
                     let faulted = self.mm.lock().fault(addr, write, exec, present);
-                    if let Err(e) = faulted {
+                    if faulted == Err(Errno::ENOMEM) {
+                        self.out_of_memory();
+                    } else if let Err(e) = faulted {
                         // BUS_ADRERR past the end of an object, else
-                        // SEGV_MAPERR.
+                        // SEGV_ACCERR for a page that is there, SEGV_MAPERR.
                         let (sig, code) = if e == PAST_END {
                             (libc::SIGBUS, 2)
+                        } else if present {
+                            (libc::SIGSEGV, 2)
                         } else {
                             (libc::SIGSEGV, 1)
                         };
@@ -565,6 +582,27 @@ impl Task {
                 Event::Interrupted => {}
             }
         }
+    }
+
+    /// Guest memory is exhausted at a fault. While a process killed for it
+    /// has not released its memory yet, wait (the fault is retried);
+    /// otherwise this process dies as Linux's OOM killer kills (SIGKILL),
+    /// never the sandbox.
+    fn out_of_memory(&mut self) {
+        if self.k.oom_victims.load(Ordering::SeqCst) > 0 && self.oom_guard.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            return;
+        }
+        if self.oom_guard.is_none() {
+            log::warn!(
+                "pid {}: out of guest memory ({} MiB in use), killing it",
+                self.pid,
+                self.k.memory.used_bytes() >> 20
+            );
+            self.k.oom_victims.fetch_add(1, Ordering::SeqCst);
+            self.oom_guard = Some(OomGuard(self.k.clone()));
+        }
+        self.control.kill(libc::SIGKILL);
     }
 
     /// A synchronous fault signal (SIGSEGV, SIGILL, ...) with its si_code:
