@@ -65,6 +65,23 @@ fn run_process_over_the_memory_limit_is_killed_and_the_pod_goes_on() {
 }
 
 #[test]
+fn run_command_gets_default_path_and_hostname_unless_the_pod_sets_them() {
+    let out = TestPod::new(
+        &image("busybox"),
+        &["/bin/sh", "-c", "echo $PATH $HOSTNAME"],
+    )
+    .run();
+    assert_eq!(
+        out.stdout, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin pod\n",
+        "{out:?}"
+    );
+    let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo $PATH"])
+        .env("PATH", "/bin")
+        .run();
+    assert_eq!(out.stdout, "/bin\n", "{out:?}");
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

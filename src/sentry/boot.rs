@@ -183,7 +183,15 @@ fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
     task.cwd = wd;
     let path = find_command(task, c)?;
     let mut argv: Vec<Vec<u8>> = c.command.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let envp: Vec<Vec<u8>> = c.env.iter().map(|e| e.as_bytes().to_vec()).collect();
+    let mut envp: Vec<Vec<u8>> = c.env.iter().map(|e| e.as_bytes().to_vec()).collect();
+    // As container runtimes do: a command gets the default PATH (and a
+    // HOSTNAME) when the pod sets none.
+    if !c.env.iter().any(|e| e.starts_with("PATH=")) {
+        envp.push(format!("PATH={DEFAULT_PATH}").into_bytes());
+    }
+    if !c.env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        envp.push(format!("HOSTNAME={}", task.k.hostname).into_bytes());
+    }
     if c.init {
         // Check the command here, where the error can name it, then let
         // the mini-init (PID 1) start it as PID 2.
