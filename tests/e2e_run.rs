@@ -82,6 +82,32 @@ fn run_command_gets_default_path_and_hostname_unless_the_pod_sets_them() {
 }
 
 #[test]
+fn run_debian_toolchain_builds_and_runs_in_tmp() {
+    let script = r#"
+set -e
+cd /tmp
+printf '#include <stdio.h>\nint main(void) { puts("compiled and ran"); return 0; }\n' >h.c
+printf 'h2: h.c\n\tgcc -O2 -o h2 h.c\n' >Makefile
+make -s && ./h2
+perl -e 'print "perl ", 6 * 7, "\n"'
+echo 'create table t(x); insert into t values (1), (2); select sum(x) from t;' | sqlite3
+git init -q r && cd r && echo hi >f && git add f
+git -c user.name=a -c user.email=a@b commit -qm one && git log --format=%s
+"#;
+    each_platform(|p| {
+        let out = TestPod::new(&image("debian"), &["/bin/bash", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "compiled and ran\nperl 42\n3\none\n"),
+            "{p}: {}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds images/out/debian.tar.gz: dynamically linked programs from this
-# machine's Debian packages (bash, coreutils, sed, grep, gawk, ...) with the
-# shared libraries and the dynamic loader they need, as the packages
-# installed them. Small and offline: no debootstrap mirror is needed.
+# Builds images/out/debian.tar.gz: a small Debian root file system made of
+# this machine's installed Debian packages (the files `dpkg -L` lists, as the
+# packages installed them, without documentation), plus every shared library
+# their programs need. It holds bash and coreutils, the text tools, python3
+# with its standard library (sqlite3 included), perl, git, make and a C
+# toolchain (gcc, binutils, libc headers). Offline: no mirror is needed;
+# packages missing on the machine are installed first (packaging/deps.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/../out
@@ -10,35 +13,44 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root"/{usr/bin,etc,tmp,data}
-# Debian's merged /usr: /bin is a link to usr/bin.
-ln -s usr/bin "$root/bin"
-progs="bash sh ls cat cp mv rm mkdir date sort uniq wc head tail tr cut sed grep awk env echo true false expr seq sleep basename dirname id uname printf test"
-for p in $progs; do
-  src=$(type -P "$p") || { echo "missing $p on this machine" >&2; exit 1; }
-  real=$(readlink -f "$src")
-  mkdir -p "$root$(dirname "$src")"
-  cp "$real" "$root$src"
-  for lib in $(ldd "$real" 2>/dev/null | grep -o '/[^ ]*' || true); do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
+mkdir -p "$root"/usr/{bin,sbin,lib,lib64}
+# Debian's merged /usr: the top-level directories are links into usr.
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
+
+pkgs="base-files bash coreutils sed grep mawk findutils tar gzip xz-utils bzip2
+  diffutils procps perl perl-base perl-modules-5.36 libperl5.36 git make
+  gcc gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu libgcc-12-dev libc6
+  libc6-dev linux-libc-dev libcrypt-dev sqlite3 libsqlite3-0 python3
+  python3-minimal python3.11 python3.11-minimal libpython3.11-stdlib
+  libpython3.11-minimal"
+# Every file of the packages (directories too, so modes come along), with
+# the merged-/usr aliases folded into /usr and documentation left out.
+# shellcheck disable=SC2086
+dpkg -L $pkgs |
+  sed -E -e 's#^/(bin|sbin|lib|lib64)(/|$)#/usr/\1\2#' |
+  grep -Ev '^/usr/share/(doc|man|info|locale|lintian|bash-completion)(/|$)' |
+  grep -Ev '^/\.?$|^/usr/(bin|sbin|lib|lib64)$' |
+  sed 's#^/##' | sort -u >"$work/files"
+tar -C / --no-recursion -cf - -T "$work/files" | tar -C "$root" -xf -
+# The alternatives links Debian's postinst scripts would make.
+ln -sf mawk "$root/usr/bin/awk"
+ln -sf gcc-12 "$root/usr/bin/cc"
+# Shared libraries the programs need that no listed package brings.
+find "$root/usr" -type f -perm -u+x -print0 |
+  { xargs -0 ldd 2>/dev/null || true; } | grep -v ':$' | grep -o '/[^ ]*\.so[^ ]*' | sort -u |
+  while read -r lib; do
+    real=/usr${lib#/usr}
+    [ -e "$root$real" ] || { mkdir -p "$root$(dirname "$real")"; cp -L "$lib" "$root$real"; }
   done
-done
-# python3 with its standard library (without its own test suite).
-# Debian's python3, not whatever else PATH may offer first.
-py=$(readlink -f /usr/bin/python3)
-cp "$py" "$root/usr/bin/"
-ln -sf "$(basename "$py")" "$root/usr/bin/python3"
-for lib in $(ldd "$py" | grep -o '/[^ ]*' || true); do
-  mkdir -p "$root$(dirname "$lib")"
-  cp -L "$lib" "$root$lib"
-done
-pylib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
-mkdir -p "$root$(dirname "$pylib")"
-cp -a "$pylib" "$root$pylib"
-rm -rf "$root$pylib/test" "$root$pylib/site-packages" "$root$pylib"/__pycache__ "$root$pylib"/*/__pycache__
+# Not needed to compile and link dynamically, and large: the LTO back end,
+# static C libraries (libc_nonshared.a stays: every link needs it).
+rm -f "$root"/usr/bin/*lto-dump* "$root"/usr/lib/gcc/x86_64-linux-gnu/*/lto1
+find "$root/usr/lib/x86_64-linux-gnu" -maxdepth 1 -name '*.a' ! -name libc_nonshared.a -delete
+pylib=$root/usr/lib/python3.11
+rm -rf "$pylib/test" "$pylib"/__pycache__ "$pylib"/*/__pycache__
 printf 'root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/tmp:/bin/bash\n' >"$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
+mkdir -p "$root"/{tmp,data,root,dev,proc}
 printf 'pear\napple\nfig\napple\n' >"$root/data/fruit"
 chmod 1777 "$root/tmp"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$root" -cf - . | gzip -n >"$out/debian.tar.gz.tmp"
