@@ -173,6 +173,7 @@ fn run_testprogs_match_their_native_runs() {
         "posixtimers",
         "prctlcaps",
         "avxsig",
+        "vforkshare",
         "shm",
     ] {
         let want = native(&img, prog, &[]);

@@ -214,6 +214,15 @@ impl Drop for OomGuard {
     }
 }
 
+/// What a new process shares with its parent (clone's CLONE_VM,
+/// CLONE_FILES and CLONE_SIGHAND); fork shares nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Share {
+    pub vm: bool,
+    pub files: bool,
+    pub sighand: bool,
+}
+
 /// The memory a new task starts with.
 pub enum Memory {
     /// An empty address space (the container's first process).
@@ -222,6 +231,9 @@ pub enum Memory {
     Fork(Snapshot),
     /// A thread's share of its process's memory, and its process.
     Thread(Mm, Arc<Group>),
+    /// A new process sharing its parent's memory (clone with CLONE_VM
+    /// but not CLONE_THREAD: vfork, posix_spawn).
+    SharedVm(Mm),
 }
 
 /// Why a task could not be created.
@@ -254,6 +266,7 @@ impl Task {
         let ctx = k.platform.new_context()?;
         let (mm, group) = match memory {
             Memory::Thread(mm, group) => (mm, Some(group)),
+            Memory::SharedVm(mm) => (mm, None),
             Memory::Fresh => {
                 let space = k.platform.new_address_space()?;
                 (Mm::new(MemoryManager::new(k.memory.clone(), space)), None)
@@ -354,11 +367,31 @@ impl Task {
     pub fn spawn_child(
         &mut self,
         regs: Regs,
+        share: Share,
         setup: impl FnOnce(&mut Task) + Send + 'static,
     ) -> SysResult<i32> {
-        let snapshot = self.mm.lock().fork()?;
-        let inh = self.inherit(regs);
-        self.spawn(inh, Memory::Fork(snapshot), setup)
+        let memory = if share.vm {
+            self.prepare_thread()?;
+            Memory::SharedVm(self.mm.clone())
+        } else {
+            Memory::Fork(self.mm.lock().fork()?)
+        };
+        let mut inh = self.inherit(regs);
+        if share.files {
+            inh.fds = self.fds.clone();
+        }
+        if share.sighand {
+            inh.sigactions = self.control.sigactions.clone();
+        }
+        self.spawn(inh, memory, setup)
+    }
+
+    /// Makes room in this address space for another task to run in it.
+    fn prepare_thread(&self) -> SysResult<()> {
+        self.mm.space_arc().prepare_thread().map_err(|e| {
+            log::error!("pid {}: preparing a thread: {e}", self.pid);
+            Errno::EAGAIN
+        })
     }
 
     /// Starts another thread of this process (clone with CLONE_THREAD) on
@@ -369,10 +402,7 @@ impl Task {
         regs: Regs,
         setup: impl FnOnce(&mut Task) + Send + 'static,
     ) -> SysResult<i32> {
-        self.mm.space_arc().prepare_thread().map_err(|e| {
-            log::error!("pid {}: preparing a thread: {e}", self.pid);
-            Errno::EAGAIN
-        })?;
+        self.prepare_thread()?;
         let mut inh = self.inherit(regs);
         inh.fds = self.fds.clone();
         inh.sigactions = self.control.sigactions.clone();

@@ -2,7 +2,7 @@
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::process::{Reported, WaitFor, WaitKinds};
-use crate::sentry::kernel::task::Exit;
+use crate::sentry::kernel::task::{Exit, Share};
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::MAX_PATH;
 
@@ -38,10 +38,8 @@ const MAX_ARG_BYTES: usize = 2 << 20;
 /// Linux lets through only with CLONE_SIGHAND and CLONE_VM). A thread
 /// shares memory, descriptors and signal dispositions; its working
 /// directory, root and umask are its own copy even with CLONE_FS.
-///
-/// A vfork child gets a copy of the address space rather than a share of
-/// it: the parent is suspended until it execs or exits, so only a child
-/// writing to memory the parent reads later can tell.
+/// A process made with CLONE_VM (vfork, posix_spawn) shares its parent's
+/// memory until it execs, and CLONE_FILES / CLONE_SIGHAND share those.
 pub fn sys_clone(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [flags, stack, parent_tid, child_tid, tls, _] = a;
     clone(t, flags, stack, parent_tid, child_tid, tls)
@@ -121,7 +119,12 @@ fn clone(
     let pid = if thread {
         t.spawn_thread(regs, setup)?
     } else {
-        t.spawn_child(regs, setup)?
+        let share = Share {
+            vm: flags & CLONE_VM != 0,
+            files: flags & CLONE_FILES != 0,
+            sighand: flags & CLONE_SIGHAND != 0,
+        };
+        t.spawn_child(regs, share, setup)?
     };
     if flags & CLONE_PARENT_SETTID != 0 && flags & CLONE_VM == 0 {
         t.mm.write_u32(parent_tid, pid as u32)?;
