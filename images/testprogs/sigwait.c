@@ -24,7 +24,8 @@ int main(void) {
     r = waitid(P_PID, c, &w, WEXITED | WNOWAIT);
     printf("waitid nowait: %d pid_ok=%d code=%d status=%d\n", r, w.si_pid == c, w.si_code, w.si_status);
     int st;
-    printf("still reapable: %d exit=%d\n", waitpid(c, &st, 0) == c, WEXITSTATUS(st));
+    int reaped = waitpid(c, &st, 0) == c; /* before st is read */
+    printf("still reapable: %d exit=%d\n", reaped, WEXITSTATUS(st));
     c = fork();
     if (c == 0) { pause(); _exit(0); }
     kill(c, SIGKILL);
