@@ -18,10 +18,11 @@
 mod client;
 mod server;
 mod socket;
+mod write;
 
-pub use crate::proto::{Dirent, Fid, Statfs};
+pub use crate::proto::{Dirent, Fid, Owner, SetAttr, Statfs, IMAGE_ROOT};
 pub use client::GoferClient;
-pub use server::{serve, GoferError, MAX_FIDS};
+pub use server::{serve, GoferError, Root, MAX_FIDS};
 
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,12 @@ pub fn main() -> i32 {
     if errpipe::send_ready(err).is_err() {
         return 125;
     }
-    match crate::gofer::serve(ready.root, ready.sock, true) {
+    let root = crate::gofer::Root {
+        name: crate::gofer::IMAGE_ROOT.into(),
+        fd: ready.root,
+        readonly: true,
+    };
+    match crate::gofer::serve(vec![root], ready.sock) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("sandboxd: {role}: {}", chain(&e));
