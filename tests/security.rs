@@ -121,3 +121,72 @@ fn release_binary_is_static() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Mount points (field 5) and their options (field 6) in a mountinfo.
+fn mount_points(mountinfo: &str) -> Vec<(String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((f.get(4)?.to_string(), f.get(5)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn running_pod_gofer_sees_only_its_image_and_bind_mounts() {
+    let dir = TempDir::new("gofer-roots");
+    std::fs::create_dir(dir.0.join("data")).unwrap();
+    std::fs::write(dir.0.join("data/hello"), "hi").unwrap();
+    std::fs::create_dir(dir.0.join("out")).unwrap();
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"containers": {{"app": {{"image": {:?}, "command": ["/bin/sleep", "3"],
+            "mounts": [{{"source": "./data", "target": "/data", "readonly": true}},
+                       {{"type": "tmpfs", "target": "/scratch"}},
+                       {{"source": "out", "target": "/out"}}]}}}}}}"#,
+        image("busybox")
+    );
+    std::fs::write(&pod, json).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .args(["run", "--platform", "ptrace", pod.to_str().unwrap()])
+        .env("SANDBOXD_STORE", store())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut gofer = None;
+    while gofer.is_none() && start.elapsed() < Duration::from_secs(20) {
+        gofer = descendants(child.id() as i32)
+            .into_iter()
+            .find(|(_, n)| n.contains("sandboxd-gofer"))
+            .map(|(pid, _)| pid);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = gofer.expect("no gofer process appeared");
+    let root = format!("/proc/{pid}/root");
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let hello = std::fs::read_to_string(format!("{root}/bind0/hello"));
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(names, ["bind0", "bind1", "image"]);
+    assert_eq!(hello.unwrap(), "hi");
+    let points = mount_points(&mountinfo);
+    let opts = |at: &str| {
+        points
+            .iter()
+            .find(|(p, _)| p == at)
+            .map(|(_, o)| o.clone())
+            .unwrap_or_else(|| panic!("no mount at {at}: {mountinfo}"))
+    };
+    assert_eq!(points.len(), 4, "{mountinfo}");
+    assert!(opts("/").starts_with("ro,"), "{mountinfo}");
+    assert!(opts("/image").starts_with("ro,"), "{mountinfo}");
+    assert!(opts("/bind0").starts_with("ro,"), "{mountinfo}");
+    assert!(opts("/bind1").starts_with("rw,"), "{mountinfo}");
+}

@@ -60,7 +60,9 @@ mod tests {
         "containers": {
             "app": {"image": "busybox", "command": ["/bin/sh", "-c", "echo hi"],
                     "env": {"NAME": "app"}, "user": "1000"},
-            "side": {"image": "./extra.tar", "command": ["/bin/true"], "workdir": "/tmp"}
+            "side": {"image": "./extra.tar", "command": ["/bin/true"], "workdir": "/tmp",
+                     "mounts": [{"source": ".", "target": "/src", "readonly": true},
+                                {"type": "tmpfs", "target": "/scratch", "size": "1MiB"}]}
         }
     }"#;
 
@@ -101,7 +103,8 @@ mod tests {
         "uid": 1000,
         "gid": 0
       }},
-      "init": true
+      "init": true,
+      "mounts": []
     }},
     "side": {{
       "image": "./extra.tar",
@@ -114,7 +117,20 @@ mod tests {
         "uid": 0,
         "gid": 0
       }},
-      "init": true
+      "init": true,
+      "mounts": [
+        {{
+          "type": "bind",
+          "source": "{d}",
+          "target": "/src",
+          "readonly": true
+        }},
+        {{
+          "type": "tmpfs",
+          "target": "/scratch",
+          "size": 1048576
+        }}
+      ]
     }}
   }},
   "platform": "auto"

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use super::socket;
 use crate::abi::types::Stat;
 use crate::abi::{Errno, SysResult};
-use crate::proto::{decode_reply, encode_request, Dirent, Fid, Reply, Request, Statfs};
+use crate::proto::{
+    decode_reply, encode_request, Dirent, Fid, Owner, Reply, Request, SetAttr, Statfs, IMAGE_ROOT,
+};
 
 /// A connection to one gofer. One request is in flight at a time.
 pub struct GoferClient {
@@ -46,26 +48,41 @@ impl GoferClient {
         }
     }
 
-    /// The export root.
-    pub fn attach(&self) -> SysResult<(Fid, Stat)> {
-        match self.call(&Request::Attach)?.0 {
+    /// Sends a request answered with a new fid.
+    fn call_fid(&self, req: &Request) -> SysResult<(Fid, Stat)> {
+        match self.call(req)?.0 {
             Reply::Fid { fid, stat } => Ok((fid, stat)),
             _ => Err(unexpected()),
         }
     }
 
-    /// The child `name` of directory `dir`.
-    pub fn walk(&self, dir: Fid, name: &[u8]) -> SysResult<(Fid, Stat)> {
-        match self
-            .call(&Request::Walk {
-                dir,
-                name: name.to_vec(),
-            })?
-            .0
-        {
-            Reply::Fid { fid, stat } => Ok((fid, stat)),
+    /// Sends a request answered with Done.
+    fn call_done(&self, req: &Request) -> SysResult<()> {
+        match self.call(req)?.0 {
+            Reply::Done => Ok(()),
             _ => Err(unexpected()),
         }
+    }
+
+    /// The image root (attach name "/").
+    pub fn attach(&self) -> SysResult<(Fid, Stat)> {
+        self.attach_root(IMAGE_ROOT)
+    }
+
+    /// The root served under `aname` ("/" for the image, the `aname` of a
+    /// bind mount in the container spec otherwise); ENOENT if none.
+    pub fn attach_root(&self, aname: &str) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Attach {
+            name: aname.as_bytes().to_vec(),
+        })
+    }
+
+    /// The child `name` of directory `dir`.
+    pub fn walk(&self, dir: Fid, name: &[u8]) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Walk {
+            dir,
+            name: name.to_vec(),
+        })
     }
 
     pub fn stat(&self, fid: Fid) -> SysResult<Stat> {
@@ -75,7 +92,8 @@ impl GoferClient {
         }
     }
 
-    /// Opens a regular file; returns the host fd the gofer donated.
+    /// Opens a regular file (O_RDONLY, O_WRONLY or O_RDWR; O_APPEND and
+    /// O_TRUNC are kept); returns the host fd the gofer donated.
     pub fn open(&self, fid: Fid, flags: i32) -> SysResult<OwnedFd> {
         match self.call(&Request::Open {
             fid,
@@ -122,6 +140,121 @@ impl GoferClient {
     /// Forgets `fid` on the gofer side.
     pub fn clunk(&self, fid: Fid) -> SysResult<()> {
         self.call(&Request::Clunk { fid }).map(|_| ())
+    }
+
+    /// Creates the regular file `name` in `dir` (exclusively: EEXIST if
+    /// the name exists) with the permission bits `mode` and `owner`, opened
+    /// with `flags` (access mode and O_APPEND). Returns its fid, stat and
+    /// the open host fd.
+    pub fn create(
+        &self,
+        dir: Fid,
+        name: &[u8],
+        flags: i32,
+        mode: u32,
+        owner: Owner,
+    ) -> SysResult<(Fid, Stat, OwnedFd)> {
+        let req = Request::Create {
+            dir,
+            name: name.to_vec(),
+            flags: flags as u32,
+            mode,
+            owner,
+        };
+        match self.call(&req)? {
+            (Reply::Fid { fid, stat }, Some(fd)) => Ok((fid, stat, fd)),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// mkdir(2) of `name` in `dir`; returns the new directory's fid.
+    pub fn mkdir(&self, dir: Fid, name: &[u8], mode: u32, owner: Owner) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Mkdir {
+            dir,
+            name: name.to_vec(),
+            mode,
+            owner,
+        })
+    }
+
+    /// mknod(2) of a regular file or FIFO (`mode` = type | permissions).
+    pub fn mknod(&self, dir: Fid, name: &[u8], mode: u32, owner: Owner) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Mknod {
+            dir,
+            name: name.to_vec(),
+            mode,
+            owner,
+        })
+    }
+
+    /// symlink(2): `name` in `dir` pointing at `target` (never followed by
+    /// the gofer).
+    pub fn symlink(
+        &self,
+        dir: Fid,
+        name: &[u8],
+        target: &[u8],
+        owner: Owner,
+    ) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Symlink {
+            dir,
+            name: name.to_vec(),
+            target: target.to_vec(),
+            owner,
+        })
+    }
+
+    /// link(2): a new name `name` in `dir` for the file of fid `target`
+    /// (same root only: EXDEV otherwise).
+    pub fn link(&self, dir: Fid, name: &[u8], target: Fid) -> SysResult<(Fid, Stat)> {
+        self.call_fid(&Request::Link {
+            dir,
+            name: name.to_vec(),
+            target,
+        })
+    }
+
+    /// unlink(2), or rmdir(2) when `flags` is AT_REMOVEDIR.
+    pub fn unlink(&self, dir: Fid, name: &[u8], flags: i32) -> SysResult<()> {
+        self.call_done(&Request::Unlink {
+            dir,
+            name: name.to_vec(),
+            flags: flags as u32,
+        })
+    }
+
+    /// renameat2(2) of `old_name` in `old_dir` to `new_name` in `new_dir`
+    /// (same root only: EXDEV otherwise); `flags` is 0, RENAME_NOREPLACE
+    /// or RENAME_EXCHANGE. Fids of the moved files follow them.
+    pub fn rename(
+        &self,
+        old_dir: Fid,
+        old_name: &[u8],
+        new_dir: Fid,
+        new_name: &[u8],
+        flags: u32,
+    ) -> SysResult<()> {
+        self.call_done(&Request::Rename {
+            old_dir,
+            old_name: old_name.to_vec(),
+            new_dir,
+            new_name: new_name.to_vec(),
+            flags,
+        })
+    }
+
+    /// Changes what `attr` gives (size, mode, owner, times); returns the
+    /// new stat.
+    pub fn setattr(&self, fid: Fid, attr: &SetAttr) -> SysResult<Stat> {
+        match self.call(&Request::SetAttr { fid, attr: *attr })?.0 {
+            Reply::Stat(st) => Ok(st),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// fsync(2) of a regular file or directory.
+    pub fn fsync(&self, fid: Fid) -> SysResult<()> {
+        self.call_done(&Request::Fsync { fid })
     }
 }
 

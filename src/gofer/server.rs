@@ -1,4 +1,5 @@
-//! The gofer's file server.
+//! The gofer's file server: fids, roots, and the read-only operations
+//! (the mutating ones are in `write.rs`).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -32,32 +33,56 @@ pub enum GoferError {
     Malformed(usize),
 }
 
-/// A file the sentry holds a fid for.
-struct Node {
-    /// O_PATH|O_NOFOLLOW fd of the file itself.
-    fd: Arc<OwnedFd>,
-    /// The parent directory's fd and our name in it (None for the root).
-    parent: Option<(Arc<OwnedFd>, Vec<u8>)>,
-    stat: Stat,
+/// One tree the gofer serves.
+pub struct Root {
+    /// The attach name: [`crate::proto::IMAGE_ROOT`] for the image,
+    /// `bind0`, `bind1`, ... for bind mounts.
+    pub name: String,
+    /// A directory (or O_PATH) fd of the tree's top.
+    pub fd: OwnedFd,
+    /// Refuse every change with EROFS (the mount should be read-only too).
+    pub readonly: bool,
 }
 
-struct Server {
-    fids: HashMap<Fid, Node>,
+/// Where a node sits: the fd of the directory it was found in and its name
+/// there (kept up to date by renames made through this server).
+pub(super) struct Parent {
+    pub fd: Arc<OwnedFd>,
+    /// (dev, ino) of that directory.
+    pub id: (u64, u64),
+    pub name: Vec<u8>,
+}
+
+/// A file the sentry holds a fid for.
+pub(super) struct Node {
+    /// O_PATH|O_NOFOLLOW fd of the file itself.
+    pub fd: Arc<OwnedFd>,
+    /// None for a root.
+    pub parent: Option<Parent>,
+    /// The stat at walk time (the file type never changes).
+    pub stat: Stat,
+    /// Index of the root this node lies in.
+    pub root: usize,
+}
+
+pub(super) struct Server {
+    pub fids: HashMap<Fid, Node>,
     next: Fid,
-    root: Arc<OwnedFd>,
-    readonly: bool,
+    roots: Vec<(String, Arc<OwnedFd>, bool)>,
     /// Directory listings being paged out, by fid.
     listings: HashMap<Fid, Vec<Dirent>>,
 }
 
-/// Serves `sock` from the export `root` (an O_PATH or directory fd) until
-/// the sentry closes its end.
-pub fn serve(root: OwnedFd, sock: OwnedFd, readonly: bool) -> Result<(), GoferError> {
+/// Serves `sock` from `roots` until the sentry closes its end. New files
+/// get exactly the mode asked for only if the process umask is 0.
+pub fn serve(roots: Vec<Root>, sock: OwnedFd) -> Result<(), GoferError> {
     let mut s = Server {
         fids: HashMap::new(),
         next: 1,
-        root: Arc::new(root),
-        readonly,
+        roots: roots
+            .into_iter()
+            .map(|r| (r.name, Arc::new(r.fd), r.readonly))
+            .collect(),
         listings: HashMap::new(),
     };
     loop {
@@ -81,15 +106,7 @@ pub fn serve(root: OwnedFd, sock: OwnedFd, readonly: bool) -> Result<(), GoferEr
 impl Server {
     fn handle(&mut self, req: Request, donated: &mut Option<OwnedFd>) -> SysResult<Reply> {
         match req {
-            Request::Attach => {
-                let stat = stat_of(&self.root)?;
-                let fid = self.insert(Node {
-                    fd: self.root.clone(),
-                    parent: None,
-                    stat,
-                })?;
-                Ok(Reply::Fid { fid, stat })
-            }
+            Request::Attach { name } => self.attach(&name),
             Request::Walk { dir, name } => self.walk(dir, &name),
             Request::Stat { fid } => Ok(Reply::Stat(stat_of(&self.node(fid)?.fd)?)),
             Request::Open { fid, flags } => {
@@ -108,14 +125,38 @@ impl Server {
                 self.listings.remove(&fid);
                 Ok(Reply::Done)
             }
+            Request::Fsync { fid } => self.fsync(fid),
+            req => self.handle_write(req, donated),
         }
     }
 
-    fn node(&self, fid: Fid) -> SysResult<&Node> {
+    fn attach(&mut self, name: &[u8]) -> SysResult<Reply> {
+        let root = self
+            .roots
+            .iter()
+            .position(|r| r.0.as_bytes() == name)
+            .ok_or(Errno::ENOENT)?;
+        let fd = self.roots[root].1.clone();
+        let stat = stat_of(&fd)?;
+        let fid = self.insert(Node {
+            fd,
+            parent: None,
+            stat,
+            root,
+        })?;
+        Ok(Reply::Fid { fid, stat })
+    }
+
+    pub(super) fn node(&self, fid: Fid) -> SysResult<&Node> {
         self.fids.get(&fid).ok_or(Errno::EBADF)
     }
 
-    fn insert(&mut self, node: Node) -> SysResult<Fid> {
+    /// Whether the root `root` refuses changes.
+    pub(super) fn readonly(&self, root: usize) -> bool {
+        self.roots[root].2
+    }
+
+    pub(super) fn insert(&mut self, node: Node) -> SysResult<Fid> {
         if self.fids.len() >= MAX_FIDS {
             return Err(Errno::ENFILE);
         }
@@ -129,27 +170,40 @@ impl Server {
     }
 
     fn walk(&mut self, dir: Fid, name: &[u8]) -> SysResult<Reply> {
-        let bad = name.is_empty()
-            || name == b"."
-            || name == b".."
-            || name.contains(&b'/')
-            || name.contains(&0);
-        if bad || name.len() > MAX_NAME {
-            return Err(Errno::EINVAL);
-        }
-        let parent = self.node(dir)?;
-        if parent.stat.mode & S_IFMT != S_IFDIR {
+        check_name(name)?;
+        let (pfd, root) = self.dir_of(dir)?;
+        let fd = open_path(&pfd, name)?;
+        self.add_child(pfd, root, name, fd)
+    }
+
+    /// The fd and root of the directory fid `dir`.
+    pub(super) fn dir_of(&self, dir: Fid) -> SysResult<(Arc<OwnedFd>, usize)> {
+        let node = self.node(dir)?;
+        if node.stat.mode & S_IFMT != S_IFDIR {
             return Err(Errno::ENOTDIR);
         }
-        let pfd = parent.fd.clone();
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(pfd.as_fd(), OsStr::from_bytes(name), flags, Mode::empty())
-            .map_err(Errno::from)?;
+        Ok((node.fd.clone(), node.root))
+    }
+
+    /// Makes a fid of `fd`, the child `name` of the directory `pfd`.
+    pub(super) fn add_child(
+        &mut self,
+        pfd: Arc<OwnedFd>,
+        root: usize,
+        name: &[u8],
+        fd: OwnedFd,
+    ) -> SysResult<Reply> {
         let stat = stat_of(&fd)?;
+        let dir = stat_of(&pfd)?;
         let fid = self.insert(Node {
             fd: Arc::new(fd),
-            parent: Some((pfd, name.to_vec())),
+            parent: Some(Parent {
+                fd: pfd,
+                id: (dir.dev, dir.ino),
+                name: name.to_vec(),
+            }),
             stat,
+            root,
         })?;
         Ok(Reply::Fid { fid, stat })
     }
@@ -157,7 +211,8 @@ impl Server {
     fn open(&self, fid: Fid, flags: u32) -> SysResult<OwnedFd> {
         let node = self.node(fid)?;
         let acc = flags as i32 & libc::O_ACCMODE;
-        if acc != libc::O_RDONLY && self.readonly {
+        let writes = acc != libc::O_RDONLY || flags as i32 & libc::O_TRUNC != 0;
+        if writes && self.readonly(node.root) {
             return Err(Errno::EROFS);
         }
         match node.stat.mode & S_IFMT {
@@ -165,20 +220,28 @@ impl Server {
             S_IFDIR => return Err(Errno::EISDIR),
             _ => return Err(Errno::ENXIO),
         }
-        let (pfd, name) = node.parent.as_ref().ok_or(Errno::EISDIR)?;
         let keep = OFlag::from_bits_truncate(flags as i32) & (OFlag::O_ACCMODE | OFlag::O_APPEND);
-        let flags =
-            keep | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
-        let fd = openat(pfd.as_fd(), OsStr::from_bytes(name), flags, Mode::empty())
-            .map_err(Errno::from)?;
-        let now = stat_of(&fd)?;
-        if (now.dev, now.ino) != (node.stat.dev, node.stat.ino) {
-            return Err(Errno::ESTALE);
+        let fd = reopen(node, keep)?;
+        // Truncate only once the fd is known to be the fid's file.
+        if flags as i32 & libc::O_TRUNC != 0 {
+            nix::unistd::ftruncate(&fd, 0).map_err(Errno::from)?;
         }
         // O_NONBLOCK only guarded the open against fifos swapped in.
         nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(keep & OFlag::O_APPEND))
             .map_err(Errno::from)?;
         Ok(fd)
+    }
+
+    /// fsync(2) of a regular file or a directory (allowed on read-only
+    /// roots too: it changes nothing).
+    fn fsync(&self, fid: Fid) -> SysResult<Reply> {
+        let node = self.node(fid)?;
+        let fd = match node.stat.mode & S_IFMT {
+            S_IFREG | S_IFDIR => reopen(node, OFlag::O_RDONLY)?,
+            _ => return Err(Errno::EINVAL),
+        };
+        nix::unistd::fsync(&fd).map_err(Errno::from)?;
+        Ok(Reply::Done)
     }
 
     fn readdir(&mut self, fid: Fid, cookie: u64) -> SysResult<Reply> {
@@ -207,7 +270,57 @@ impl Server {
     }
 }
 
-fn stat_of(fd: &OwnedFd) -> SysResult<Stat> {
+/// Checks one name component: not empty, `.` or `..`, without `/` or NUL
+/// (EINVAL), at most [`MAX_NAME`] bytes (ENAMETOOLONG).
+pub(super) fn check_name(name: &[u8]) -> SysResult<()> {
+    let bad = name.is_empty()
+        || name == b"."
+        || name == b".."
+        || name.contains(&b'/')
+        || name.contains(&0);
+    if bad {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() > MAX_NAME {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// An O_PATH|O_NOFOLLOW fd of the child `name` of the directory `dir`.
+pub(super) fn open_path(dir: &OwnedFd, name: &[u8]) -> SysResult<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    openat(dir.as_fd(), OsStr::from_bytes(name), flags, Mode::empty()).map_err(Errno::from)
+}
+
+/// A real (not O_PATH) fd of `node`'s file with `flags`. A directory is
+/// reopened through its own fd ("."); anything else from its parent by
+/// name with O_NOFOLLOW, and must still be the inode the fid names
+/// (ESTALE otherwise).
+pub(super) fn reopen(node: &Node, flags: OFlag) -> SysResult<OwnedFd> {
+    let common = OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+    let fd = if node.stat.mode & S_IFMT == S_IFDIR {
+        let flags = flags | common | OFlag::O_DIRECTORY;
+        openat(node.fd.as_fd(), OsStr::new("."), flags, Mode::empty())
+    } else {
+        let p = node.parent.as_ref().ok_or(Errno::EINVAL)?;
+        let flags = flags | common | OFlag::O_NOFOLLOW;
+        openat(
+            p.fd.as_fd(),
+            OsStr::from_bytes(&p.name),
+            flags,
+            Mode::empty(),
+        )
+    }
+    .map_err(Errno::from)?;
+    let now = stat_of(&fd)?;
+    if (now.dev, now.ino) != (node.stat.dev, node.stat.ino) {
+        return Err(Errno::ESTALE);
+    }
+    Ok(fd)
+}
+
+pub(super) fn stat_of(fd: &OwnedFd) -> SysResult<Stat> {
     let st = fstatat(
         fd.as_fd(),
         OsStr::new(""),

@@ -17,11 +17,20 @@
 //!       "command": ["/bin/sh", "-c", "echo hi"],  // required, non-empty
 //!       "env": { "K": "V" },              // default {}
 //!       "workdir": "/",                   // default "/", absolute
-//!       "user": "1000:1000"               // "UID" or "UID:GID", default "0:0"
+//!       "user": "1000:1000",              // "UID" or "UID:GID", default "0:0"
+//!       "init": true,                     // run the mini-init as PID 1 (default true)
+//!       "mounts": [                       // default [], made in this order
+//!         { "source": "./data", "target": "/data", "readonly": true },
+//!         { "type": "tmpfs", "target": "/scratch", "size": "64MiB" }
+//!       ]
 //!     }
 //!   }
 //! }
 //! ```
+//!
+//! Mounts are described in `mounts.rs`: a bind mount's `source` is a host
+//! directory (it must exist), `readonly` defaults to false, a tmpfs `size`
+//! defaults to 64MiB.
 //!
 //! Paths are relative to the pod file's directory. An object may not
 //! have the same key twice. A container whose `image`
@@ -34,6 +43,7 @@
 
 mod error;
 mod json;
+mod mounts;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -42,6 +52,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use error::PodError;
+pub use mounts::{parse_size, DEFAULT_TMPFS_SIZE};
 pub use schema::{parse_user, valid_name, PLATFORMS};
 
 /// A fully evaluated pod: every default applied, every path absolute, every
@@ -82,6 +93,38 @@ pub struct Container {
     /// Run the embedded mini-init as PID 1 (default true); false runs the
     /// command itself as PID 1.
     pub init: bool,
+    /// File systems mounted over the image, in this order (default none).
+    pub mounts: Vec<Mount>,
+}
+
+/// One mount of a container.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Mount {
+    /// A host directory, served by the container's gofer.
+    Bind {
+        /// Canonical absolute path of the host directory.
+        source: PathBuf,
+        /// Absolute, normalised path in the container.
+        target: String,
+        /// Refuse every change under the mount (default false).
+        readonly: bool,
+    },
+    /// A memory file system.
+    Tmpfs {
+        target: String,
+        /// At most this many bytes (default 64MiB).
+        size: u64,
+    },
+}
+
+impl Mount {
+    /// Where the mount appears in the container.
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => target,
+        }
+    }
 }
 
 /// Numeric credentials of a container's processes.

@@ -1,11 +1,12 @@
 //! The pod file's schema: one field table per JSON object (pod, image,
-//! container), the rules each field enforces, and the defaults.
+//! container; the mount object is in `mounts.rs`), the rules each field
+//! enforces, and the defaults.
 //!
 //! Reading happens in two steps. The field tables read every member into a
 //! builder (so members may come in any order and unknown ones are refused
 //! with their JSON path); then `finish` checks what is required and resolves
 //! cross-references (a container's `image` against `images`). Supporting a
-//! new member (`mounts`, `resources`, ...) is one table entry, one builder
+//! new member (`resources`, ...) is one table entry, one builder
 //! field and, if it has a default, one line in `finish`.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::json::{self, Field, Invalid, JsonPath};
-use super::{Container, Image, Pod, User};
+use super::{Container, Image, Mount, Pod, User};
 
 /// What every field reader may consult.
 pub struct Ctx {
@@ -227,6 +228,7 @@ struct ContainerBuilder {
     workdir: String,
     user: User,
     init: bool,
+    mounts: Vec<Mount>,
 }
 
 impl Default for ContainerBuilder {
@@ -238,6 +240,7 @@ impl Default for ContainerBuilder {
             workdir: "/".to_owned(),
             user: User::default(),
             init: true,
+            mounts: Vec::new(),
         }
     }
 }
@@ -266,6 +269,10 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
     Field {
         name: "init",
         read: read_init,
+    },
+    Field {
+        name: "mounts",
+        read: read_mounts,
     },
 ];
 
@@ -309,6 +316,11 @@ fn read_init(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> Rea
     b.init = v
         .as_bool()
         .ok_or_else(|| Invalid::new(at, "expected true or false"))?;
+    Ok(())
+}
+
+fn read_mounts(ctx: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.mounts = super::mounts::read_mounts(ctx, v, at)?;
     Ok(())
 }
 
@@ -382,6 +394,7 @@ impl ContainerBuilder {
             workdir: self.workdir,
             user: self.user,
             init: self.init,
+            mounts: self.mounts,
         })
     }
 }
@@ -464,7 +477,7 @@ mod tests {
             v[field] = json!(null);
             assert!(err(v).starts_with(&format!("{field}: unknown field")));
         }
-        for field in ["mounts", "tty", "after"] {
+        for field in ["tty", "after"] {
             let e = err(app(json!({ field: null })));
             assert!(
                 e.starts_with(&format!("containers.app.{field}: unknown field")),
@@ -478,7 +491,7 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: command, env, image, init, user, workdir)"
+            "containers.app.comand: unknown field (known fields: command, env, image, init, mounts, user, workdir)"
         );
     }
 

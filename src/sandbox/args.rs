@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! sandboxd-gofer   --container NAME --err-fd 3 --sock-fd 4 --root /store/<sha>/rootfs
+//!                  [--bind bind0:ro:/host/dir --bind bind1:rw:/other ...]
 //! sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6,...
 //! ```
 #![forbid(unsafe_code)]
@@ -13,6 +14,8 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use crate::sys::spawn::FIRST_FD;
+
+use super::spec::GoferBind;
 
 use super::{GOFER_ROLE, SANDBOX_ROLE};
 
@@ -25,6 +28,8 @@ pub struct GoferArgs {
     pub sock_fd: RawFd,
     /// Host directory to export (read-only).
     pub root: PathBuf,
+    /// Bind mounts to serve beside it, in order.
+    pub binds: Vec<GoferBind>,
 }
 
 /// Arguments of the sandbox role.
@@ -38,17 +43,18 @@ pub struct SandboxArgs {
 
 impl GoferArgs {
     /// The args for a gofer whose fd list is `[err, sock]`.
-    pub fn new(container: &str, root: PathBuf) -> GoferArgs {
+    pub fn new(container: &str, root: PathBuf, binds: Vec<GoferBind>) -> GoferArgs {
         GoferArgs {
             container: container.into(),
             err_fd: FIRST_FD,
             sock_fd: FIRST_FD + 1,
             root,
+            binds,
         }
     }
 
     pub fn to_argv(&self) -> Vec<String> {
-        vec![
+        let mut argv = vec![
             GOFER_ROLE.into(),
             "--container".into(),
             self.container.clone(),
@@ -58,18 +64,71 @@ impl GoferArgs {
             self.sock_fd.to_string(),
             "--root".into(),
             self.root.to_string_lossy().into_owned(),
-        ]
+        ];
+        for b in &self.binds {
+            let mode = if b.readonly { "ro" } else { "rw" };
+            argv.push("--bind".into());
+            argv.push(format!("{}:{mode}:{}", b.aname, b.source.display()));
+        }
+        argv
     }
 
     pub fn parse(argv: &[String]) -> Result<GoferArgs, String> {
-        let mut opts = options(argv, &["--container", "--err-fd", "--sock-fd", "--root"])?;
+        let (argv, binds) = take_repeated(argv, "--bind")?;
+        let mut opts = options(&argv, &["--container", "--err-fd", "--sock-fd", "--root"])?;
         Ok(GoferArgs {
             container: take(&mut opts, "--container")?,
             err_fd: parse_fd(&take(&mut opts, "--err-fd")?)?,
             sock_fd: parse_fd(&take(&mut opts, "--sock-fd")?)?,
             root: PathBuf::from(take(&mut opts, "--root")?),
+            binds: binds
+                .iter()
+                .map(|b| parse_bind(b))
+                .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// Splits the values of every `name VALUE` pair out of `argv`.
+fn take_repeated(argv: &[String], name: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let (mut rest, mut values) = (Vec::new(), Vec::new());
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == name {
+            values.push(
+                it.next()
+                    .ok_or_else(|| format!("{name} needs a value"))?
+                    .clone(),
+            );
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((rest, values))
+}
+
+/// "bind0:ro:/host/dir" (the path may contain ':').
+fn parse_bind(s: &str) -> Result<GoferBind, String> {
+    let bad = || format!("bad --bind {s:?} (expected NAME:ro|rw:/PATH)");
+    let mut parts = s.splitn(3, ':');
+    let (aname, mode, path) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(m), Some(p)) => (a, m, p),
+        _ => return Err(bad()),
+    };
+    let name_ok = !aname.is_empty() && aname.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !name_ok || !path.starts_with('/') {
+        return Err(bad());
+    }
+    let readonly = match mode {
+        "ro" => true,
+        "rw" => false,
+        _ => return Err(bad()),
+    };
+    Ok(GoferBind {
+        aname: aname.into(),
+        source: PathBuf::from(path),
+        readonly,
+    })
 }
 
 impl SandboxArgs {
@@ -161,8 +220,46 @@ mod tests {
     }
 
     #[test]
+    fn gofer_args_binds_round_trip_through_argv() {
+        let binds = vec![
+            GoferBind {
+                aname: "bind0".into(),
+                source: PathBuf::from("/h/a:b"),
+                readonly: true,
+            },
+            GoferBind {
+                aname: "bind1".into(),
+                source: PathBuf::from("/h/c"),
+                readonly: false,
+            },
+        ];
+        let args = GoferArgs::new("app", PathBuf::from("/r"), binds);
+        let argv = args.to_argv();
+        assert_eq!(
+            argv[9..].join(" "),
+            "--bind bind0:ro:/h/a:b --bind bind1:rw:/h/c"
+        );
+        assert_eq!(GoferArgs::parse(&argv).unwrap(), args);
+    }
+
+    #[test]
+    fn gofer_args_bad_bind_fails() {
+        for bad in [
+            "bind0:rx:/a",
+            "bind0:ro:rel",
+            ":ro:/a",
+            "b/0:ro:/a",
+            "bind0",
+        ] {
+            let mut argv = GoferArgs::new("app", PathBuf::from("/r"), vec![]).to_argv();
+            argv.extend(["--bind".to_string(), bad.to_string()]);
+            assert!(GoferArgs::parse(&argv).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn gofer_args_round_trip_through_argv() {
-        let args = GoferArgs::new("app", PathBuf::from("/store/ab/rootfs"));
+        let args = GoferArgs::new("app", PathBuf::from("/store/ab/rootfs"), vec![]);
         let argv = args.to_argv();
         assert_eq!(argv[0], "sandboxd-gofer");
         assert_eq!(

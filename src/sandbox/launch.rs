@@ -115,7 +115,8 @@ fn launch(pod: &Pod, opts: &RunOptions) -> Result<ExitStatus, LaunchError> {
     let mut sentry_ends = Vec::new();
     for (name, root) in roots {
         let (ours, theirs) = seqpacket_pair().map_err(plumbing("gofer socketpair"))?;
-        let child = start_gofer(exe.as_fd(), &name, root, theirs.as_fd(), &signals)?;
+        let args = GoferArgs::new(&name, root, spec::gofer_binds(&pod.containers[&name]));
+        let child = start_gofer(exe.as_fd(), args, theirs.as_fd(), &signals)?;
         children.gofers.push((name, child));
         sentry_ends.push(ours);
     }
@@ -170,13 +171,12 @@ fn prepare_images(pod: &Pod, opts: &RunOptions) -> Result<Vec<(String, PathBuf)>
 
 fn start_gofer(
     exe: BorrowedFd<'_>,
-    name: &str,
-    root: PathBuf,
+    args: GoferArgs,
     sock: BorrowedFd<'_>,
     signals: &SignalPipe,
 ) -> Result<Child, LaunchError> {
-    let args = GoferArgs::new(name, root).to_argv();
-    start_role(exe, &format!("gofer[{name}]"), args, vec![sock], signals)
+    let role = format!("gofer[{}]", args.container);
+    start_role(exe, &role, args.to_argv(), vec![sock], signals)
 }
 
 /// Namespaces of both roles: mount, pid, ipc, uts and net always; a user

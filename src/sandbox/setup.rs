@@ -1,15 +1,23 @@
 //! The roles' own set-up after the re-exec: giving up the host file system
-//! (pivot_root into a read-only export or an empty tmpfs), capabilities and
-//! privileges, then installing the seccomp filter last.
+//! (pivot_root into a tree of the gofer's exports or an empty tmpfs),
+//! capabilities and privileges, then installing the seccomp filter last.
+//!
+//! The gofer's root is a read-only tmpfs holding one directory per export,
+//! each a bind mount: `image` (the image rootfs, read-only) and `bind0`,
+//! `bind1`, ... (the container's bind mounts, read-only when asked). Nothing
+//! else of the host is reachable from it.
 //!
 //! Capabilities: the sandbox keeps none. The gofer keeps CAP_DAC_OVERRIDE
 //! and CAP_DAC_READ_SEARCH in its effective and permitted sets, nothing
 //! else, and an empty bounding set: image files keep their owners and modes
 //! (a 0600 file of uid 1000), the gofer must read them all, and the sentry
-//! does the permission checks against the guest's credentials. The export
+//! does the permission checks against the guest's credentials. The image
 //! is a read-only mount, so DAC_OVERRIDE cannot write through it, and the
 //! classic abuse of CAP_DAC_READ_SEARCH (`open_by_handle_at`) is not in the
-//! gofer's seccomp allowlist.
+//! gofer's seccomp allowlist. A gofer with a writable bind mount also keeps
+//! CAP_CHOWN and CAP_FOWNER, to give new files the guest's owner and to
+//! change modes and times of files it does not own; it never makes a
+//! set-user-ID file (see `gofer/write.rs`).
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -46,8 +54,15 @@ pub enum SetupError {
     OpenKvm(#[source] io::Error),
     #[error("make mounts private")]
     MakePrivate(#[source] io::Error),
-    #[error("bind-mount {} read-only", .path.display())]
-    BindReadonly {
+    #[error("bind-mount {} on {}", .path.display(), .at.display())]
+    Bind {
+        path: PathBuf,
+        at: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("create the mount point {}", .path.display())]
+    MountPoint {
         path: PathBuf,
         #[source]
         source: io::Error,
@@ -66,8 +81,12 @@ pub enum SetupError {
     },
     #[error("remount / read-only")]
     RemountReadonly(#[source] io::Error),
-    #[error("open the export root")]
-    OpenRoot(#[source] io::Error),
+    #[error("open the export root {}", .path.display())]
+    OpenRoot {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("drop capabilities")]
     DropCaps(#[source] io::Error),
     #[error("set no_new_privs")]
@@ -78,23 +97,53 @@ pub enum SetupError {
     Seccomp(#[from] SeccompError),
 }
 
-/// Gofer: makes `root` (read-only) the whole file system of this process
-/// and returns an fd of its "/", the export root for the file server.
-/// Needs a private mount namespace.
-pub fn enter_export(root: &Path) -> Result<OwnedFd, SetupError> {
+/// One directory a gofer serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The directory's name in the gofer's root (`image`, `bind0`, ...).
+    pub name: String,
+    /// The host directory.
+    pub source: PathBuf,
+    pub readonly: bool,
+}
+
+/// Gofer: makes a read-only tmpfs holding a bind mount of each export the
+/// whole file system of this process, and returns an fd of each export's
+/// top, in order. Needs a private mount namespace.
+pub fn enter_exports(exports: &[Export]) -> Result<Vec<OwnedFd>, SetupError> {
     mount::make_all_private().map_err(SetupError::MakePrivate)?;
-    let bind = |source| SetupError::BindReadonly {
-        path: root.into(),
+    let top = Path::new(EMPTY_ROOT_AT);
+    let tmpfs = |source| SetupError::MountTmpfs {
+        path: top.into(),
         source,
     };
-    mount::bind_readonly(root).map_err(bind)?;
+    mount::mount_small_tmpfs("sandboxd-gofer", top, exports.len() + 4).map_err(tmpfs)?;
+    for e in exports {
+        let at = top.join(&e.name);
+        let point = |source| SetupError::MountPoint {
+            path: at.clone(),
+            source,
+        };
+        std::fs::create_dir(&at).map_err(point)?;
+        let bind = |source| SetupError::Bind {
+            path: e.source.clone(),
+            at: at.clone(),
+            source,
+        };
+        mount::bind(&e.source, &at, e.readonly).map_err(bind)?;
+    }
     let pivot = |source| SetupError::PivotRoot {
-        path: root.into(),
+        path: top.into(),
         source,
     };
-    mount::pivot_into(root).map_err(pivot)?;
-    let dir = File::open("/").map_err(SetupError::OpenRoot)?;
-    Ok(dir.into())
+    mount::pivot_into(top).map_err(pivot)?;
+    mount::remount_readonly(Path::new("/")).map_err(SetupError::RemountReadonly)?;
+    let open = |e: &Export| {
+        let path = Path::new("/").join(&e.name);
+        let dir = File::open(&path).map_err(|source| SetupError::OpenRoot { path, source })?;
+        Ok(OwnedFd::from(dir))
+    };
+    exports.iter().map(open).collect()
 }
 
 /// Sandbox: makes an empty read-only tmpfs the whole file system of this
@@ -123,3 +172,11 @@ pub fn drop_privileges(keep: &[u32]) -> Result<(), SetupError> {
 
 /// The capabilities the gofer keeps (see the module doc).
 pub const GOFER_CAPS: &[u32] = &[caps::CAP_DAC_OVERRIDE, caps::CAP_DAC_READ_SEARCH];
+
+/// The capabilities a gofer with a writable export keeps.
+pub const GOFER_WRITE_CAPS: &[u32] = &[
+    caps::CAP_DAC_OVERRIDE,
+    caps::CAP_DAC_READ_SEARCH,
+    caps::CAP_CHOWN,
+    caps::CAP_FOWNER,
+];

@@ -2,8 +2,10 @@
 //! evaluated pod and the run options.
 #![forbid(unsafe_code)]
 
-use crate::pod::Pod;
-use crate::sentry::{ContainerSpec, SentrySpec};
+use std::path::PathBuf;
+
+use crate::pod::{Container, Mount, Pod};
+use crate::sentry::{ContainerSpec, MountKind, MountSpec, SentrySpec};
 
 use super::RunOptions;
 
@@ -24,8 +26,7 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
             uid: c.user.uid,
             gid: c.user.gid,
             init: c.init,
-            // The pod file has no mounts yet.
-            mounts: Vec::new(),
+            mounts: mounts(c),
         })
         .collect();
     SentrySpec {
@@ -38,6 +39,58 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
         memory: DEFAULT_MEMORY,
         hostname: pod.name.clone(),
     }
+}
+
+/// A host directory the container's gofer serves beside the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoferBind {
+    /// The attach name: `bind0`, `bind1`, ... in the pod's mount order.
+    pub aname: String,
+    pub source: PathBuf,
+    pub readonly: bool,
+}
+
+/// The bind mounts of `c`, with the attach names its gofer serves them
+/// under.
+pub fn gofer_binds(c: &Container) -> Vec<GoferBind> {
+    let binds = c.mounts.iter().filter_map(|m| match m {
+        Mount::Bind {
+            source, readonly, ..
+        } => Some((source, *readonly)),
+        Mount::Tmpfs { .. } => None,
+    });
+    binds
+        .enumerate()
+        .map(|(i, (source, readonly))| GoferBind {
+            aname: format!("bind{i}"),
+            source: source.clone(),
+            readonly,
+        })
+        .collect()
+}
+
+/// The sentry's view of `c`'s mounts, in pod order.
+fn mounts(c: &Container) -> Vec<MountSpec> {
+    let mut binds = gofer_binds(c).into_iter();
+    c.mounts
+        .iter()
+        .map(|m| {
+            let kind = match m {
+                Mount::Tmpfs { size, .. } => MountKind::Tmpfs { size: *size },
+                Mount::Bind { .. } => {
+                    let b = binds.next().expect("one gofer bind per bind mount");
+                    MountKind::Bind {
+                        aname: b.aname,
+                        readonly: b.readonly,
+                    }
+                }
+            };
+            MountSpec {
+                target: m.target().to_owned(),
+                kind,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -58,6 +111,7 @@ mod tests {
                 gid: 100,
             },
             init: true,
+            mounts: vec![],
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),
@@ -93,5 +147,49 @@ mod tests {
         let spec = build(&pod(), &opts);
         assert_eq!(spec.platform, "kvm");
         assert!(spec.strace);
+    }
+
+    #[test]
+    fn build_mounts_keep_pod_order_and_number_binds() {
+        let mut pod = pod();
+        let bind = |s: &str, t: &str, ro| Mount::Bind {
+            source: PathBuf::from(s),
+            target: t.into(),
+            readonly: ro,
+        };
+        let app = pod.containers.get_mut("app").unwrap();
+        app.mounts = vec![
+            bind("/h/a", "/a", true),
+            Mount::Tmpfs {
+                target: "/t".into(),
+                size: 4096,
+            },
+            bind("/h/b", "/a/b", false),
+        ];
+        let spec = build(&pod, &RunOptions::default());
+        let want = vec![
+            MountSpec {
+                target: "/a".into(),
+                kind: MountKind::Bind {
+                    aname: "bind0".into(),
+                    readonly: true,
+                },
+            },
+            MountSpec {
+                target: "/t".into(),
+                kind: MountKind::Tmpfs { size: 4096 },
+            },
+            MountSpec {
+                target: "/a/b".into(),
+                kind: MountKind::Bind {
+                    aname: "bind1".into(),
+                    readonly: false,
+                },
+            },
+        ];
+        assert_eq!(spec.containers[0].mounts, want);
+        let binds = gofer_binds(&pod.containers["app"]);
+        assert_eq!(binds[1].source, PathBuf::from("/h/b"));
+        assert_eq!(binds[1].aname, "bind1");
     }
 }

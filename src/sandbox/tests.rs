@@ -1,7 +1,7 @@
 //! Security tests of the roles' set-up, run in forked children (they need
 //! root): each seccomp policy stops its forbidden calls and lets the
 //! allowed ones through, with "Seccomp: 2" in /proc; the gofer's
-//! namespace + pivot_root leaves only the export, read-only.
+//! namespace + pivot_root leaves only its exports, read-only unless asked.
 
 use std::fs::File;
 use std::io::Read;
@@ -192,53 +192,82 @@ fn sentry_policy_threads_memfd_and_clone3_enosys_work() {
 }
 
 /// A fresh directory with one file and one subdirectory.
-fn export_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sandboxd-export-{}", std::process::id()));
+fn export_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sandboxd-export-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("hello.txt"), "hi").unwrap();
     dir
 }
 
+fn export(name: &str, source: &std::path::Path, readonly: bool) -> super::setup::Export {
+    super::setup::Export {
+        name: name.into(),
+        source: source.into(),
+        readonly,
+    }
+}
+
+/// Whether creating `path` fails with EROFS.
+fn erofs(path: &str) -> bool {
+    matches!(std::fs::write(path, "x"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
+}
+
+fn names(dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[test]
-fn gofer_export_root_has_only_export_and_is_read_only() {
-    let dir = export_dir();
+fn gofer_exports_root_has_only_exports_read_only_unless_asked() {
+    let (image, rw, ro) = (export_dir("image"), export_dir("rw"), export_dir("ro"));
+    let exports = [
+        export("image", &image, true),
+        export("bind0", &rw, false),
+        export("bind1", &ro, true),
+    ];
     let pid = fork_run(|| {
         // SAFETY: unshare has no memory arguments.
         if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
             return 10;
         }
-        let root = match super::setup::enter_export(&dir) {
-            Ok(fd) => fd,
+        let fds = match super::setup::enter_exports(&exports) {
+            Ok(fds) => fds,
             Err(_) => return 11,
         };
-        let mut names: Vec<String> = match std::fs::read_dir("/") {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => return 12,
-        };
-        names.sort();
-        if names != ["hello.txt", "sub"]
-            || std::fs::read_to_string("/hello.txt").ok().as_deref() != Some("hi")
-        {
+        if names("/") != ["bind0", "bind1", "image"] || names("/image") != ["hello.txt", "sub"] {
+            return 12;
+        }
+        if std::fs::read_to_string("/bind1/hello.txt").ok().as_deref() != Some("hi") {
             return 13;
         }
-        match std::fs::write("/new", "x") {
-            Err(e) if e.raw_os_error() == Some(libc::EROFS) => {}
-            _ => return 14,
+        if !erofs("/new") || !erofs("/image/new") || !erofs("/bind1/new") {
+            return 14;
         }
-        // SAFETY: mkdirat relative to the export fd with a C string name.
-        let rc = unsafe { libc::mkdirat(root.as_raw_fd(), c"d".as_ptr(), 0o755) };
-        if rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EROFS) {
+        if std::fs::write("/bind0/new", "x").is_err() {
             return 15;
+        }
+        // SAFETY: mkdirat relative to the image fd with a C string name.
+        let rc = unsafe { libc::mkdirat(fds[0].as_raw_fd(), c"d".as_ptr(), 0o755) };
+        if rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EROFS) {
+            return 16;
         }
         0
     });
     let exit = process::wait(pid).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let wrote = std::fs::read_to_string(rw.join("new"));
+    for d in [&image, &rw, &ro] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
     assert_eq!(exit, Exit::Code(0));
+    assert_eq!(wrote.unwrap(), "x");
 }
 
 #[test]
@@ -261,4 +290,112 @@ fn sandbox_empty_root_is_empty_and_read_only() {
         }
     });
     assert_eq!(process::wait(pid).unwrap(), Exit::Code(0));
+}
+
+/// Roots serving `dir` as a writable "bind0" (and its `sub` as the
+/// read-only image "/").
+fn gofer_roots(dir: &std::path::Path) -> Vec<crate::gofer::Root> {
+    use crate::gofer::Root;
+    let open = |p: &std::path::Path| -> OwnedFd { File::open(p).unwrap().into() };
+    vec![
+        Root {
+            name: "/".into(),
+            fd: open(&dir.join("sub")),
+            readonly: true,
+        },
+        Root {
+            name: "bind0".into(),
+            fd: open(dir),
+            readonly: false,
+        },
+    ]
+}
+
+/// Serves `roots` on `b` from a server thread and runs every operation
+/// through a client on `a`. Returns which step failed (0: none).
+fn exercise_gofer(roots: Vec<crate::gofer::Root>, a: OwnedFd, b: OwnedFd) -> i32 {
+    use crate::gofer::{serve, GoferClient, Owner, SetAttr};
+    std::thread::spawn(move || serve(roots, b));
+    let c = GoferClient::new(a);
+    let owner = Owner { uid: 7, gid: 7 };
+    let attr = SetAttr {
+        mode: Some(0o600),
+        uid: Some(8),
+        size: Some(1),
+        mtime: Some((0, libc::UTIME_NOW)),
+        ..Default::default()
+    };
+    let steps: Vec<Box<dyn Fn() -> bool>> = vec![
+        Box::new(|| c.attach().is_ok()),
+        Box::new(|| {
+            let (root, _) = c.attach_root("bind0").unwrap();
+            let (f, _, _) = c.create(root, b"f", libc::O_RDWR, 0o644, owner).unwrap();
+            let (d, _) = c.mkdir(root, b"d", 0o755, owner).unwrap();
+            c.mknod(d, b"p", libc::S_IFIFO | 0o600, owner).unwrap();
+            c.symlink(d, b"l", b"../f", owner).unwrap();
+            c.link(d, b"h", f).unwrap();
+            c.setattr(f, &attr).unwrap();
+            c.open(f, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+            c.fsync(f).unwrap();
+            c.fsync(d).unwrap();
+            c.rename(root, b"f", d, b"g", 0).unwrap();
+            c.rename(d, b"g", d, b"h", libc::RENAME_EXCHANGE).unwrap();
+            c.readdir(d).unwrap().len() == 4
+        }),
+        Box::new(|| {
+            let (root, _) = c.attach_root("bind0").unwrap();
+            let (d, _) = c.walk(root, b"d").unwrap();
+            for name in [&b"p"[..], b"l", b"h", b"g"] {
+                c.unlink(d, name, 0).unwrap();
+            }
+            c.unlink(root, b"d", libc::AT_REMOVEDIR).is_ok()
+        }),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        if !step() {
+            return 20 + i as i32;
+        }
+    }
+    0
+}
+
+#[test]
+fn gofer_writable_policy_lets_every_operation_through() {
+    let dir = export_dir("policy");
+    let compiled =
+        seccomp::compile(seccomp::gofer::policy(false), SeccompAction::KillProcess).unwrap();
+    let roots = gofer_roots(&dir);
+    let (a, b) = crate::sys::fd::seqpacket_pair().unwrap();
+    let (exit, _) = run_filtered(&compiled, || exercise_gofer(roots, a, b));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(exit, Exit::Code(0));
+}
+
+#[test]
+fn gofer_readonly_policy_serves_reads_and_answers_erofs() {
+    use crate::gofer::{serve, GoferClient, Owner};
+    let dir = export_dir("ropolicy");
+    let mut roots = gofer_roots(&dir);
+    roots[1].readonly = true;
+    let (a, b) = crate::sys::fd::seqpacket_pair().unwrap();
+    let (exit, _) = run_filtered(&gofer_filter(), move || {
+        std::thread::spawn(move || serve(roots, b));
+        let c = GoferClient::new(a);
+        let (root, _) = c.attach_root("bind0").unwrap();
+        let (file, _) = c.walk(root, b"hello.txt").unwrap();
+        let reads = c.open(file, libc::O_RDONLY).is_ok()
+            && c.readdir(root).unwrap().len() == 2
+            && c.statfs(root).is_ok()
+            && c.fsync(file).is_ok()
+            && c.fsync(root).is_ok();
+        let owner = Owner::default();
+        let refused = [
+            c.mkdir(root, b"d", 0o755, owner).unwrap_err(),
+            c.open(file, libc::O_RDWR).unwrap_err(),
+            c.unlink(root, b"hello.txt", 0).unwrap_err(),
+        ];
+        i32::from(!reads) + 2 * i32::from(refused.iter().any(|e| *e != crate::abi::Errno::EROFS))
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(exit, Exit::Code(0));
 }

@@ -1,6 +1,6 @@
-//! The gofer's allowlist: serving files from the directory fd it was given,
-//! over the socket it was given, and nothing else (no sockets, no exec, no
-//! mounts, no open_by_handle_at).
+//! The gofer's allowlist: serving files from the directory fds it was
+//! given, over the socket it was given, and nothing else (no sockets, no
+//! exec, no mounts, no open_by_handle_at).
 
 use super::common::runtime;
 use super::{cond32, has_none, Policy};
@@ -10,8 +10,9 @@ use seccompiler::SeccompCmpOp;
 /// `O_TMPFILE` without `O_DIRECTORY` (the kernel's `__O_TMPFILE`).
 const O_TMPFILE_BIT: u64 = 0o20000000;
 
-/// The gofer policy. With `readonly`, nothing can create files (the export
-/// is also mounted read-only; this is the second wall).
+/// The gofer policy. With `readonly` (no writable export), nothing can
+/// create or change files (the exports are also mounted read-only and the
+/// server refuses with EROFS; this is the third wall).
 pub fn policy(readonly: bool) -> Policy {
     let mut p = Policy::default();
     runtime(&mut p);
@@ -32,6 +33,7 @@ pub fn policy(readonly: bool) -> Policy {
         .allow(libc::SYS_lseek, "readdir rewinds; file offsets")
         .allow(libc::SYS_pread64, "reading file contents")
         .allow(libc::SYS_fstatfs, "statfs of the export")
+        .allow(libc::SYS_fsync, "fsync op (allowed on read-only roots: it changes nothing)")
         .allow_if(
             libc::SYS_fcntl,
             vec![cond32(1, SeccompCmpOp::Le, libc::F_SETFL as u64)],
@@ -58,25 +60,31 @@ pub fn policy(readonly: bool) -> Policy {
 
 /// Operations on a read-write export (a bind mount asked read-write).
 fn writable(p: &mut Policy) {
-    p.allow(libc::SYS_openat, "open, may create")
+    p.allow(libc::SYS_openat, "open, and create with O_CREAT|O_EXCL")
         .allow(libc::SYS_mkdirat, "mkdir")
         .allow(
             libc::SYS_mknodat,
             "mknod (regular files and fifos; no CAP_MKNOD for devices)",
         )
         .allow(libc::SYS_unlinkat, "unlink and rmdir")
-        .allow(libc::SYS_renameat2, "rename")
-        .allow(libc::SYS_linkat, "link")
+        .allow(libc::SYS_renameat2, "rename (NOREPLACE, EXCHANGE)")
+        .allow(
+            libc::SYS_renameat,
+            "rename: glibc's renameat2 with no flags",
+        )
+        .allow(libc::SYS_linkat, "link, AT_EMPTY_PATH on the held fd")
         .allow(libc::SYS_symlinkat, "symlink")
-        .allow(libc::SYS_fchmod, "setattr mode")
-        .allow(libc::SYS_fchmodat, "setattr mode by name")
-        .allow(libc::SYS_fchown, "setattr owner")
-        .allow(libc::SYS_fchownat, "setattr owner by name")
-        .allow(libc::SYS_utimensat, "setattr times")
-        .allow(libc::SYS_ftruncate, "setattr size")
-        .allow(libc::SYS_fsync, "fsync")
-        .allow(libc::SYS_fdatasync, "fdatasync")
-        .allow(libc::SYS_pwrite64, "writing file contents");
+        .allow(libc::SYS_fchmodat2, "setattr mode on the held O_PATH fd")
+        .allow(
+            libc::SYS_fchmod,
+            "setattr mode before Linux 6.6 (fchmodat2)",
+        )
+        .allow(
+            libc::SYS_fchownat,
+            "setattr owner and new files' owner, on the held fd",
+        )
+        .allow(libc::SYS_utimensat, "setattr times on the held fd")
+        .allow(libc::SYS_ftruncate, "setattr size; open with O_TRUNC");
 }
 
 #[cfg(test)]

@@ -3,10 +3,14 @@
 
 use std::io;
 
+/// CAP_CHOWN: change a file's owner and group at will.
+pub const CAP_CHOWN: u32 = 0;
 /// CAP_DAC_OVERRIDE: bypass file read/write/execute permission checks.
 pub const CAP_DAC_OVERRIDE: u32 = 1;
 /// CAP_DAC_READ_SEARCH: bypass read and directory search checks.
 pub const CAP_DAC_READ_SEARCH: u32 = 2;
+/// CAP_FOWNER: bypass the owner checks of chmod, utimes and the like.
+pub const CAP_FOWNER: u32 = 3;
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 

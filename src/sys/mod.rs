@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod clock;
 pub mod fd;
+pub mod fs;
 pub mod mount;
 pub mod process;
 pub mod signal;

@@ -17,17 +17,21 @@ pub fn make_all_private() -> io::Result<()> {
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(io_err)
 }
 
-/// Bind-mounts `dir` onto itself, then makes that mount read-only, nosuid,
-/// nodev and noexec. Flags the kernel locks on the source mount (atime
-/// flags, in a user namespace) are carried over, or the remount is refused.
-pub fn bind_readonly(dir: &Path) -> io::Result<()> {
-    mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io_err)?;
-    let st = nix::sys::statvfs::statvfs(dir).map_err(io_err)?;
+/// Bind-mounts `src` (not the mounts below it) on `dst`, then makes that
+/// mount nosuid, nodev, noexec and, with `readonly`, read-only. Flags the
+/// kernel locks on the source mount (atime flags, in a user namespace) are
+/// carried over, or the remount is refused.
+pub fn bind(src: &Path, dst: &Path, readonly: bool) -> io::Result<()> {
+    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io_err)?;
+    let st = nix::sys::statvfs::statvfs(dst).map_err(io_err)?;
     let kept = st.flags().bits() as libc::c_ulong
         & (libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME);
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | readonly_flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | readonly_flags();
+    if !readonly {
+        flags.remove(MsFlags::MS_RDONLY);
+    }
     let flags = flags | MsFlags::from_bits_truncate(kept);
-    mount(None::<&str>, dir, None::<&str>, flags, None::<&str>).map_err(io_err)
+    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>).map_err(io_err)
 }
 
 fn readonly_flags() -> MsFlags {
@@ -36,13 +40,20 @@ fn readonly_flags() -> MsFlags {
 
 /// Mounts a small empty tmpfs named `name` on `target`.
 pub fn mount_empty_tmpfs(name: &str, target: &Path) -> io::Result<()> {
+    mount_small_tmpfs(name, target, 16)
+}
+
+/// Mounts an empty tmpfs named `name` on `target` with room for `inodes`
+/// inodes and no data (directories to mount on).
+pub fn mount_small_tmpfs(name: &str, target: &Path, inodes: usize) -> io::Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let options = format!("size=16k,nr_inodes={inodes},mode=0555");
     mount(
         Some(name),
         target,
         Some("tmpfs"),
         flags,
-        Some("size=16k,nr_inodes=16,mode=0555"),
+        Some(options.as_str()),
     )
     .map_err(io_err)
 }
