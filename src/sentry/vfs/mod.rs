@@ -8,11 +8,13 @@
 pub mod dev;
 mod file;
 mod gofer;
+pub mod locks;
 pub mod memfile;
 mod path;
 pub mod pipe;
 pub mod poll;
 pub mod tmpfs;
+pub mod waitq;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{GoferFs, Node};
