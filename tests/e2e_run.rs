@@ -115,6 +115,7 @@ fn run_testprogs_match_their_native_runs() {
         "posixtimers",
         "prctlcaps",
         "shm",
+        "epoll",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

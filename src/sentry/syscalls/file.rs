@@ -520,8 +520,37 @@ pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 .set_flags(fd, if a[1] == 0x5451 { FD_CLOEXEC } else { 0 })?;
             Ok(0)
         }
+        0x541b => {
+            // FIONREAD
+            let n = readable_bytes(&file)?;
+            t.mm.write_u32(a[2], n.min(i32::MAX as u64) as u32)?;
+            Ok(0)
+        }
+        0x5421 => {
+            // FIONBIO
+            let on = t.mm.read_u32(a[2])? != 0;
+            let mut fl = file.flags.lock().unwrap();
+            let bit = libc::O_NONBLOCK as u32;
+            *fl = if on { *fl | bit } else { *fl & !bit };
+            Ok(0)
+        }
         _ => Err(Errno::ENOTTY),
     }
+}
+
+/// Bytes a read would find now (FIONREAD): a pipe's buffer, or a regular
+/// file's size past the offset. Other files have no answer (ENOTTY), as
+/// eventfd and friends on Linux.
+fn readable_bytes(file: &OpenFile) -> SysResult<u64> {
+    if let Some(p) = file.ops.pipe() {
+        return Ok(p.available() as u64);
+    }
+    let st = file.ops.stat()?;
+    if st.mode & S_IFMT != S_IFREG {
+        return Err(Errno::ENOTTY);
+    }
+    let off = *file.offset.lock().unwrap();
+    Ok((st.size.max(0) as u64).saturating_sub(off))
 }
 
 /// Implements fcntl(2) (descriptor and status flags, duplication).

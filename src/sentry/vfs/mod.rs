@@ -5,7 +5,10 @@
 //! dentries, stat results and symlink targets are cached for the life of
 //! the sandbox without revalidation.
 
+pub mod anon;
 pub mod dev;
+pub mod epoll;
+pub mod eventfd;
 mod file;
 mod gofer;
 pub mod locks;

@@ -174,6 +174,18 @@ pub fn block_on<R>(
     }
 }
 
+/// [`block_on`] for the task running on this thread: it sleeps on its own
+/// waiter and gives up with EINTR on a signal or kill.
+pub fn block_current<R>(
+    queue: &Arc<WaitQueue>,
+    mask: u16,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    use crate::sentry::kernel::signal::{current_interrupted, current_waiter};
+    let waiter = current_waiter().unwrap_or_default();
+    block_on(queue, mask, &waiter, current_interrupted, attempt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
