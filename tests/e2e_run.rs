@@ -116,6 +116,7 @@ fn run_testprogs_match_their_native_runs() {
         "prctlcaps",
         "shm",
         "epoll",
+        "events",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

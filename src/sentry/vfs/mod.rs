@@ -16,6 +16,8 @@ pub mod memfile;
 mod path;
 pub mod pipe;
 pub mod poll;
+pub mod signalfd;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod waitq;
 
