@@ -117,6 +117,8 @@ fn run_testprogs_match_their_native_runs() {
         "shm",
         "epoll",
         "events",
+        "memfd",
+        "locks",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::eventfd::EventFd;
+use crate::sentry::vfs::memfd::{MemFd, F_SEAL_EXEC, F_SEAL_SEAL};
 use crate::sentry::vfs::signalfd::SignalFd;
 use crate::sentry::vfs::timerfd::TimerFd;
 use crate::sentry::vfs::{FileOps, OpenFile, FD_CLOEXEC};
@@ -140,4 +141,59 @@ pub fn sys_signalfd4(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements signalfd(2).
 pub fn sys_signalfd(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_signalfd4(t, [a[0], a[1], a[2], 0, 0, 0])
+}
+
+const MFD_CLOEXEC: u64 = 0x1;
+const MFD_ALLOW_SEALING: u64 = 0x2;
+const MFD_HUGETLB: u64 = 0x4;
+const MFD_NOEXEC_SEAL: u64 = 0x8;
+const MFD_EXEC: u64 = 0x10;
+/// Longest memfd name (NAME_MAX less "memfd:").
+const MFD_NAME_MAX: usize = 249;
+
+/// Implements memfd_create(2) (no huge pages).
+pub fn sys_memfd_create(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[1];
+    if flags & MFD_HUGETLB != 0 {
+        return Err(t.unimplemented_option("memfd_create", MFD_HUGETLB));
+    }
+    let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC;
+    if flags & !known != 0 || flags & (MFD_NOEXEC_SEAL | MFD_EXEC) == MFD_NOEXEC_SEAL | MFD_EXEC {
+        return Err(Errno::EINVAL);
+    }
+    let name = t.mm.read_cstr(a[0], MFD_NAME_MAX + 1)?;
+    if name.len() > MFD_NAME_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let (seals, perm) = if flags & MFD_NOEXEC_SEAL != 0 {
+        (F_SEAL_EXEC, 0o666)
+    } else if flags & MFD_ALLOW_SEALING != 0 {
+        (0, 0o777)
+    } else {
+        (F_SEAL_SEAL, 0o777)
+    };
+    let file = MemFd::new(t.k.memory.clone(), name, seals, perm);
+    let cloexec = if flags & MFD_CLOEXEC != 0 {
+        O_CLOEXEC
+    } else {
+        0
+    };
+    install(
+        t,
+        file,
+        libc::O_RDWR as u32 | libc::O_LARGEFILE as u32,
+        cloexec,
+    )
+}
+
+/// fcntl(2) F_ADD_SEALS and F_GET_SEALS (memfds only, else EINVAL).
+pub(super) fn fcntl_seals(file: &OpenFile, cmd: i32, arg: u64) -> SysResult<u64> {
+    let memfd = MemFd::of(file.ops.as_ref()).ok_or(Errno::EINVAL)?;
+    if cmd == libc::F_GET_SEALS {
+        return Ok(memfd.seals() as u64);
+    }
+    if !file.writable() {
+        return Err(Errno::EPERM);
+    }
+    memfd.add_seals(arg as u32).map(|_| 0)
 }

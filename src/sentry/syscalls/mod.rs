@@ -11,10 +11,12 @@ mod file;
 mod fs;
 mod futex;
 mod lifecycle;
+mod lock;
 mod mm;
 mod poll;
 mod process;
 
+pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
 mod strace;
@@ -196,6 +198,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::TIMERFD_GETTIME => e(event::sys_timerfd_gettime, "fx"),
         nr::SIGNALFD => e(event::sys_signalfd, "ixu"),
         nr::SIGNALFD4 => e(event::sys_signalfd4, "ixuo"),
+        nr::FLOCK => e(lock::sys_flock, "fx"),
+        nr::MEMFD_CREATE => e(event::sys_memfd_create, "px"),
         nr::EPOLL_CREATE => e(epoll::sys_epoll_create, "i"),
         nr::EPOLL_CREATE1 => e(epoll::sys_epoll_create1, "o"),
         nr::EPOLL_CTL => e(epoll::sys_epoll_ctl, "fifx"),

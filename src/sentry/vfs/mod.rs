@@ -12,6 +12,7 @@ pub mod eventfd;
 mod file;
 mod gofer;
 pub mod locks;
+pub mod memfd;
 pub mod memfile;
 mod path;
 pub mod pipe;
