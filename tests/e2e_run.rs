@@ -175,6 +175,10 @@ fn run_testprogs_match_their_native_runs() {
         "avxsig",
         "vforkshare",
         "shm",
+        "epoll",
+        "events",
+        "memfd",
+        "locks",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -70,6 +70,9 @@ pub struct Group {
     leader_exit: Mutex<Option<Exit>>,
     /// POSIX timers (timer_create) by id, with their clock.
     pub timers: Mutex<BTreeMap<i32, (super::itimer::Timer, i32)>>,
+    /// Told whenever a signal is sent to the process or one of its
+    /// threads (signalfd readiness).
+    pub signal_queue: Arc<crate::sentry::vfs::waitq::WaitQueue>,
 }
 
 impl Group {
@@ -212,6 +215,9 @@ pub struct Control {
     pub mask: std::sync::atomic::AtomicU64,
     /// Wakes waits in the sentry (sigsuspend) when a signal arrives.
     pub wake: (Mutex<()>, Condvar),
+    /// What the task sleeps on in poll, epoll_wait and blocking reads of
+    /// files with wait queues; signals and kills wake it too.
+    pub waiter: Arc<crate::sentry::vfs::waitq::Waiter>,
     /// The signal sent to the parent when this process exits.
     pub exit_signal: AtomicI32,
     /// A stop asked for by a stop signal (its number), not yet taken.
@@ -238,6 +244,7 @@ impl Control {
             infos: Mutex::new(Vec::new()),
             mask: std::sync::atomic::AtomicU64::new(mask),
             wake: (Mutex::new(()), Condvar::new()),
+            waiter: crate::sentry::vfs::waitq::Waiter::new(),
             exit_signal: AtomicI32::new(libc::SIGCHLD),
             stop_request: AtomicI32::new(0),
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -322,7 +329,10 @@ impl Control {
 
     /// Wakes the task's sentry-side waits and its guest code.
     pub fn notify(&self) {
-        crate::sentry::vfs::poll::EVENTS.kick();
+        self.waiter.wake();
+        self.group
+            .signal_queue
+            .notify(crate::sentry::vfs::poll::POLLIN);
         let _guard = self.wake.0.lock().unwrap();
         self.wake.1.notify_all();
         drop(_guard);
@@ -343,6 +353,7 @@ impl Control {
             .killed
             .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
         self.interrupter.interrupt();
+        self.waiter.wake();
         let _guard = self.wake.0.lock().unwrap();
         self.wake.1.notify_all();
     }

@@ -145,3 +145,15 @@ pub fn action(target: &Control, sig: i32) -> Action {
         _ => Action::Handle(act),
     }
 }
+
+/// The waiter of the task running on this thread, if any (blocking file
+/// operations sleep on it, so that signals wake them).
+pub fn current_waiter() -> Option<Arc<crate::sentry::vfs::waitq::Waiter>> {
+    CURRENT.with(|cur| cur.borrow().as_ref().map(|c| c.waiter.clone()))
+}
+
+/// The control of the task running on this thread, if any (signalfd
+/// reads the reader's own pending signals).
+pub fn current_control() -> Option<Arc<Control>> {
+    CURRENT.with(|cur| cur.borrow().clone())
+}

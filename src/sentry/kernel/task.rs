@@ -468,6 +468,10 @@ impl Task {
         self.fds = FdTable::default();
         self.vfork_done.take();
         let left = group.remove(&self.control);
+        if left == 0 {
+            // The process's record locks go with its last thread.
+            syscalls::release_process_locks(self);
+        }
         group.dead_times.add_ns(self.control.times.get());
         if left > 0 {
             if self.tid == self.pid {

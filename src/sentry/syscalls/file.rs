@@ -214,7 +214,9 @@ pub fn sys_open(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 
 /// Implements close(2).
 pub fn sys_close(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.fds.remove(fd_arg(a[0])).map(|_| 0)
+    let file = t.fds.remove(fd_arg(a[0]))?;
+    super::lock::closed(t, &file);
+    Ok(0)
 }
 
 /// Implements read(2).
@@ -520,8 +522,37 @@ pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 .set_flags(fd, if a[1] == 0x5451 { FD_CLOEXEC } else { 0 })?;
             Ok(0)
         }
+        0x541b => {
+            // FIONREAD
+            let n = readable_bytes(&file)?;
+            t.mm.write_u32(a[2], n.min(i32::MAX as u64) as u32)?;
+            Ok(0)
+        }
+        0x5421 => {
+            // FIONBIO
+            let on = t.mm.read_u32(a[2])? != 0;
+            let mut fl = file.flags.lock().unwrap();
+            let bit = libc::O_NONBLOCK as u32;
+            *fl = if on { *fl | bit } else { *fl & !bit };
+            Ok(0)
+        }
         _ => Err(Errno::ENOTTY),
     }
+}
+
+/// Bytes a read would find now (FIONREAD): a pipe's buffer, or a regular
+/// file's size past the offset. Other files have no answer (ENOTTY), as
+/// eventfd and friends on Linux.
+fn readable_bytes(file: &OpenFile) -> SysResult<u64> {
+    if let Some(p) = file.ops.pipe() {
+        return Ok(p.available() as u64);
+    }
+    let st = file.ops.stat()?;
+    if st.mode & S_IFMT != S_IFREG {
+        return Err(Errno::ENOTTY);
+    }
+    let off = *file.offset.lock().unwrap();
+    Ok((st.size.max(0) as u64).saturating_sub(off))
 }
 
 /// Implements fcntl(2) (descriptor and status flags, duplication).
@@ -550,6 +581,12 @@ pub fn sys_fcntl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             *fl = (*fl & !settable) | (a[2] as u32 & settable);
             Ok(0)
         }
+        libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW | 36..=38 => {
+            super::lock::fcntl_lock(t, &file, a[1] as i32, a[2])
+        }
+        libc::F_ADD_SEALS | libc::F_GET_SEALS => {
+            super::event::fcntl_seals(&file, a[1] as i32, a[2])
+        }
         _ => Err(Errno::EINVAL),
     }
 }
@@ -569,6 +606,10 @@ pub fn sys_dup3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(old)?;
     let newfd = usize::try_from(new).map_err(|_| Errno::EBADF)?;
     let flags = if a[2] != 0 { FD_CLOEXEC } else { 0 };
+    if let Ok(old) = t.fds.get(new) {
+        // Replacing a descriptor closes it.
+        super::lock::closed(t, &old);
+    }
     t.fds.set(newfd, file, flags);
     Ok(new as u64)
 }
@@ -805,6 +846,9 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// What /proc/self/fd/N (and /dev/fd/N) shows as its target.
 fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
     let file = t.fds.get(fd).map_err(|_| Errno::ENOENT)?;
+    if let Some(target) = file.ops.fd_target() {
+        return Ok(target);
+    }
     if let Some(node) = file.ops.node() {
         return Ok(node.path());
     }

@@ -77,7 +77,12 @@ fn file_backing(
     {
         return Err(Errno::EOVERFLOW);
     }
-    let may_write = !shared || file.writable();
+    let sealed =
+        crate::sentry::vfs::memfd::MemFd::of(file.ops.as_ref()).is_some_and(|m| m.write_sealed());
+    let may_write = !shared || (file.writable() && !sealed);
+    if shared && sealed && prot.write {
+        return Err(Errno::EPERM);
+    }
     if !file.readable() || (prot.write && !may_write) {
         return Err(Errno::EACCES);
     }

@@ -5,14 +5,18 @@
 //! returns ENOSYS and is logged once by name.
 
 mod creds;
+mod epoll;
+mod event;
 mod file;
 mod fs;
 mod futex;
 mod lifecycle;
+mod lock;
 mod mm;
 mod poll;
 mod process;
 
+pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
 mod strace;
@@ -187,6 +191,21 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GET_ROBUST_LIST => e(process::sys_get_robust_list, "ixx"),
         nr::PRCTL => e(process::sys_prctl, "ixxxx"),
         nr::GETRANDOM => e(process::sys_getrandom, "xuo"),
+        nr::EVENTFD => e(event::sys_eventfd, "u"),
+        nr::EVENTFD2 => e(event::sys_eventfd2, "uo"),
+        nr::TIMERFD_CREATE => e(event::sys_timerfd_create, "io"),
+        nr::TIMERFD_SETTIME => e(event::sys_timerfd_settime, "foxx"),
+        nr::TIMERFD_GETTIME => e(event::sys_timerfd_gettime, "fx"),
+        nr::SIGNALFD => e(event::sys_signalfd, "ixu"),
+        nr::SIGNALFD4 => e(event::sys_signalfd4, "ixuo"),
+        nr::FLOCK => e(lock::sys_flock, "fx"),
+        nr::MEMFD_CREATE => e(event::sys_memfd_create, "px"),
+        nr::EPOLL_CREATE => e(epoll::sys_epoll_create, "i"),
+        nr::EPOLL_CREATE1 => e(epoll::sys_epoll_create1, "o"),
+        nr::EPOLL_CTL => e(epoll::sys_epoll_ctl, "fifx"),
+        nr::EPOLL_WAIT => e(epoll::sys_epoll_wait, "fxii"),
+        nr::EPOLL_PWAIT => e(epoll::sys_epoll_pwait, "fxiixu"),
+        nr::EPOLL_PWAIT2 => e(epoll::sys_epoll_pwait2, "fxixxu"),
         _ => return None,
     })
 }
@@ -220,6 +239,9 @@ pub fn dispatch(t: &mut Task) {
         nr::PPOLL,
         nr::SELECT,
         nr::PSELECT6,
+        nr::EPOLL_WAIT,
+        nr::EPOLL_PWAIT,
+        nr::EPOLL_PWAIT2,
     ];
     t.interrupted_syscall =
         (res == Err(crate::abi::Errno::EINTR)).then_some((n, !no_restart.contains(&n)));

@@ -1,19 +1,25 @@
 //! poll, ppoll, select, pselect6: wait until descriptors are ready, a
-//! timeout passes, or a signal arrives, sleeping on the sandbox's wait
-//! queue (kicked by pipe activity and signals) rather than spinning.
+//! timeout passes, or a signal arrives, sleeping on the task's waiter
+//! (registered on each watched file's wait queue; signals wake it too)
+//! rather than spinning.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::poll::*;
+use crate::sentry::vfs::waitq::{Listener, Watch};
 
 /// Most descriptors one call may watch (RLIMIT_NOFILE's hard default).
 const MAX_FDS: u64 = 1 << 20;
-/// Longest sleep between readiness checks: stdio cannot kick the queue.
-const RECHECK: Duration = Duration::from_millis(20);
+/// Longest sleep between readiness checks while a file without a wait
+/// queue (stdio) is watched.
+pub(super) const RECHECK: Duration = Duration::from_millis(20);
+/// Longest sleep otherwise, to notice a kill.
+pub(super) const RECHECK_KILL: Duration = Duration::from_millis(100);
 const SELECT_IN: u16 = POLLIN | POLLRDNORM | POLLHUP | POLLERR;
 const SELECT_OUT: u16 = POLLOUT | POLLWRNORM | POLLERR;
 const SELECT_EX: u16 = POLLPRI;
@@ -26,15 +32,36 @@ fn ready(t: &Task, fd: i32, want: u16) -> u16 {
     }
 }
 
+/// Registers the task's waiter on the queue of each watched file, for
+/// `want` events; also says whether some file has no queue (it must then
+/// be re-checked every RECHECK).
+pub(super) fn watch_files(t: &Task, fds: impl Iterator<Item = (i32, u16)>) -> (Vec<Watch>, bool) {
+    let waiter: Weak<dyn Listener> = Arc::downgrade(&t.control.waiter) as Weak<dyn Listener>;
+    let mut watches = Vec::new();
+    let mut unqueued = false;
+    for (fd, want) in fds {
+        let Ok(file) = t.fds.get(fd) else { continue };
+        match file.ops.waitq() {
+            Some(q) => watches.push(q.watch(waiter.clone(), want)),
+            None => unqueued = true,
+        }
+    }
+    (watches, unqueued)
+}
+
 /// Checks `check` until it reports something, the deadline passes or a
-/// signal arrives (EINTR).
+/// signal arrives (EINTR), sleeping on the task's waiter between checks.
 fn wait_until(
     t: &Task,
     deadline: Option<Instant>,
+    watched: impl Iterator<Item = (i32, u16)>,
     mut check: impl FnMut(&Task) -> usize,
 ) -> SysResult<usize> {
+    let (_watches, unqueued) = watch_files(t, watched);
+    let max = if unqueued { RECHECK } else { RECHECK_KILL };
+    let waiter = t.control.waiter.clone();
     loop {
-        let seen = EVENTS.generation();
+        let seen = waiter.generation();
         let n = check(t);
         if n > 0 {
             return Ok(n);
@@ -46,8 +73,8 @@ fn wait_until(
         if current_interrupted() {
             return Err(Errno::EINTR);
         }
-        let left = deadline.map_or(RECHECK, |d| (d - now).min(RECHECK));
-        EVENTS.wait(seen, left);
+        let left = deadline.map_or(max, |d| (d - now).min(max));
+        waiter.wait(seen, left);
     }
 }
 
@@ -67,7 +94,8 @@ fn poll_fds(t: &mut Task, addr: u64, nfds: u64, deadline: Option<Instant>) -> Sy
         })
         .collect();
     let mut revents = vec![0u16; entries.len()];
-    let n = wait_until(t, deadline, |t| {
+    let watched = entries.iter().copied().filter(|&(fd, _)| fd >= 0);
+    let n = wait_until(t, deadline, watched, |t| {
         let mut n = 0;
         for (i, &(fd, want)) in entries.iter().enumerate() {
             revents[i] = if fd < 0 {
@@ -105,7 +133,7 @@ fn timespec(t: &mut Task, addr: u64) -> SysResult<Option<Instant>> {
 
 /// Runs `f` with the signal mask at `mask_addr` (if any) in place, as
 /// ppoll and pselect6 do atomically.
-fn with_mask<T>(
+pub(super) fn with_mask<T>(
     t: &mut Task,
     mask_addr: u64,
     f: impl FnOnce(&mut Task) -> SysResult<T>,
@@ -176,7 +204,18 @@ fn do_select(t: &mut Task, nfds: u64, sets: [u64; 3], deadline: Option<Instant>)
         }
     }
     let mut outputs: [Option<Vec<u8>>; 3] = [None, None, None];
-    let count = wait_until(t, deadline, |t| {
+    let watched = (0..n).filter_map(|fd| {
+        let want = (0..3)
+            .filter(|&k| {
+                inputs[k]
+                    .as_ref()
+                    .is_some_and(|b| b[fd / 8] & (1 << (fd % 8)) != 0)
+            })
+            .fold(0, |w, k| w | masks[k]);
+        (want != 0).then_some((fd as i32, want))
+    });
+    let watched: Vec<(i32, u16)> = watched.collect();
+    let count = wait_until(t, deadline, watched.into_iter(), |t| {
         let mut count = 0;
         for (k, set) in inputs.iter().enumerate() {
             let Some(set) = set else { continue };

@@ -232,11 +232,11 @@ const SIGEV_THREAD_ID: i32 = 4;
 const MAX_TIMERS: usize = 4096;
 
 /// Reads a `struct itimerspec` (interval, value).
-fn read_itimerspec(t: &mut Task, addr: u64) -> SysResult<(Duration, Duration)> {
+pub(super) fn read_itimerspec(t: &mut Task, addr: u64) -> SysResult<(Duration, Duration)> {
     Ok((read_ts(t, addr)?, read_ts(t, addr + 16)?))
 }
 
-fn itimerspec((left, interval): (Duration, Duration)) -> [u8; 32] {
+pub(super) fn itimerspec((left, interval): (Duration, Duration)) -> [u8; 32] {
     let ts = |d: Duration| ts_bytes(d.as_secs() as i64, d.subsec_nanos() as i64);
     let mut b = [0u8; 32];
     b[..16].copy_from_slice(&ts(interval));

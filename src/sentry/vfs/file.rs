@@ -73,6 +73,35 @@ pub trait FileOps: Send + Sync {
     fn node(&self) -> Option<&Arc<Node>> {
         None
     }
+    /// The queue told when this file's readiness changes. None: the file
+    /// is always ready, or cannot tell (stdio), and waiters re-check it.
+    fn waitq(&self) -> Option<Arc<super::waitq::WaitQueue>> {
+        None
+    }
+    /// Whether epoll may watch this file (Linux refuses regular files
+    /// and directories with EPERM).
+    fn epollable(&self) -> bool {
+        self.waitq().is_some()
+    }
+    /// read(2) of a file that is not seekable and may block (eventfd,
+    /// timerfd, ...), honouring O_NONBLOCK.
+    fn read_stream(&self, buf: &mut [u8], _nonblock: bool) -> SysResult<usize> {
+        self.read(buf, 0)
+    }
+    /// write(2) of a file that is not seekable and may block.
+    fn write_stream(&self, buf: &[u8], _nonblock: bool) -> SysResult<usize> {
+        self.write(buf, 0)
+    }
+    /// What /proc/self/fd/N shows for an anonymous file ("anon_inode:[eventfd]",
+    /// "/memfd:x (deleted)"); None for the default.
+    fn fd_target(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The file as `Any`, for syscalls that work on one kind of file only
+    /// (epoll_ctl, signalfd4, F_ADD_SEALS).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// An open file description: shared by dup'ed descriptors.
@@ -81,6 +110,16 @@ pub struct OpenFile {
     pub offset: Mutex<u64>,
     /// O_ACCMODE and status flags (O_APPEND, O_NONBLOCK, ...).
     pub flags: Mutex<u32>,
+    /// The description ever held a flock or OFD lock (released at its end).
+    pub locked: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if *self.locked.get_mut() {
+            super::locks::release_description(self as *const OpenFile as usize);
+        }
+    }
 }
 
 impl OpenFile {
@@ -89,6 +128,7 @@ impl OpenFile {
             ops,
             offset: Mutex::new(0),
             flags: Mutex::new(flags),
+            locked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -104,7 +144,7 @@ impl OpenFile {
         self.access() != libc::O_RDONLY as u32
     }
 
-    fn nonblocking(&self) -> bool {
+    pub fn nonblocking(&self) -> bool {
         *self.flags.lock().unwrap() & libc::O_NONBLOCK as u32 != 0
     }
 
@@ -115,6 +155,10 @@ impl OpenFile {
         }
         if let Some(p) = self.ops.pipe() {
             return p.read_mode(buf, self.nonblocking());
+        }
+        if !self.ops.seekable() {
+            // No offset to keep, and a blocked read must not hold it.
+            return self.ops.read_stream(buf, self.nonblocking());
         }
         let mut off = self.offset.lock().unwrap();
         let n = self.ops.read(buf, *off)?;
@@ -129,6 +173,9 @@ impl OpenFile {
         }
         if let Some(p) = self.ops.pipe() {
             return p.write_mode(buf, self.nonblocking());
+        }
+        if !self.ops.seekable() {
+            return self.ops.write_stream(buf, self.nonblocking());
         }
         let mut off = self.offset.lock().unwrap();
         if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 && self.ops.seekable() {
@@ -520,6 +567,10 @@ impl FileOps for StdioFile {
 
     fn poll(&self, want: u16) -> u16 {
         super::poll::host_ready(self.fd, want)
+    }
+
+    fn epollable(&self) -> bool {
+        true
     }
 
     fn winsize(&self) -> SysResult<[u8; 8]> {

@@ -5,14 +5,22 @@
 //! dentries, stat results and symlink targets are cached for the life of
 //! the sandbox without revalidation.
 
+pub mod anon;
 pub mod dev;
+pub mod epoll;
+pub mod eventfd;
 mod file;
 mod gofer;
+pub mod locks;
+pub mod memfd;
 pub mod memfile;
 mod path;
 pub mod pipe;
 pub mod poll;
+pub mod signalfd;
+pub mod timerfd;
 pub mod tmpfs;
+pub mod waitq;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{GoferFs, Node};

@@ -8,6 +8,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::file::FileOps;
+use super::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+use super::waitq::WaitQueue;
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 
@@ -27,6 +29,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// Pollers and epoll instances watching either end.
+    queue: Arc<WaitQueue>,
     ino: u64,
 }
 
@@ -48,6 +52,7 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
             writers: 1,
         }),
         changed: Condvar::new(),
+        queue: WaitQueue::new(),
         ino,
     });
     let r = Arc::new(PipeEnd {
@@ -77,7 +82,8 @@ impl PipeEnd {
                     buf[i] = b;
                 }
                 self.shared.changed.notify_all();
-                super::poll::EVENTS.kick();
+                drop(st);
+                self.shared.queue.notify(POLLOUT);
                 return Ok(n);
             }
             if st.writers == 0 {
@@ -114,10 +120,15 @@ impl PipeEnd {
                 st.buf.extend(&buf[done..done + n]);
                 done += n;
                 self.shared.changed.notify_all();
-                super::poll::EVENTS.kick();
                 if done == buf.len() {
+                    drop(st);
+                    self.shared.queue.notify(POLLIN);
                     return Ok(done);
                 }
+                // Readers may take what is there while this write waits.
+                drop(st);
+                self.shared.queue.notify(POLLIN);
+                st = self.shared.state.lock().unwrap();
             }
             if nonblock {
                 return if done > 0 {
@@ -156,7 +167,10 @@ impl Drop for PipeEnd {
             st.readers -= 1;
         }
         self.shared.changed.notify_all();
-        super::poll::EVENTS.kick();
+        drop(st);
+        self.shared
+            .queue
+            .notify(POLLIN | POLLOUT | POLLHUP | POLLERR);
     }
 }
 
@@ -186,6 +200,14 @@ impl FileOps for PipeEnd {
 
     fn pipe(&self) -> Option<&PipeEnd> {
         Some(self)
+    }
+
+    fn waitq(&self) -> Option<Arc<WaitQueue>> {
+        Some(self.shared.queue.clone())
+    }
+
+    fn fd_target(&self) -> Option<Vec<u8>> {
+        Some(format!("pipe:[{}]", self.shared.ino).into_bytes())
     }
 
     fn poll(&self, want: u16) -> u16 {

@@ -1,9 +1,6 @@
-//! Readiness for poll/select: what each kind of file reports, and one
-//! sandbox-wide wait queue that state changes (pipe reads and writes,
-//! closes, signals) kick, so pollers sleep instead of spinning.
-
-use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+//! Readiness for poll/select/epoll: the event bits files report. Each
+//! file that can change state tells its own wait queue (`waitq.rs`);
+//! signals wake the task's own waiter.
 
 pub const POLLIN: u16 = 0x1;
 pub const POLLPRI: u16 = 0x2;
@@ -12,41 +9,11 @@ pub const POLLERR: u16 = 0x8;
 pub const POLLHUP: u16 = 0x10;
 pub const POLLNVAL: u16 = 0x20;
 pub const POLLRDNORM: u16 = 0x40;
+pub const POLLRDBAND: u16 = 0x80;
 pub const POLLWRNORM: u16 = 0x100;
-
-/// A generation counter with a condition variable.
-pub struct WaitQueue {
-    generation: Mutex<u64>,
-    cond: Condvar,
-}
-
-/// The wait queue of everything pollable in the sentry.
-pub static EVENTS: WaitQueue = WaitQueue {
-    generation: Mutex::new(0),
-    cond: Condvar::new(),
-};
-
-impl WaitQueue {
-    /// Something changed: wake every waiter.
-    pub fn kick(&self) {
-        *self.generation.lock().unwrap() += 1;
-        self.cond.notify_all();
-    }
-
-    /// The current generation, to wait for a change after it.
-    pub fn generation(&self) -> u64 {
-        *self.generation.lock().unwrap()
-    }
-
-    /// Waits until the generation moves past `seen` or `max` elapses.
-    pub fn wait(&self, seen: u64, max: Duration) {
-        let g = self.generation.lock().unwrap();
-        if *g != seen {
-            return;
-        }
-        let _ = self.cond.wait_timeout(g, max).unwrap();
-    }
-}
+pub const POLLWRBAND: u16 = 0x200;
+pub const POLLMSG: u16 = 0x400;
+pub const POLLRDHUP: u16 = 0x2000;
 
 /// Readiness of a host fd the sentry holds (stdio), without blocking.
 pub fn host_ready(fd: std::os::fd::BorrowedFd<'_>, want: u16) -> u16 {
