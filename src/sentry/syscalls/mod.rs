@@ -4,6 +4,7 @@
 //! results out, return a value or an errno. Everything not in the table
 //! returns ENOSYS and is logged once by name.
 
+mod attr;
 mod creds;
 mod file;
 mod fs;
@@ -146,11 +147,30 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::RENAMEAT2 => e(fs::sys_renameat2, "fpfpx"),
         nr::SYMLINK => e(fs::sys_symlink, "pp"),
         nr::SYMLINKAT => e(fs::sys_symlinkat, "pfp"),
-        nr::TRUNCATE => e(fs::sys_truncate, "pi"),
-        nr::FTRUNCATE => e(fs::sys_ftruncate, "fi"),
-        nr::CHMOD => e(fs::sys_chmod, "po"),
-        nr::FCHMOD => e(fs::sys_fchmod, "fo"),
-        nr::FCHMODAT => e(fs::sys_fchmodat, "fpo"),
+        nr::TRUNCATE => e(attr::sys_truncate, "pi"),
+        nr::FTRUNCATE => e(attr::sys_ftruncate, "fi"),
+        nr::CHMOD => e(attr::sys_chmod, "po"),
+        nr::FCHMOD => e(attr::sys_fchmod, "fo"),
+        nr::FCHMODAT => e(attr::sys_fchmodat, "fpo"),
+        nr::CHOWN => e(attr::sys_chown, "pii"),
+        nr::LCHOWN => e(attr::sys_lchown, "pii"),
+        nr::FCHOWN => e(attr::sys_fchown, "fii"),
+        nr::FCHOWNAT => e(attr::sys_fchownat, "fpiio"),
+        nr::UTIME => e(attr::sys_utime, "px"),
+        nr::UTIMES => e(attr::sys_utimes, "px"),
+        nr::FUTIMESAT => e(attr::sys_futimesat, "fpx"),
+        nr::UTIMENSAT => e(attr::sys_utimensat, "fpxo"),
+        nr::FALLOCATE => e(attr::sys_fallocate, "fxii"),
+        nr::FSYNC | nr::FDATASYNC => e(attr::sys_fsync, "f"),
+        nr::SYNCFS => e(attr::sys_syncfs, "f"),
+        nr::SYNC => e(attr::sys_sync, ""),
+        nr::SYNC_FILE_RANGE => e(attr::sys_sync_file_range, "fiio"),
+        nr::LINK => e(fs::sys_link, "pp"),
+        nr::LINKAT => e(fs::sys_linkat, "fpfpo"),
+        nr::MKNOD => e(fs::sys_mknod, "pox"),
+        nr::MKNODAT => e(fs::sys_mknodat, "fpox"),
+        nr::CHROOT => e(fs::sys_chroot, "p"),
+        nr::OPENAT2 => e(file::sys_openat2, "fpxu"),
         nr::CREAT => e(file::sys_creat, "po"),
         nr::SETUID => e(creds::sys_setuid, "u"),
         nr::SETGID => e(creds::sys_setgid, "u"),
