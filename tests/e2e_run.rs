@@ -375,8 +375,7 @@ fn run_busybox_echo_cat_ls_and_shell_status() {
             .platform(p)
             .run();
         assert_eq!(
-            out.stdout,
-            "/data:\nletters\n\n/etc:\ngroup\nhostname\nhosts\npasswd\nresolv.conf\n",
+            out.stdout, "/data:\nletters\n\n/etc:\ngroup\nhostname\nhosts\npasswd\nresolv.conf\n",
             "{out:?}"
         );
         let out = TestPod::new(&bb, &["/bin/sh", "-c", "echo a; exit 3"])

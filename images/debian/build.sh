@@ -13,7 +13,8 @@ root=$work/root
 mkdir -p "$root"/{usr/bin,etc,tmp,data}
 # Debian's merged /usr: /bin is a link to usr/bin.
 ln -s usr/bin "$root/bin"
-progs="bash sh ls cat cp mv rm mkdir date sort uniq wc head tail tr cut sed grep awk env echo true false expr seq sleep basename dirname id uname printf test"
+progs="bash sh ls cat cp mv rm mkdir date sort uniq wc head tail tr cut sed grep awk env echo true false expr seq sleep basename dirname id uname printf test
+  ln chmod chown touch mkfifo stat readlink rmdir find xargs tar gzip md5sum diff cmp du sqlite3"
 for p in $progs; do
   src=$(type -P "$p") || { echo "missing $p on this machine" >&2; exit 1; }
   real=$(readlink -f "$src")
@@ -37,6 +38,15 @@ pylib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdl
 mkdir -p "$root$(dirname "$pylib")"
 cp -a "$pylib" "$root$pylib"
 rm -rf "$root$pylib/test" "$root$pylib/site-packages" "$root$pylib"/__pycache__ "$root$pylib"/*/__pycache__
+# The shared libraries of the stdlib's extension modules (libsqlite3 for
+# sqlite3, ...).
+for so in "$root$pylib"/lib-dynload/*.so; do
+  for lib in $(ldd "$so" 2>/dev/null | grep -o '/[^ ]*' || true); do
+    [ -e "$root$lib" ] && continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+done
 printf 'root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/tmp:/bin/bash\n' >"$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
 printf 'pear\napple\nfig\napple\n' >"$root/data/fruit"

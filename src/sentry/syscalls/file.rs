@@ -7,6 +7,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
+use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
@@ -60,7 +61,20 @@ pub(super) fn lookup_at(
     } else {
         dir_of(t, dirfd)?
     };
-    resolve(&t.fs, &t.root, &base, path, follow)
+    let node = resolve(&t.fs, &t.root, &base, path, follow)?;
+    if follow == Follow::No {
+        return Ok(node);
+    }
+    // Magic links end at what they stand for: /proc/self/fd/N at the
+    // descriptor's dentry (chmod through it), /proc/self/cwd at the cwd.
+    Ok(match node.synth {
+        Some(Synth::Fd(n)) => match t.fds.get(n) {
+            Ok(file) => file.ops.node().cloned().unwrap_or(node),
+            Err(_) => return Err(Errno::ENOENT),
+        },
+        Some(Synth::ProcCwd) => t.cwd.clone(),
+        _ => node,
+    })
 }
 
 /// CAP_DAC_OVERRIDE: bypasses read, write and search permission checks.
@@ -116,6 +130,13 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     let acc = flags & libc::O_ACCMODE as u64;
     let trunc = flags & libc::O_TRUNC as u64 != 0;
     let writes = acc != libc::O_RDONLY as u64 || trunc;
+    if flags & libc::O_PATH as u64 != 0 {
+        if flags & libc::O_DIRECTORY as u64 != 0 && !node.stat.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let keep = (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32;
+        return Ok(OpenFile::new(PathFile::new(node), flags as u32 & keep));
+    }
     if let Some(file) = open_synth(t, &node, flags, writes)? {
         return Ok(file);
     }

@@ -194,6 +194,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
         nr::GETXATTR | nr::LGETXATTR | nr::FGETXATTR => e(file::sys_xattr, "pxxu"),
         nr::LISTXATTR | nr::LLISTXATTR | nr::FLISTXATTR => e(file::sys_xattr, "pxu"),
+        nr::SETXATTR | nr::LSETXATTR | nr::FSETXATTR => e(file::sys_xattr, "ppxuo"),
+        nr::REMOVEXATTR | nr::LREMOVEXATTR | nr::FREMOVEXATTR => e(file::sys_xattr, "pp"),
         nr::FADVISE64 => e(file::sys_fadvise64, "fiii"),
         nr::MINCORE => e(mm::sys_mincore, "xux"),
         nr::MSYNC => e(mm::sys_msync, "xuo"),

@@ -13,11 +13,14 @@ mod gofer;
 pub mod memfile;
 pub mod mount;
 mod node;
+pub mod opath;
 mod overlay;
 mod path;
 pub mod pipe;
 pub mod poll;
 mod setup;
+#[cfg(test)]
+mod tests;
 pub mod tmpfs;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
