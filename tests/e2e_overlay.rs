@@ -162,3 +162,19 @@ fn overlay_proc_mounts_statfs_and_default_etc() {
         );
     });
 }
+
+#[test]
+fn overlay_path_syscalls_match_native() {
+    let img = image("testprogs");
+    let want = common::native(&img, "pathcalls", &[]);
+    assert_eq!(want.status, 0, "native run: {want:?}");
+    each_platform(|p| {
+        let got = TestPod::new(&img, &["/bin/pathcalls"]).platform(p).run();
+        assert_eq!(
+            (got.status, &got.stdout),
+            (0, &want.stdout),
+            "{}",
+            got.stderr
+        );
+    });
+}

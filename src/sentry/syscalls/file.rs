@@ -580,6 +580,16 @@ pub fn sys_access(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements getdents64(2): one `linux_dirent64` per entry, the file
 /// offset being the index of the next entry.
 pub fn sys_getdents64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    getdents(t, a, true)
+}
+
+/// Implements getdents(2): the old `linux_dirent`, with d_type in its
+/// last byte.
+pub fn sys_getdents(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    getdents(t, a, false)
+}
+
+fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
     let entries = file.ops.entries()?;
     let cap = (a[2] as usize).min(CHUNK);
@@ -587,16 +597,24 @@ pub fn sys_getdents64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let mut out = Vec::new();
     let mut i = *off as usize;
     while let Some((ino, kind, name)) = entries.get(i) {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        // 64: ino, off, reclen, type, name, NUL; old: ino, off, reclen,
+        // name, NUL, padding, type.
+        let reclen = (19 + name.len() + 1 + usize::from(!wide)).div_ceil(8) * 8;
         if out.len() + reclen > cap {
             break;
         }
+        let at = out.len();
         out.extend_from_slice(&ino.to_le_bytes());
         out.extend_from_slice(&((i + 1) as u64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(*kind);
+        if wide {
+            out.push(*kind);
+        }
         out.extend_from_slice(name);
-        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        out.resize(at + reclen, 0);
+        if !wide {
+            out[at + reclen - 1] = *kind;
+        }
         i += 1;
     }
     if out.is_empty() && i < entries.len() {

@@ -115,6 +115,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETTID => e(process::sys_gettid, ""),
         nr::TIME => e(time::sys_time, "x"),
         nr::GETDENTS64 => e(file::sys_getdents64, "fxu"),
+        nr::GETDENTS => e(file::sys_getdents, "fxu"),
         nr::SET_TID_ADDRESS => e(process::sys_set_tid_address, "x"),
         nr::CLOCK_GETTIME => e(time::sys_clock_gettime, "ix"),
         nr::CLOCK_GETRES => e(time::sys_clock_getres, "ix"),
