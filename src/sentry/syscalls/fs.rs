@@ -35,12 +35,12 @@ fn parent_at(t: &mut Task, dirfd: i32, path: &[u8]) -> SysResult<(Arc<Node>, Vec
 /// Checks that the file system `node` is on may be changed: EACCES for
 /// the sentry's /dev and /proc, EROFS for a read-only mount.
 pub(super) fn check_writable(node: &Node) -> SysResult<()> {
-    if node.synth.is_some() || !node.mount.in_memory() {
-        return Err(if node.mount.writable() {
-            Errno::EACCES
-        } else {
-            Errno::EROFS
-        });
+    if node.synth.is_some() {
+        return Err(Errno::EACCES);
+    }
+    if !node.mount.writable() || !node.mount.in_memory() {
+        // Bind mounts (the only other kind) cannot be written yet.
+        return Err(Errno::EROFS);
     }
     Ok(())
 }
