@@ -439,7 +439,7 @@ fn run_busybox_echo_cat_ls_and_shell_status() {
             .platform(p)
             .run();
         assert_eq!(
-            out.stdout, "/data:\nletters\n\n/etc:\ngroup\npasswd\n",
+            out.stdout, "/data:\nletters\n\n/etc:\ngroup\nhostname\nhosts\npasswd\nresolv.conf\n",
             "{out:?}"
         );
         let out = TestPod::new(&bb, &["/bin/sh", "-c", "echo a; exit 3"])
@@ -450,10 +450,10 @@ fn run_busybox_echo_cat_ls_and_shell_status() {
 }
 
 #[test]
-fn run_tmp_is_a_writable_memory_file_system_and_the_image_is_not() {
+fn run_tmp_is_a_writable_memory_file_system_and_image_dirs_keep_their_permissions() {
     let script = "cd /tmp && echo hello > a && echo more >> a && cat a && mkdir -p d/e && mv a d/e/b && \
                   ls -R /tmp && ln -s d/e/b l && cat l && rm d/e/b l && rmdir d/e d && ls -A /tmp | wc -l && \
-                  (echo x > /data/new) 2>/dev/null || echo image-read-only";
+                  (echo x > /data/new) 2>/dev/null || echo image-dir-is-root-only";
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
             .user("1000:1000")
@@ -462,7 +462,7 @@ fn run_tmp_is_a_writable_memory_file_system_and_the_image_is_not() {
         assert_eq!(out.status, 0, "{out:?}");
         assert_eq!(
             out.stdout,
-            "hello\nmore\n/tmp:\nd\n\n/tmp/d:\ne\n\n/tmp/d/e:\nb\nhello\nmore\n0\nimage-read-only\n",
+            "hello\nmore\n/tmp:\nd\n\n/tmp/d:\ne\n\n/tmp/d/e:\nb\nhello\nmore\n0\nimage-dir-is-root-only\n",
             "{}",
             out.stderr
         );

@@ -17,7 +17,7 @@ mkdir -p "$root"/usr/{bin,sbin,lib,lib64}
 # Debian's merged /usr: the top-level directories are links into usr.
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
 
-pkgs="base-files bash coreutils sed grep mawk findutils tar gzip xz-utils bzip2
+pkgs="base-files bash dash coreutils sed grep mawk findutils tar gzip xz-utils bzip2
   diffutils procps perl perl-base perl-modules-5.36 libperl5.36 git make
   gcc gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu libgcc-12-dev libc6
   libc6-dev linux-libc-dev libcrypt-dev sqlite3 libsqlite3-0 python3
@@ -26,17 +26,19 @@ pkgs="base-files bash coreutils sed grep mawk findutils tar gzip xz-utils bzip2
 # Every file of the packages (directories too, so modes come along), with
 # the merged-/usr aliases folded into /usr and documentation left out.
 # shellcheck disable=SC2086
-dpkg -L $pkgs |
+dpkg -L $pkgs | grep '^/' |
   sed -E -e 's#^/(bin|sbin|lib|lib64)(/|$)#/usr/\1\2#' |
   grep -Ev '^/usr/share/(doc|man|info|locale|lintian|bash-completion)(/|$)' |
   grep -Ev '^/\.?$|^/usr/(bin|sbin|lib|lib64)$' |
   sed 's#^/##' | sort -u >"$work/files"
 tar -C / --no-recursion -cf - -T "$work/files" | tar -C "$root" -xf -
-# The alternatives links Debian's postinst scripts would make.
+# The links Debian's postinst scripts (alternatives, diversions) would make.
+ln -sf dash "$root/usr/bin/sh"
 ln -sf mawk "$root/usr/bin/awk"
 ln -sf gcc-12 "$root/usr/bin/cc"
-# Shared libraries the programs need that no listed package brings.
-find "$root/usr" -type f -perm -u+x -print0 |
+# Shared libraries the programs (and python's extension modules) need that
+# no listed package brings.
+find "$root/usr" -type f \( -perm -u+x -o -name '*.so*' \) -print0 |
   { xargs -0 ldd 2>/dev/null || true; } | grep -v ':$' | grep -o '/[^ ]*\.so[^ ]*' | sort -u |
   while read -r lib; do
     real=/usr${lib#/usr}

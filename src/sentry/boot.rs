@@ -10,8 +10,9 @@ use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
 use super::vfs::memfile::MemFile;
+use super::vfs::tmpfs;
 use super::vfs::{resolve, FdTable, Follow, GoferFs, OpenFile, StdioFile};
-use super::{ContainerSpec, SentrySpec};
+use super::{ContainerSpec, MountKind, SentrySpec};
 use crate::abi::Errno;
 use crate::gofer::GoferClient;
 
@@ -33,6 +34,12 @@ pub enum SentryError {
     },
     #[error("container {name}: attaching to its gofer: {errno}")]
     Attach { name: String, errno: Errno },
+    #[error("container {name}: mounting {target}: {reason}")]
+    Mount {
+        name: String,
+        target: String,
+        reason: String,
+    },
     #[error("spec names {containers} containers but {gofers} gofer sockets were passed")]
     GoferCount { containers: usize, gofers: usize },
     #[error("container {name}: creating its first process")]
@@ -89,13 +96,17 @@ pub fn run(
     } else {
         spec.hostname.clone()
     };
-    let kernel = Kernel::new(platform, memory, spec.strace, hostname);
+    let kernel = Kernel::new(platform, memory.clone(), spec.strace, hostname.clone());
     let mut handles = vec![];
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
-        let fs = GoferFs::attach(GoferClient::new(sock)).map_err(|errno| SentryError::Attach {
-            name: c.name.clone(),
-            errno,
-        })?;
+        let fs =
+            GoferFs::attach(GoferClient::new(sock), memory.clone(), size).map_err(|errno| {
+                SentryError::Attach {
+                    name: c.name.clone(),
+                    errno,
+                }
+            })?;
+        build_tree(&fs, &c, &hostname)?;
         let k = kernel.clone();
         let name = c.name.clone();
         let h = std::thread::Builder::new()
@@ -115,6 +126,37 @@ pub fn run(
         }
     }
     Ok(status)
+}
+
+/// Mounts the container's file systems (the standard ones, then its
+/// own in order) and writes the default /etc files.
+fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), SentryError> {
+    let fail = |target: &str, reason: String| SentryError::Mount {
+        name: c.name.clone(),
+        target: target.to_string(),
+        reason,
+    };
+    fs.mount_standard(tmpfs::LIMIT)
+        .map_err(|e| fail("/tmp", errno_text(e)))?;
+    for m in &c.mounts {
+        let target = m.target.as_bytes();
+        match &m.kind {
+            MountKind::Tmpfs { size } => fs
+                .mount_tmpfs(target, if *size == 0 { tmpfs::LIMIT } else { *size })
+                .map_err(|e| fail(&m.target, errno_text(e)))?,
+            MountKind::Bind { aname, readonly } => {
+                fs.mount_bind(target, aname, *readonly).map_err(|_| {
+                    fail(
+                        &m.target,
+                        "bind mounts are not supported yet (the gofer cannot serve a second tree)"
+                            .into(),
+                    )
+                })?
+            }
+        }
+    }
+    fs.default_etc(hostname)
+        .map_err(|e| fail("/etc", errno_text(e)))
 }
 
 /// Runs one container's command as its first process; returns its

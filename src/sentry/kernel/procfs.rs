@@ -19,9 +19,15 @@ pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
             format!("{up:.2} {:.2}\n", up * cpus() as f64).into_bytes()
         }
         ProcKind::Loadavg => format!("0.00 0.00 0.00 1/1 {}\n", t.pid).into_bytes(),
-        ProcKind::Version => format!("Linux version {RELEASE} (sandboxd) #1 SMP PREEMPT_DYNAMIC sandboxd\n").into_bytes(),
-        ProcKind::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n\t9p\n".to_vec(),
-        ProcKind::Mounts => b"none / 9p ro,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec 0 0\ndev /dev devtmpfs rw,nosuid 0 0\ntmpfs /tmp tmpfs rw,nosuid,nodev 0 0\n".to_vec(),
+        ProcKind::Version => {
+            format!("Linux version {RELEASE} (sandboxd) #1 SMP PREEMPT_DYNAMIC sandboxd\n")
+                .into_bytes()
+        }
+        ProcKind::Filesystems => {
+            b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\toverlay\n\t9p\n".to_vec()
+        }
+        ProcKind::Mounts => t.fs.mounts_text(),
+        ProcKind::Mountinfo => t.fs.mountinfo_text(),
         ProcKind::Cmdline => t.exe.1.clone(),
         ProcKind::Comm => {
             let end = t.comm.iter().position(|&b| b == 0).unwrap_or(16);

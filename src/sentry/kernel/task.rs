@@ -765,7 +765,7 @@ impl Task {
         if !st.is_reg() || !can_exec {
             return Err(Errno::EACCES);
         }
-        if node.tmp.is_some() {
+        if node.upper().is_some() {
             return Ok(crate::sentry::vfs::tmpfs::TmpFile::new(node));
         }
         let fd = self.fs.open(&node, libc::O_RDONLY)?;

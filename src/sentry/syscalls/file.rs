@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use crate::abi::types::{Stat, S_IFMT, S_IFREG};
+use crate::abi::types::{Stat, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
+use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
-use crate::sentry::vfs::resolve_parent;
-use crate::sentry::vfs::tmpfs::TmpFile;
+use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
-    resolve, DirFile, Follow, HostFile, Node, OpenFile, FD_CLOEXEC, MAX_PATH,
+    resolve, resolve_parent, resolve_with, DirFile, Follow, HostFile, Node, OpenFile, Rules,
+    FD_CLOEXEC, MAX_PATH,
 };
 
 pub(super) const AT_FDCWD: i32 = -100;
@@ -60,37 +61,54 @@ pub(super) fn lookup_at(
     } else {
         dir_of(t, dirfd)?
     };
-    resolve(&t.fs, &t.root, &base, path, follow)
+    let node = resolve(&t.fs, &t.root, &base, path, follow)?;
+    if follow == Follow::No {
+        return Ok(node);
+    }
+    // Magic links end at what they stand for: /proc/self/fd/N at the
+    // descriptor's dentry (chmod through it), /proc/self/cwd at the cwd.
+    Ok(match node.synth {
+        Some(Synth::Fd(n)) => match t.fds.get(n) {
+            Ok(file) => file.ops.node().cloned().unwrap_or(node),
+            Err(_) => return Err(Errno::ENOENT),
+        },
+        Some(Synth::ProcCwd) => t.cwd.clone(),
+        _ => node,
+    })
 }
 
+/// CAP_DAC_OVERRIDE: bypasses read, write and search permission checks.
+pub(super) const CAP_DAC_OVERRIDE: u32 = 1;
+
 /// Whether the credentials allow `want` (bits 4 read, 2 write, 1 exec).
-fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
-    if t.creds.euid == 0 {
+pub(super) fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
+    if t.creds.has_cap(CAP_DAC_OVERRIDE) {
         return want & 1 == 0 || st.mode & 0o111 != 0 || st.is_dir();
     }
     t.access_bits(st) & want == want
 }
 
-/// Opens `node` as a new file description.
-pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
-    let acc = flags & libc::O_ACCMODE as u64;
-    let writes = acc != libc::O_RDONLY as u64 || flags & libc::O_TRUNC as u64 != 0;
-    match node.synth {
+/// Opens a synthetic file (/dev, /proc) as a new file description, or
+/// returns None for nodes that open the ordinary way.
+fn open_synth(
+    t: &Task,
+    node: &Arc<Node>,
+    flags: u64,
+    writes: bool,
+) -> SysResult<Option<Arc<OpenFile>>> {
+    Ok(Some(match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
-        Some(Synth::Fd(n)) => return t.fds.get(n).map_err(|_| Errno::ENOENT),
+        Some(Synth::Fd(n)) => return t.fds.get(n).map(Some).map_err(|_| Errno::ENOENT),
         Some(Synth::ProcFile(kind)) if !writes => {
             let bytes = crate::sentry::kernel::procfs::contents(t, kind);
-            return Ok(OpenFile::new(
-                dev::Generated::new(bytes),
-                libc::O_RDONLY as u32,
-            ));
+            OpenFile::new(dev::Generated::new(bytes), libc::O_RDONLY as u32)
         }
         Some(Synth::ProcFile(_)) => return Err(Errno::EACCES),
         Some(Synth::ProcExe) => {
             let file = t.open_executable(&t.exe.0.clone())?;
-            return Ok(OpenFile::new(file, libc::O_RDONLY as u32));
+            OpenFile::new(file, libc::O_RDONLY as u32)
         }
-        Some(Synth::ProcCwd) => return open_node(t, t.cwd.clone(), flags),
+        Some(Synth::ProcCwd) => open_node(t, t.cwd.clone(), flags)?,
         Some(Synth::FdDir) => {
             let fds = t.fds.open_fds().into_iter().map(|fd| {
                 (
@@ -99,13 +117,32 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
                     fd.to_string().into_bytes(),
                 )
             });
-            let dir = DirFile::with_entries(node, t.fs.clone(), fds.collect());
-            return Ok(OpenFile::new(Arc::new(dir), libc::O_RDONLY as u32));
+            let dir = DirFile::with_entries(node.clone(), t.fs.clone(), fds.collect());
+            OpenFile::new(Arc::new(dir), libc::O_RDONLY as u32)
         }
-        _ => {}
+        _ => return Ok(None),
+    }))
+}
+
+/// Opens `node` as a new file description. Writing (or truncating) a
+/// file of the image copies it up into the overlay's memory layer first.
+pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
+    let acc = flags & libc::O_ACCMODE as u64;
+    let trunc = flags & libc::O_TRUNC as u64 != 0;
+    let writes = acc != libc::O_RDONLY as u64 || trunc;
+    if flags & libc::O_PATH as u64 != 0 {
+        if flags & libc::O_DIRECTORY as u64 != 0 && !node.stat.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let keep = (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32;
+        return Ok(OpenFile::new(PathFile::new(node), flags as u32 & keep));
+    }
+    if let Some(file) = open_synth(t, &node, flags, writes)? {
+        return Ok(file);
     }
     if flags & libc::O_PATH as u64 == 0 {
         let want = match acc as i32 {
+            libc::O_RDONLY if trunc => 6,
             libc::O_RDONLY => 4,
             libc::O_WRONLY => 2,
             _ => 6,
@@ -131,80 +168,141 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if flags & libc::O_DIRECTORY as u64 != 0 {
         return Err(Errno::ENOTDIR);
     }
-    if node.tmp.is_some() {
-        if node.stat.is_symlink() {
-            return Err(Errno::ELOOP);
+    match node.stat.mode & S_IFMT {
+        S_IFREG => {}
+        S_IFLNK => return Err(Errno::ELOOP),
+        S_IFIFO => {
+            if node.upper().is_none() {
+                t.fs.copy_up(&node, false)?;
+            }
+            let (read, write) = (acc != libc::O_WRONLY as u64, acc != libc::O_RDONLY as u64);
+            let nonblock = flags & libc::O_NONBLOCK as u64 != 0;
+            return Ok(OpenFile::new(
+                FifoFile::open(node, read, write, nonblock)?,
+                status,
+            ));
         }
-        let file = TmpFile::new(node);
-        if flags & libc::O_TRUNC as u64 != 0 && acc != libc::O_RDONLY as u64 {
-            crate::sentry::vfs::FileOps::truncate(file.as_ref(), 0)?;
-        }
-        return Ok(OpenFile::new(file, status));
+        _ => return Err(Errno::ENXIO),
     }
     if writes {
-        // The image is read-only; the writable overlay is a later milestone.
-        return Err(Errno::EROFS);
-    }
-    match node.stat.mode & S_IFMT {
-        S_IFREG => {
-            let fd = t.fs.open(&node, libc::O_RDONLY)?;
-            Ok(OpenFile::new(Arc::new(HostFile::new(fd, node)), status))
+        super::fs::check_writable(&node)?;
+        let inode = t.fs.copy_up(&node, !trunc)?;
+        if trunc {
+            inode.truncate(0)?;
         }
-        _ if node.stat.is_symlink() => Err(Errno::ELOOP),
-        _ => Err(Errno::ENXIO),
+    }
+    if node.upper().is_some() {
+        return Ok(OpenFile::new(TmpFile::new(node), status));
+    }
+    let fd = t.fs.open(&node, libc::O_RDONLY)?;
+    Ok(OpenFile::new(Arc::new(HostFile::new(fd, node)), status))
+}
+
+/// The root and start directory of a resolution: with RESOLVE_BENEATH or
+/// RESOLVE_IN_ROOT, `dirfd` is both.
+fn bases(t: &Task, dirfd: i32, path: &[u8], rules: Rules) -> SysResult<(Arc<Node>, Arc<Node>)> {
+    if rules.beneath || rules.in_root {
+        let dir = dir_of(t, dirfd)?;
+        return Ok((dir.clone(), dir));
+    }
+    let base = if path.starts_with(b"/") {
+        t.root.clone()
+    } else {
+        dir_of(t, dirfd)?
+    };
+    Ok((t.root.clone(), base))
+}
+
+/// The descriptor flags for open flags `flags`.
+fn fd_flags(flags: u64) -> u32 {
+    if flags & libc::O_CLOEXEC as u64 != 0 {
+        FD_CLOEXEC
+    } else {
+        0
     }
 }
 
-/// Implements openat(2).
-pub fn sys_openat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let path = path_arg(t, a[1])?;
-    let flags = a[2];
-    let follow = if flags & libc::O_NOFOLLOW as u64 != 0 {
+/// Opens (or creates) `path` relative to `dirfd` following `rules`.
+fn open_at(
+    t: &mut Task,
+    dirfd: i32,
+    path: &[u8],
+    flags: u64,
+    mode: u32,
+    rules: Rules,
+) -> SysResult<u64> {
+    let creat = flags & libc::O_CREAT as u64 != 0;
+    let excl = flags & libc::O_EXCL as u64 != 0;
+    if flags & libc::O_TMPFILE as u64 == libc::O_TMPFILE as u64 {
+        // Unnamed files are not implemented: Linux's answer for a file
+        // system without them.
+        t.unimplemented_option("openat", libc::O_TMPFILE as u64);
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let follow = if flags & libc::O_NOFOLLOW as u64 != 0 || (creat && excl) {
         Follow::No
     } else {
         Follow::Yes
     };
-    let node = match lookup_at(t, fd_arg(a[0]), &path, follow) {
-        Ok(n)
-            if flags & (libc::O_CREAT | libc::O_EXCL) as u64
-                == (libc::O_CREAT | libc::O_EXCL) as u64 =>
-        {
-            let _ = n;
-            return Err(Errno::EEXIST);
-        }
+    let (root, base) = bases(t, dirfd, path, rules)?;
+    let node = match resolve_with(&t.fs, &root, &base, path, follow, rules) {
+        Ok(_) if creat && excl => return Err(Errno::EEXIST),
         Ok(n) => n,
-        Err(Errno::ENOENT) if flags & libc::O_CREAT as u64 != 0 => {
+        Err(Errno::ENOENT) if creat => {
             if flags & libc::O_DIRECTORY as u64 != 0 {
                 return Err(Errno::EISDIR);
             }
-            let base = if path.starts_with(b"/") {
-                t.root.clone()
-            } else {
-                dir_of(t, fd_arg(a[0]))?
-            };
-            let (dir, name) = resolve_parent(&t.fs, &t.root, &base, &path)?;
-            let node = super::fs::create_file(t, &dir, &name, a[3] as u32 & 0o7777)?;
+            let (dir, name) = resolve_parent(&t.fs, &root, &base, path)?;
+            let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;
             // A file just created opens whatever its mode says.
             let status = (flags as u32)
                 & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC)
                     as u32;
             let file = OpenFile::new(TmpFile::new(node), status);
-            let fdflags = if flags & libc::O_CLOEXEC as u64 != 0 {
-                FD_CLOEXEC
-            } else {
-                0
-            };
-            return Ok(t.fds.insert(file, fdflags, 0)? as u64);
+            return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
         }
         Err(e) => return Err(e),
     };
     let file = open_node(t, node, flags)?;
-    let fdflags = if flags & libc::O_CLOEXEC as u64 != 0 {
-        FD_CLOEXEC
-    } else {
-        0
-    };
-    Ok(t.fds.insert(file, fdflags, 0)? as u64)
+    Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64)
+}
+
+/// Implements openat(2).
+pub fn sys_openat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    open_at(t, fd_arg(a[0]), &path, a[2], a[3] as u32, Rules::default())
+}
+
+/// Implements openat2(2): `struct open_how` and its RESOLVE_* rules.
+pub fn sys_openat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    const OPEN_HOW: usize = 24;
+    let size = a[3] as usize;
+    if size < OPEN_HOW {
+        return Err(Errno::EINVAL);
+    }
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
+    let mut how = vec![0u8; size];
+    t.mm.copy_in(a[2], &mut how)?;
+    if how[OPEN_HOW..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap());
+    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    if flags >> 32 != 0 || mode & !0o7777 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode != 0 && flags & (libc::O_CREAT | libc::O_TMPFILE) as u64 == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let rules = Rules::from_resolve(resolve)?;
+    if rules.cached {
+        // Everything may need the gofer: never done from the cache alone.
+        return Err(Errno::EAGAIN);
+    }
+    let path = path_arg(t, a[1])?;
+    open_at(t, fd_arg(a[0]), &path, flags, mode as u32, rules)
 }
 
 /// Implements open(2).
@@ -427,29 +525,41 @@ pub fn sys_readlink(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_readlinkat(t, [AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])
 }
 
-/// Implements faccessat2(2).
+/// Implements faccessat2(2) (AT_EACCESS, AT_SYMLINK_NOFOLLOW,
+/// AT_EMPTY_PATH).
 pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let path = path_arg(t, a[1])?;
-    let mode = a[2] as u32;
-    if mode & !7 != 0 {
+    const AT_EACCESS: u64 = 0x200;
+    let (mode, flags) = (a[2] as u32, a[3]);
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let follow = if a[3] & AT_SYMLINK_NOFOLLOW != 0 {
-        Follow::No
+    let path = path_arg(t, a[1])?;
+    let node = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        match fd_arg(a[0]) {
+            AT_FDCWD => t.cwd.clone(),
+            fd => t.fds.get(fd)?.ops.node().cloned().ok_or(Errno::EACCES)?,
+        }
     } else {
-        Follow::Yes
+        let follow = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+            Follow::No
+        } else {
+            Follow::Yes
+        };
+        lookup_at(t, fd_arg(a[0]), &path, follow)?
     };
-    let node = lookup_at(t, fd_arg(a[0]), &path, follow)?;
-    if mode & 2 != 0 {
+    if mode & 2 != 0 && node.synth.is_none() && !node.mount.writable() {
         return Err(Errno::EROFS);
     }
-    // access(2) checks the real ids, not the effective ones.
-    let real = crate::sentry::kernel::Creds {
-        euid: t.creds.uid,
-        egid: t.creds.gid,
-        ..t.creds
-    };
-    let saved = std::mem::replace(&mut t.creds, real);
+    // access(2) checks the real ids, not the effective ones (unless
+    // AT_EACCESS); root's capabilities apply only to real root.
+    let saved = t.creds;
+    if flags & AT_EACCESS == 0 {
+        t.creds.euid = t.creds.uid;
+        t.creds.egid = t.creds.gid;
+        if t.creds.uid != 0 {
+            t.creds.cap_eff = 0;
+        }
+    }
     let ok = permitted(t, &node.current_stat(), mode);
     t.creds = saved;
     if ok {
@@ -459,7 +569,7 @@ pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
 }
 
-/// Implements faccessat(2).
+/// Implements faccessat(2) (no flags argument).
 pub fn sys_faccessat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_faccessat2(t, [a[0], a[1], a[2], 0, 0, 0])
 }
@@ -472,6 +582,16 @@ pub fn sys_access(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements getdents64(2): one `linux_dirent64` per entry, the file
 /// offset being the index of the next entry.
 pub fn sys_getdents64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    getdents(t, a, true)
+}
+
+/// Implements getdents(2): the old `linux_dirent`, with d_type in its
+/// last byte.
+pub fn sys_getdents(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    getdents(t, a, false)
+}
+
+fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
     let entries = file.ops.entries()?;
     let cap = (a[2] as usize).min(CHUNK);
@@ -479,16 +599,24 @@ pub fn sys_getdents64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let mut out = Vec::new();
     let mut i = *off as usize;
     while let Some((ino, kind, name)) = entries.get(i) {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        // 64: ino, off, reclen, type, name, NUL; old: ino, off, reclen,
+        // name, NUL, padding, type.
+        let reclen = (19 + name.len() + 1 + usize::from(!wide)).div_ceil(8) * 8;
         if out.len() + reclen > cap {
             break;
         }
+        let at = out.len();
         out.extend_from_slice(&ino.to_le_bytes());
         out.extend_from_slice(&((i + 1) as u64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(*kind);
+        if wide {
+            out.push(*kind);
+        }
         out.extend_from_slice(name);
-        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        out.resize(at + reclen, 0);
+        if !wide {
+            out[at + reclen - 1] = *kind;
+        }
         i += 1;
     }
     if out.is_empty() && i < entries.len() {
@@ -738,11 +866,11 @@ pub fn sys_statx(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
-fn statfs_bytes(s: &crate::gofer::Statfs) -> [u8; 120] {
+fn statfs_bytes(s: &crate::gofer::Statfs, flags: u64) -> [u8; 120] {
     let mut b = [0u8; 120];
     let vals = [
         s.kind, s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, 0, s.namelen, s.bsize,
-        0x1, /* ST_RDONLY */
+        flags,
     ];
     for (i, v) in vals.iter().enumerate() {
         b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
@@ -750,28 +878,31 @@ fn statfs_bytes(s: &crate::gofer::Statfs) -> [u8; 120] {
     b
 }
 
-/// Implements statfs(2).
+/// Implements statfs(2): the statistics of the mount the path is on.
 pub fn sys_statfs(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[0])?;
     let node = lookup_at(t, AT_FDCWD, &path, Follow::Yes)?;
-    let s = t.fs.statfs(&node)?;
-    t.mm.copy_out(a[1], &statfs_bytes(&s)).map(|_| 0)
+    let (s, flags) = t.fs.statfs(&node)?;
+    t.mm.copy_out(a[1], &statfs_bytes(&s, flags)).map(|_| 0)
 }
 
 /// Implements fstatfs(2).
 pub fn sys_fstatfs(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
-    let s = match file.ops.node() {
+    let (s, flags) = match file.ops.node() {
         Some(node) => t.fs.statfs(node)?,
         // Pipes and stdio live in pseudo file systems.
-        None => crate::gofer::Statfs {
-            kind: 0x5049_5045,
-            bsize: 4096,
-            namelen: 255,
-            ..Default::default()
-        },
+        None => (
+            crate::gofer::Statfs {
+                kind: 0x5049_5045,
+                bsize: 4096,
+                namelen: 255,
+                ..Default::default()
+            },
+            0,
+        ),
     };
-    t.mm.copy_out(a[1], &statfs_bytes(&s)).map(|_| 0)
+    t.mm.copy_out(a[1], &statfs_bytes(&s, flags)).map(|_| 0)
 }
 
 /// The xattr family: the image file system keeps no extended attributes

@@ -1,19 +1,26 @@
-//! File system syscalls that change the tree: mkdir, unlink, rmdir,
-//! rename, symlink, truncate, chmod. The image is read-only (EROFS) and
-//! /dev is the sentry's own (EACCES); /tmp is the sentry's memory file
-//! system, where they all work.
+//! File system syscalls that change the tree: mkdir, mknod, unlink, rmdir,
+//! rename, link, symlink. They work on every memory mount (/tmp, tmpfs
+//! mounts) and on the root overlay, where a change to an image entry
+//! copies it up or leaves a whiteout (vfs/overlay.rs); the sentry's /dev
+//! and /proc refuse them (EACCES), a read-only mount with EROFS.
 
 use std::sync::Arc;
 
-use super::file::{dir_of, lookup_at, path_arg, AT_FDCWD};
+use super::file::{dir_of, lookup_at, path_arg, permitted, AT_FDCWD};
+use crate::abi::types::{S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::tmpfs::TmpInode;
 use crate::sentry::vfs::{resolve_parent, Follow, Node};
 
 const AT_REMOVEDIR: u64 = 0x200;
+const AT_SYMLINK_FOLLOW: u64 = 0x400;
+const AT_EMPTY_PATH: u64 = 0x1000;
 const RENAME_NOREPLACE: u64 = 1;
 const RENAME_EXCHANGE: u64 = 2;
+const RENAME_WHITEOUT: u64 = 4;
+/// CAP_FOWNER: bypasses the owner checks (chmod, utimes, sticky dirs).
+pub(super) const CAP_FOWNER: u32 = 3;
 
 /// The directory and name `path` names relative to `dirfd`, for a change.
 fn parent_at(t: &mut Task, dirfd: i32, path: &[u8]) -> SysResult<(Arc<Node>, Vec<u8>)> {
@@ -25,45 +32,66 @@ fn parent_at(t: &mut Task, dirfd: i32, path: &[u8]) -> SysResult<(Arc<Node>, Vec
     resolve_parent(&t.fs, &t.root, &base, path)
 }
 
-/// Checks that `dir` may be changed by the task; EROFS for the image.
+/// Checks that the file system `node` is on may be changed: EACCES for
+/// the sentry's /dev and /proc, EROFS for a read-only mount.
+pub(super) fn check_writable(node: &Node) -> SysResult<()> {
+    if node.synth.is_some() {
+        return Err(Errno::EACCES);
+    }
+    if !node.mount.writable() || !node.mount.in_memory() {
+        // Bind mounts (the only other kind) cannot be written yet.
+        return Err(Errno::EROFS);
+    }
+    Ok(())
+}
+
+/// Checks that the task may change the entries of `dir`.
 fn writable_dir(t: &Task, dir: &Node) -> SysResult<()> {
-    let Some(inode) = &dir.tmp else {
-        return Err(if dir.synth.is_some() {
-            Errno::EACCES
-        } else {
-            Errno::EROFS
-        });
-    };
-    if t.creds.euid != 0 && t.access_bits(&inode.stat()) & 3 != 3 {
+    check_writable(dir)?;
+    if !permitted(t, &dir.current_stat(), 3) {
         return Err(Errno::EACCES);
     }
     Ok(())
 }
 
+/// Whether the task owns `node` or may act as its owner (CAP_FOWNER).
+pub(super) fn owner_or_fowner(t: &Task, node: &Node) -> bool {
+    t.creds.has_cap(CAP_FOWNER) || node.current_stat().uid == t.creds.euid
+}
+
 /// Whether the sticky bit of `dir` forbids the task removing `victim`.
 fn sticky_denied(t: &Task, dir: &Node, victim: &Node) -> bool {
     let ds = dir.current_stat();
-    let vs = victim.current_stat();
-    ds.mode & 0o1000 != 0 && t.creds.euid != 0 && vs.uid != t.creds.euid && ds.uid != t.creds.euid
+    ds.mode & 0o1000 != 0 && ds.uid != t.creds.euid && !owner_or_fowner(t, victim)
 }
 
 /// Creates a regular file `name` in `dir` (openat with O_CREAT).
 pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> SysResult<Arc<Node>> {
     writable_dir(t, dir)?;
-    let (uid, gid) = (t.creds.euid, t.creds.egid);
-    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory);
-    let node = Node::new_tmp(name, dir, inode);
-    dir.tmp_link(name, node.clone())?;
-    Ok(node)
+    let (uid, gid) = owner_ids(t, dir);
+    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory, dir.mount.quota);
+    t.fs.create(dir, name, inode)
 }
 
-/// Links a new tmpfs inode at `path` (relative to `dirfd`): EEXIST when
-/// the name is taken, as mkdir and symlink report.
+/// The owner of a new file in `dir`: the task's fsuid, and the
+/// directory's group when it is set-group-ID.
+fn owner_ids(t: &Task, dir: &Node) -> (u32, u32) {
+    let ds = dir.current_stat();
+    let gid = if ds.mode & 0o2000 != 0 {
+        ds.gid
+    } else {
+        t.creds.egid
+    };
+    (t.creds.euid, gid)
+}
+
+/// Makes a new entry at `path` (relative to `dirfd`) holding `make`'s
+/// inode: EEXIST when the name is taken, as mkdir and symlink report.
 fn new_entry(
     t: &mut Task,
     dirfd: u64,
     path: &[u8],
-    make: impl FnOnce(&Task) -> Arc<TmpInode>,
+    make: impl FnOnce(&Task, u32, u32) -> Arc<TmpInode>,
 ) -> SysResult<u64> {
     let (dir, name) = parent_at(t, dirfd as i32, path).map_err(|e| {
         if e == Errno::EINVAL {
@@ -76,21 +104,66 @@ fn new_entry(
         return Err(Errno::EEXIST);
     }
     writable_dir(t, &dir)?;
-    dir.tmp_link(&name, Node::new_tmp(&name, &dir, make(t)))?;
+    let (uid, gid) = owner_ids(t, &dir);
+    t.fs.create(&dir, &name, make(t, uid, gid))?;
     Ok(0)
 }
 
 /// Implements mkdirat(2).
 pub fn sys_mkdirat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
-    new_entry(t, a[0], &path, |t| {
-        TmpInode::new_dir(a[2] as u32 & !t.umask, t.creds.euid, t.creds.egid)
+    new_entry(t, a[0], &path, |t, uid, gid| {
+        TmpInode::new_dir(a[2] as u32 & 0o7777 & !t.umask, uid, gid)
     })
 }
 
 /// Implements mkdir(2).
 pub fn sys_mkdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_mkdirat(t, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// Implements mknodat(2): FIFOs, regular files and socket names; device
+/// nodes are refused (EPERM) even with CAP_MKNOD, as the sandbox has no
+/// host devices to give.
+pub fn sys_mknodat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let path = path_arg(t, a[1])?;
+    let mode = a[2] as u32;
+    let perm = mode & 0o7777;
+    let mem = t.k.memory.clone();
+    match mode & S_IFMT {
+        0 | S_IFREG => {
+            let (dir, _) = parent_at(t, a[0] as i32, &path)?;
+            let quota = dir.mount.quota;
+            new_entry(t, a[0], &path, |t, uid, gid| {
+                TmpInode::new_file(perm & !t.umask, uid, gid, &mem, quota)
+            })
+        }
+        S_IFIFO => new_entry(t, a[0], &path, |t, uid, gid| {
+            TmpInode::new_fifo(perm & !t.umask, uid, gid)
+        }),
+        S_IFSOCK => new_entry(t, a[0], &path, |t, uid, gid| {
+            TmpInode::new_socket(perm & !t.umask, uid, gid)
+        }),
+        S_IFCHR | crate::abi::types::S_IFBLK => Err(Errno::EPERM),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Implements mknod(2).
+pub fn sys_mknod(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_mknodat(t, [AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])
+}
+
+/// Checks that `victim` (named in `dir`) may be removed or renamed away.
+fn check_removable(t: &Task, dir: &Node, victim: &Node) -> SysResult<()> {
+    writable_dir(t, dir)?;
+    if sticky_denied(t, dir, victim) {
+        return Err(Errno::EPERM);
+    }
+    if victim.is_mount_root() {
+        return Err(Errno::EBUSY);
+    }
+    Ok(())
 }
 
 /// Implements unlinkat(2).
@@ -106,22 +179,19 @@ pub fn sys_unlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         e => e,
     })?;
     let victim = t.fs.lookup(&dir, &name)?;
-    writable_dir(t, &dir)?;
-    if sticky_denied(t, &dir, &victim) {
-        return Err(Errno::EPERM);
-    }
     let is_dir = victim.stat.is_dir();
     if flags & AT_REMOVEDIR != 0 {
         if !is_dir {
             return Err(Errno::ENOTDIR);
         }
-        if !victim.tmp_children().is_empty() {
-            return Err(Errno::ENOTEMPTY);
-        }
     } else if is_dir {
         return Err(Errno::EISDIR);
     }
-    dir.tmp_unlink(&name);
+    check_removable(t, &dir, &victim)?;
+    if is_dir && !t.fs.is_empty(&victim)? {
+        return Err(Errno::ENOTEMPTY);
+    }
+    t.fs.remove(&dir, &name, &victim)?;
     Ok(0)
 }
 
@@ -148,34 +218,36 @@ fn is_ancestor(node: &Arc<Node>, dir: &Arc<Node>) -> bool {
     false
 }
 
+/// The directory and last name of a rename operand ("." and ".." are
+/// EBUSY there).
+fn rename_operand(t: &mut Task, dirfd: u64, addr: u64) -> SysResult<(Arc<Node>, Vec<u8>)> {
+    let path = path_arg(t, addr)?;
+    parent_at(t, dirfd as i32, &path).map_err(|e| if e == Errno::EINVAL { Errno::EBUSY } else { e })
+}
+
 /// Implements renameat2(2), with RENAME_NOREPLACE and RENAME_EXCHANGE.
 pub fn sys_renameat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = a[4];
+    if flags & RENAME_WHITEOUT != 0 {
+        t.unimplemented_option("renameat2", RENAME_WHITEOUT);
+        return Err(Errno::EINVAL);
+    }
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
         || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
     {
         return Err(Errno::EINVAL);
     }
-    let (old_path, new_path) = (path_arg(t, a[1])?, path_arg(t, a[3])?);
-    let (odir, oname) = parent_at(t, a[0] as i32, &old_path).map_err(|e| {
-        if e == Errno::EINVAL {
-            Errno::EBUSY
-        } else {
-            e
-        }
-    })?;
-    let (ndir, nname) = parent_at(t, a[2] as i32, &new_path).map_err(|e| {
-        if e == Errno::EINVAL {
-            Errno::EBUSY
-        } else {
-            e
-        }
-    })?;
+    let (odir, oname) = rename_operand(t, a[0], a[1])?;
+    let (ndir, nname) = rename_operand(t, a[2], a[3])?;
     let node = t.fs.lookup(&odir, &oname)?;
-    let target = t.fs.lookup(&ndir, &nname).ok();
-    writable_dir(t, &odir)?;
+    let target = match t.fs.lookup(&ndir, &nname) {
+        Ok(n) => Some(n),
+        Err(Errno::ENOENT) => None,
+        Err(e) => return Err(e),
+    };
+    check_removable(t, &odir, &node)?;
     writable_dir(t, &ndir)?;
-    if odir.tmp.is_none() || ndir.tmp.is_none() {
+    if !Arc::ptr_eq(&odir.mount, &ndir.mount) {
         return Err(Errno::EXDEV);
     }
     if target.as_ref().is_some_and(|x| Arc::ptr_eq(x, &node)) {
@@ -184,34 +256,28 @@ pub fn sys_renameat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if node.stat.is_dir() && is_ancestor(&node, &ndir) {
         return Err(Errno::EINVAL);
     }
-    if sticky_denied(t, &odir, &node) {
-        return Err(Errno::EPERM);
-    }
     if flags & RENAME_EXCHANGE != 0 {
         let other = target.ok_or(Errno::ENOENT)?;
-        odir.tmp_unlink(&oname);
-        ndir.tmp_unlink(&nname);
-        node.tmp_move(&ndir, &nname);
-        other.tmp_move(&odir, &oname);
-        ndir.tmp_link(&nname, node)?;
-        odir.tmp_link(&oname, other)?;
+        check_removable(t, &ndir, &other)?;
+        if other.stat.is_dir() && is_ancestor(&other, &odir) {
+            return Err(Errno::EINVAL);
+        }
+        t.fs.exchange((&odir, &oname), (&ndir, &nname), &node, &other)?;
         return Ok(0);
     }
     if let Some(old) = &target {
         if flags & RENAME_NOREPLACE != 0 {
             return Err(Errno::EEXIST);
         }
+        check_removable(t, &ndir, old)?;
         match (node.stat.is_dir(), old.stat.is_dir()) {
             (true, false) => return Err(Errno::ENOTDIR),
             (false, true) => return Err(Errno::EISDIR),
-            (true, true) if !old.tmp_children().is_empty() => return Err(Errno::ENOTEMPTY),
+            (true, true) if !t.fs.is_empty(old)? => return Err(Errno::ENOTEMPTY),
             _ => {}
         }
-        ndir.tmp_unlink(&nname);
     }
-    odir.tmp_unlink(&oname);
-    node.tmp_move(&ndir, &nname);
-    ndir.tmp_link(&nname, node)?;
+    t.fs.rename((&odir, &oname), (&ndir, &nname), &node, target.as_ref())?;
     Ok(0)
 }
 
@@ -225,6 +291,57 @@ pub fn sys_rename(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_renameat2(t, [AT_FDCWD as u64, a[0], AT_FDCWD as u64, a[1], 0, 0])
 }
 
+/// Implements linkat(2): AT_SYMLINK_FOLLOW, and AT_EMPTY_PATH (which
+/// Linux allows with CAP_DAC_READ_SEARCH).
+pub fn sys_linkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[4];
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old_path = path_arg(t, a[1])?;
+    let node = if old_path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if !t.creds.has_cap(2 /* CAP_DAC_READ_SEARCH */) {
+            return Err(Errno::ENOENT);
+        }
+        let file = t.fds.get(a[0] as i32)?;
+        file.ops.node().cloned().ok_or(Errno::ENOENT)?
+    } else {
+        let follow = if flags & AT_SYMLINK_FOLLOW != 0 {
+            Follow::Yes
+        } else {
+            Follow::No
+        };
+        lookup_at(t, a[0] as i32, &old_path, follow)?
+    };
+    let new_path = path_arg(t, a[3])?;
+    let (ndir, nname) = parent_at(t, a[2] as i32, &new_path).map_err(|e| {
+        if e == Errno::EINVAL {
+            Errno::EEXIST
+        } else {
+            e
+        }
+    })?;
+    if node.stat.is_dir() {
+        return Err(Errno::EPERM);
+    }
+    writable_dir(t, &ndir)?;
+    if !Arc::ptr_eq(&node.mount, &ndir.mount) {
+        return Err(Errno::EXDEV);
+    }
+    // Linux's protected_hardlinks: only the owner (or CAP_FOWNER) links
+    // a file they could not read and write.
+    if !owner_or_fowner(t, &node) && !permitted(t, &node.current_stat(), 6) {
+        return Err(Errno::EPERM);
+    }
+    t.fs.link(&node, &ndir, &nname)?;
+    Ok(0)
+}
+
+/// Implements link(2).
+pub fn sys_link(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_linkat(t, [AT_FDCWD as u64, a[0], AT_FDCWD as u64, a[1], 0, 0])
+}
+
 /// Implements symlinkat(2).
 pub fn sys_symlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let target = path_arg(t, a[0])?;
@@ -232,8 +349,8 @@ pub fn sys_symlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::ENOENT);
     }
     let path = path_arg(t, a[2])?;
-    new_entry(t, a[1], &path, |t| {
-        TmpInode::new_symlink(&target, t.creds.euid, t.creds.egid)
+    new_entry(t, a[1], &path, |_, uid, gid| {
+        TmpInode::new_symlink(&target, uid, gid)
     })
 }
 
@@ -242,60 +359,19 @@ pub fn sys_symlink(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_symlinkat(t, [a[0], AT_FDCWD as u64, a[1], 0, 0, 0])
 }
 
-/// Implements ftruncate(2).
-pub fn sys_ftruncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(a[0] as i32)?;
-    if (a[1] as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if !file.writable() {
-        return Err(Errno::EINVAL);
-    }
-    file.ops.truncate(a[1]).map(|_| 0)
-}
-
-/// Implements truncate(2).
-pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+/// Implements chroot(2) (CAP_SYS_CHROOT).
+pub fn sys_chroot(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[0])?;
-    if (a[1] as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
     let node = lookup_at(t, AT_FDCWD, &path, Follow::Yes)?;
-    if node.stat.is_dir() {
-        return Err(Errno::EISDIR);
+    if !node.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
     }
-    match &node.tmp {
-        Some(inode) => inode.truncate(a[1]).map(|_| 0),
-        None => Err(Errno::EROFS),
+    if !permitted(t, &node.current_stat(), 1) {
+        return Err(Errno::EACCES);
     }
-}
-
-/// Implements fchmodat(2).
-pub fn sys_fchmodat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let path = path_arg(t, a[1])?;
-    let node = lookup_at(t, a[0] as i32, &path, Follow::Yes)?;
-    chmod_node(t, &node, a[2] as u32)
-}
-
-fn chmod_node(t: &Task, node: &Node, mode: u32) -> SysResult<u64> {
-    let Some(inode) = &node.tmp else {
-        return Err(Errno::EROFS);
-    };
-    if t.creds.euid != 0 && inode.stat().uid != t.creds.euid {
+    if !t.creds.has_cap(18 /* CAP_SYS_CHROOT */) {
         return Err(Errno::EPERM);
     }
-    inode.chmod(mode);
+    t.root = node;
     Ok(0)
-}
-
-/// Implements chmod(2).
-pub fn sys_chmod(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    sys_fchmodat(t, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
-}
-
-/// Implements fchmod(2).
-pub fn sys_fchmod(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(a[0] as i32)?;
-    let node = file.ops.node().ok_or(Errno::EINVAL)?.clone();
-    chmod_node(t, &node, a[1] as u32)
 }

@@ -41,6 +41,7 @@ pub enum ProcKind {
     Version,
     Filesystems,
     Mounts,
+    Mountinfo,
     Cmdline,
     Comm,
     Maps,
@@ -67,6 +68,7 @@ pub const PROC_SELF_ENTRIES: &[(&str, Synth)] = &[
     ("exe", Synth::ProcExe),
     ("fd", Synth::FdDir),
     ("maps", Synth::ProcFile(ProcKind::Maps)),
+    ("mountinfo", Synth::ProcFile(ProcKind::Mountinfo)),
     ("mounts", Synth::ProcFile(ProcKind::Mounts)),
     ("status", Synth::ProcFile(ProcKind::Status)),
 ];

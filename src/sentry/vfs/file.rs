@@ -3,6 +3,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
+use super::tmpfs::TmpInode;
 use super::{GoferFs, Node};
 use crate::abi::types::{dtype_of_mode, Stat, S_IFCHR, S_IFIFO};
 use crate::abi::{Errno, SysResult};
@@ -382,13 +383,24 @@ impl HostFile {
     }
 }
 
+impl HostFile {
+    /// The file's memory inode once it was copied up (written through
+    /// another descriptor): reads then see its data.
+    fn copied(&self) -> Option<&Arc<TmpInode>> {
+        self.node.upper().filter(|u| u.data().is_some())
+    }
+}
+
 impl FileOps for HostFile {
     fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        if let Some(up) = self.copied() {
+            return Ok(up.data().expect("a regular file").read(off, buf));
+        }
         Ok(nix::sys::uio::pread(self.fd.as_fd(), buf, off as i64)?)
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(self.node.stat)
+        Ok(self.node.current_stat())
     }
 
     fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
@@ -402,6 +414,10 @@ impl FileOps for HostFile {
 
 impl PageSource for HostFile {
     fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
+        if let Some(up) = self.copied() {
+            up.data().expect("a regular file").copy_page(offset, frame);
+            return Ok(());
+        }
         mem.pread_into(self.fd.as_fd(), frame, PAGE_SIZE as usize, offset)?;
         Ok(())
     }
@@ -469,12 +485,12 @@ impl FileOps for DirFile {
         let parent = self.node.parent().unwrap_or_else(|| self.node.clone());
         let mut all = vec![
             (
-                self.node.stat.ino,
+                self.node.current_stat().ino,
                 dtype_of_mode(self.node.stat.mode),
                 b".".to_vec(),
             ),
             (
-                parent.stat.ino,
+                parent.current_stat().ino,
                 dtype_of_mode(parent.stat.mode),
                 b"..".to_vec(),
             ),

@@ -1,9 +1,11 @@
-//! The sentry's file system layer: dentries of the image served by the
-//! gofer, path resolution, open file descriptions and fd tables.
+//! The sentry's file system layer: a container's tree of dentries (the
+//! root overlay of the image under a memory layer, tmpfs mounts, the
+//! sentry's /dev and /proc), path resolution, open file descriptions and
+//! fd tables.
 //!
 //! The image rootfs is immutable (store entries are never written), so its
 //! dentries, stat results and symlink targets are cached for the life of
-//! the sandbox without revalidation.
+//! the sandbox without revalidation; every change lives in memory.
 
 pub mod anon;
 pub mod dev;
@@ -14,14 +16,22 @@ mod gofer;
 pub mod locks;
 pub mod memfd;
 pub mod memfile;
+pub mod mount;
+mod node;
+pub mod opath;
+mod overlay;
 mod path;
 pub mod pipe;
 pub mod poll;
+mod setup;
 pub mod signalfd;
+#[cfg(test)]
+mod tests;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod waitq;
 
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
-pub use gofer::{GoferFs, Node};
-pub use path::{resolve, resolve_parent, Follow, MAX_PATH, MAX_SYMLINKS};
+pub use gofer::{Dirent, GoferFs};
+pub use node::{Node, NOFID};
+pub use path::{resolve, resolve_parent, resolve_with, Follow, Rules, MAX_PATH, MAX_SYMLINKS};

@@ -24,6 +24,9 @@ struct State {
     buf: VecDeque<u8>,
     readers: usize,
     writers: usize,
+    /// Opens of each side so far (a FIFO's opener waits for the other
+    /// side to have been opened, even if it closed again since).
+    opens: [u64; 2],
 }
 
 struct Shared {
@@ -38,6 +41,8 @@ struct Shared {
 pub struct PipeEnd {
     shared: Arc<Shared>,
     write: bool,
+    /// A FIFO opened O_RDWR: both a reader and a writer.
+    both: bool,
     /// Returns true when the calling task was killed while blocked.
     interrupted: fn() -> bool,
 }
@@ -50,6 +55,7 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
             buf: VecDeque::new(),
             readers: 1,
             writers: 1,
+            opens: [1, 1],
         }),
         changed: Condvar::new(),
         queue: WaitQueue::new(),
@@ -58,11 +64,13 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
     let r = Arc::new(PipeEnd {
         shared: shared.clone(),
         write: false,
+        both: false,
         interrupted,
     });
     let w = Arc::new(PipeEnd {
         shared,
         write: true,
+        both: false,
         interrupted,
     });
     (r, w)
@@ -161,9 +169,10 @@ impl PipeEnd {
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock().unwrap();
-        if self.write {
+        if self.write || self.both {
             st.writers -= 1;
-        } else {
+        }
+        if !self.write || self.both {
             st.readers -= 1;
         }
         self.shared.changed.notify_all();
@@ -213,6 +222,19 @@ impl FileOps for PipeEnd {
     fn poll(&self, want: u16) -> u16 {
         use super::poll::*;
         let st = self.shared.state.lock().unwrap();
+        if self.both {
+            let data = if st.buf.is_empty() {
+                0
+            } else {
+                POLLIN | POLLRDNORM
+            };
+            let room = if st.buf.len() < PIPE_BUF_SIZE {
+                POLLOUT | POLLWRNORM
+            } else {
+                0
+            };
+            return (data | room) & want;
+        }
         let ready = if self.write {
             let room = if st.buf.len() < PIPE_BUF_SIZE {
                 POLLOUT | POLLWRNORM
@@ -229,6 +251,83 @@ impl FileOps for PipeEnd {
             data | if st.writers == 0 { POLLHUP } else { 0 }
         };
         ready & (want | POLLERR | POLLHUP)
+    }
+}
+
+/// A named pipe (FIFO): the one pipe all its openers share.
+pub struct Fifo {
+    shared: Arc<Shared>,
+}
+
+impl Fifo {
+    pub fn new() -> Arc<Fifo> {
+        static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+        Arc::new(Fifo {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    buf: VecDeque::new(),
+                    readers: 0,
+                    writers: 0,
+                    opens: [0, 0],
+                }),
+                changed: Condvar::new(),
+                queue: WaitQueue::new(),
+                ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            }),
+        })
+    }
+
+    /// Opens an end as fifo(7) says: a reader waits for a writer and a
+    /// writer for a reader, unless `nonblock` (then a writer without a
+    /// reader fails with ENXIO); O_RDWR (`read && write`) never waits.
+    pub fn open(
+        &self,
+        read: bool,
+        write: bool,
+        nonblock: bool,
+        interrupted: fn() -> bool,
+    ) -> SysResult<Arc<PipeEnd>> {
+        let mut st = self.shared.state.lock().unwrap();
+        if write && !read && nonblock && st.readers == 0 {
+            return Err(Errno::ENXIO);
+        }
+        if read {
+            st.readers += 1;
+            st.opens[0] += 1;
+        }
+        if write {
+            st.writers += 1;
+            st.opens[1] += 1;
+        }
+        let end = Arc::new(PipeEnd {
+            shared: self.shared.clone(),
+            write,
+            both: read && write,
+            interrupted,
+        });
+        self.shared.changed.notify_all();
+        drop(st);
+        // An opened end changes what the other side's poll sees.
+        self.shared.queue.notify(POLLIN | POLLOUT);
+        let mut st = self.shared.state.lock().unwrap();
+        if read == write || nonblock {
+            return Ok(end);
+        }
+        // Wait until the other side is open, or was opened meanwhile.
+        let (other, open_now) = if read {
+            (1, st.writers)
+        } else {
+            (0, st.readers)
+        };
+        let start = st.opens[other];
+        while open_now == 0 && st.opens[other] == start {
+            if interrupted() {
+                drop(st);
+                return Err(Errno::EINTR);
+            }
+            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
+        }
+        Ok(end)
     }
 }
 

@@ -1,25 +1,27 @@
-//! The sentry's memory file system, mounted on /tmp: files, directories
-//! and symlinks that vanish with the pod. A file's data is a
-//! [`SharedObject`] in guest memory, so that MAP_SHARED maps the file's
-//! own pages and read/write and every mapping see the same bytes.
-//! Directories are the dentries' own child maps (see `Node`).
+//! The sentry's memory file system: the inodes of tmpfs mounts (/tmp,
+//! /dev/shm, the pod's tmpfs mounts) and of the root overlay's upper
+//! layer. Files, directories, symlinks, FIFOs and sockets that vanish with
+//! the pod. A file's data is a [`SharedObject`] in guest memory, charged
+//! to its mount's budget, so that MAP_SHARED maps the file's own pages and
+//! read/write and every mapping see the same bytes. Directories are the
+//! dentries' own child maps (see `Node`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::file::FileOps;
-use super::gofer::Node;
-use crate::abi::types::{Stat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::node::Node;
+use super::pipe::Fifo;
+use crate::abi::types::{Stat, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::GuestMemory;
 use crate::sentry::mm::{PageSource, Quota, SharedObject};
 
-/// Most bytes all tmpfs files of a sandbox may hold together.
+/// Default size of /tmp.
 pub const LIMIT: u64 = 256 << 20;
-const TMPFS_MAGIC: u64 = 0x0102_1994;
-/// The sizes of all tmpfs files, against LIMIT.
-static QUOTA: Quota = Quota::new(LIMIT);
-static NEXT_INO: AtomicU64 = AtomicU64::new(0x10_0000);
+/// Inode numbers of new memory inodes: far above those of the image's
+/// host file system, so that the overlay's numbers stay unique.
+static NEXT_INO: AtomicU64 = AtomicU64::new(1 << 48);
 
 /// Metadata that changes.
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +29,7 @@ struct Meta {
     mode: u32,
     uid: u32,
     gid: u32,
+    atime: (i64, i64),
     mtime: (i64, i64),
     ctime: (i64, i64),
 }
@@ -36,16 +39,21 @@ enum Content {
     Dir,
     File(Arc<SharedObject>),
     Symlink(Vec<u8>),
+    Fifo(Arc<Fifo>),
+    Socket,
 }
 
-/// A tmpfs inode: file data or symlink target, and its metadata.
+/// A memory inode: file data or symlink target, and its metadata.
 pub struct TmpInode {
     ino: u64,
     content: Content,
     meta: Mutex<Meta>,
+    /// Hard links to a non-directory (directories count their subdirs).
+    links: AtomicU64,
 }
 
-fn now() -> (i64, i64) {
+/// The time now, as (seconds, nanoseconds).
+pub fn now() -> (i64, i64) {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -62,9 +70,11 @@ impl TmpInode {
                 mode,
                 uid,
                 gid,
+                atime: t,
                 mtime: t,
                 ctime: t,
             }),
+            links: AtomicU64::new(1),
         })
     }
 
@@ -72,15 +82,49 @@ impl TmpInode {
         TmpInode::new(S_IFDIR | (perm & 0o7777), uid, gid, Content::Dir)
     }
 
-    /// An empty regular file whose data will live in `mem`.
-    pub fn new_file(perm: u32, uid: u32, gid: u32, mem: &Arc<GuestMemory>) -> Arc<TmpInode> {
-        let data = SharedObject::with_quota(mem.clone(), &QUOTA);
+    /// An empty regular file whose data will live in `mem`, charged to
+    /// `quota`.
+    pub fn new_file(
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        mem: &Arc<GuestMemory>,
+        quota: &'static Quota,
+    ) -> Arc<TmpInode> {
+        let data = SharedObject::with_quota(mem.clone(), quota);
         TmpInode::new(S_IFREG | (perm & 0o7777), uid, gid, Content::File(data))
     }
 
     pub fn new_symlink(target: &[u8], uid: u32, gid: u32) -> Arc<TmpInode> {
         let content = Content::Symlink(target.to_vec());
         TmpInode::new(S_IFLNK | 0o777, uid, gid, content)
+    }
+
+    /// A FIFO (mknod S_IFIFO, mkfifo).
+    pub fn new_fifo(perm: u32, uid: u32, gid: u32) -> Arc<TmpInode> {
+        let content = Content::Fifo(Fifo::new());
+        TmpInode::new(S_IFIFO | (perm & 0o7777), uid, gid, content)
+    }
+
+    /// A socket file (mknod S_IFSOCK): it only has a name.
+    pub fn new_socket(perm: u32, uid: u32, gid: u32) -> Arc<TmpInode> {
+        TmpInode::new(S_IFSOCK | (perm & 0o7777), uid, gid, Content::Socket)
+    }
+
+    /// A copy of `lower`'s metadata (copy-up): same inode number, mode,
+    /// owner and times; the content is `make`'s.
+    pub fn copy_of(lower: &Stat, inode: Arc<TmpInode>) -> Arc<TmpInode> {
+        let mut inode = Arc::into_inner(inode).expect("a fresh inode");
+        inode.ino = lower.ino;
+        *inode.meta.get_mut().unwrap() = Meta {
+            mode: lower.mode,
+            uid: lower.uid,
+            gid: lower.gid,
+            atime: lower.atime,
+            mtime: lower.mtime,
+            ctime: lower.ctime,
+        };
+        Arc::new(inode)
     }
 
     /// The data of a regular file.
@@ -99,50 +143,74 @@ impl TmpInode {
         }
     }
 
-    fn size(&self) -> u64 {
+    /// The pipe of a FIFO.
+    pub fn fifo(&self) -> Option<&Arc<Fifo>> {
         match &self.content {
-            Content::Dir => 0,
-            Content::File(data) => data.size(),
-            Content::Symlink(target) => target.len() as u64,
+            Content::Fifo(f) => Some(f),
+            _ => None,
         }
     }
 
+    fn size(&self) -> u64 {
+        match &self.content {
+            Content::File(data) => data.size(),
+            Content::Symlink(target) => target.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// The metadata (st_dev and a directory's st_nlink are the dentry's
+    /// business: see `Node::current_stat`).
     pub fn stat(&self) -> Stat {
         let m = *self.meta.lock().unwrap();
         let size = self.size() as i64;
-        let nlink = if m.mode & S_IFMT == S_IFDIR { 2 } else { 1 };
         Stat {
-            dev: 0x1e,
+            dev: 0,
             ino: self.ino,
             mode: m.mode,
-            nlink,
+            nlink: self.links.load(Ordering::Relaxed),
             uid: m.uid,
             gid: m.gid,
             size,
             blksize: 4096,
             blocks: (size + 511) / 512,
-            atime: m.mtime,
+            atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
             ..Default::default()
         }
     }
 
-    fn touch(&self) {
+    /// Marks a change of content (mtime and ctime now).
+    pub fn touch(&self) {
         let t = now();
         let mut m = self.meta.lock().unwrap();
         m.mtime = t;
         m.ctime = t;
     }
 
+    /// One more hard link (link(2)).
+    pub fn link(&self) {
+        self.links.fetch_add(1, Ordering::Relaxed);
+        self.meta.lock().unwrap().ctime = now();
+    }
+
+    /// One hard link fewer (unlink(2), or a rename over it).
+    pub fn unlink(&self) {
+        let _ = self
+            .links
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.meta.lock().unwrap().ctime = now();
+    }
+
     /// Sets the length of a regular file, zero-filling growth (ENOSPC
-    /// past the limit); shrinking drops the pages past the end from every
-    /// mapping too.
+    /// past the mount's budget); shrinking drops the pages past the end
+    /// from every mapping too.
     pub fn truncate(&self, len: u64) -> SysResult<()> {
         match &self.content {
             Content::File(data) => data.set_size(len)?,
             Content::Dir => return Err(Errno::EISDIR),
-            Content::Symlink(_) => return Err(Errno::EINVAL),
+            _ => return Err(Errno::EINVAL),
         }
         self.touch();
         Ok(())
@@ -154,25 +222,41 @@ impl TmpInode {
         m.mode = (m.mode & S_IFMT) | (perm & 0o7777);
         m.ctime = now();
     }
-}
 
-/// statfs of the memory file system.
-pub fn statfs() -> crate::gofer::Statfs {
-    let blocks = LIMIT / 4096;
-    let used = QUOTA.used() / 4096;
-    crate::gofer::Statfs {
-        kind: TMPFS_MAGIC,
-        bsize: 4096,
-        blocks,
-        bfree: blocks - used,
-        bavail: blocks - used,
-        files: 1 << 20,
-        ffree: 1 << 20,
-        namelen: 255,
+    /// Changes the owner (chown); None keeps that id. A change of owner
+    /// of a non-directory clears set-user-ID, and set-group-ID when the
+    /// group may execute (as Linux without CAP_FSETID).
+    pub fn chown(&self, uid: Option<u32>, gid: Option<u32>) {
+        let mut m = self.meta.lock().unwrap();
+        if let Some(u) = uid {
+            m.uid = u;
+        }
+        if let Some(g) = gid {
+            m.gid = g;
+        }
+        if m.mode & S_IFMT != S_IFDIR {
+            m.mode &= !0o4000;
+            if m.mode & 0o010 != 0 {
+                m.mode &= !0o2000;
+            }
+        }
+        m.ctime = now();
+    }
+
+    /// Sets the access and modification times (utimensat); None keeps one.
+    pub fn set_times(&self, atime: Option<(i64, i64)>, mtime: Option<(i64, i64)>) {
+        let mut m = self.meta.lock().unwrap();
+        if let Some(a) = atime {
+            m.atime = a;
+        }
+        if let Some(t) = mtime {
+            m.mtime = t;
+        }
+        m.ctime = now();
     }
 }
 
-/// An open tmpfs regular file.
+/// An open memory regular file.
 pub struct TmpFile {
     node: Arc<Node>,
 }
@@ -183,7 +267,7 @@ impl TmpFile {
     }
 
     fn inode(&self) -> &TmpInode {
-        self.node.tmp.as_ref().expect("tmpfs node")
+        self.node.upper().expect("a memory node")
     }
 
     fn data(&self) -> &Arc<SharedObject> {
@@ -203,7 +287,7 @@ impl FileOps for TmpFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(self.inode().stat())
+        Ok(self.node.current_stat())
     }
 
     fn truncate(&self, len: u64) -> SysResult<()> {
@@ -228,5 +312,57 @@ impl PageSource for TmpFile {
     fn fill(&self, _mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
         self.data().copy_page(offset, frame);
         Ok(())
+    }
+}
+
+/// An open FIFO: a pipe end of the FIFO's pipe, with the FIFO's metadata.
+pub struct FifoFile {
+    end: Arc<super::pipe::PipeEnd>,
+    node: Arc<Node>,
+}
+
+impl FifoFile {
+    /// Opens FIFO `node` for reading, writing or both (may block, see
+    /// [`super::pipe::Fifo::open`]).
+    pub fn open(
+        node: Arc<Node>,
+        read: bool,
+        write: bool,
+        nonblock: bool,
+    ) -> SysResult<Arc<FifoFile>> {
+        let fifo = node.upper().and_then(|u| u.fifo()).ok_or(Errno::ENXIO)?;
+        let interrupted = crate::sentry::kernel::signal::current_interrupted;
+        let end = fifo.open(read, write, nonblock, interrupted)?;
+        Ok(Arc::new(FifoFile { end, node }))
+    }
+}
+
+impl FileOps for FifoFile {
+    fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        self.end.read(buf, off)
+    }
+
+    fn write(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        self.end.write(buf, off)
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        Ok(self.node.current_stat())
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn poll(&self, want: u16) -> u16 {
+        self.end.poll(want)
+    }
+
+    fn pipe(&self) -> Option<&super::pipe::PipeEnd> {
+        Some(&self.end)
+    }
+
+    fn node(&self) -> Option<&Arc<Node>> {
+        Some(&self.node)
     }
 }

@@ -1,0 +1,180 @@
+//! The mount table of a container: which file system each dentry belongs
+//! to, with its device number, its space budget and how /proc/mounts
+//! names it.
+//!
+//! A mount is attached by making its root dentry the child of the mount
+//! point's parent under the mount point's name (the dentry it covers is
+//! no longer reachable). So `..` at a mount root is the parent mount's
+//! directory, and a dentry's path is the chain of names up to the root,
+//! without any crossing logic in path resolution. Every dentry points at
+//! its mount; a dentry whose mount differs from its parent's is a mount
+//! root (EBUSY to remove or rename).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sentry::mm::Quota;
+
+/// statfs f_type of the memory file system.
+pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+/// statfs f_type of the root overlay.
+pub const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+/// statfs f_type of /proc.
+pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+/// statfs f_flags bit of a read-only mount.
+pub const ST_RDONLY: u64 = 1;
+
+/// What a mount holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsKind {
+    /// The image (read-only, through the gofer) under a memory upper layer.
+    Overlay,
+    /// A memory file system.
+    Tmpfs,
+    /// The sentry's /dev.
+    Dev,
+    /// The sentry's /proc.
+    Proc,
+    /// A host directory served by the gofer (not available yet: see
+    /// `GoferFs::mount_bind`).
+    Bind { readonly: bool },
+}
+
+/// One mounted file system.
+pub struct Mount {
+    /// The mount id of /proc/self/mountinfo.
+    pub id: u32,
+    /// The id of the mount this one is attached in (itself for the root).
+    pub parent_id: u32,
+    pub kind: FsKind,
+    /// st_dev of every file of this mount.
+    pub dev: u64,
+    /// The bytes its files' data may take (memory file systems and the
+    /// overlay's upper layer). Mounts live as long as the sandbox, so the
+    /// budget is leaked on purpose to give file data a `'static` handle.
+    pub quota: &'static Quota,
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(20);
+
+impl Mount {
+    /// A new mount of `kind` whose files may hold `limit` bytes, attached
+    /// in the mount `parent_id` (None: it is the root mount).
+    pub fn new(kind: FsKind, limit: u64, parent_id: Option<u32>) -> Mount {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Mount {
+            id,
+            parent_id: parent_id.unwrap_or(id),
+            kind,
+            // Anonymous devices: major 0, one minor per mount.
+            dev: 0x20 + id as u64,
+            quota: Box::leak(Box::new(Quota::new(limit))),
+        }
+    }
+
+    /// Whether the guest may change files of this mount.
+    pub fn writable(&self) -> bool {
+        matches!(
+            self.kind,
+            FsKind::Overlay | FsKind::Tmpfs | FsKind::Bind { readonly: false }
+        )
+    }
+
+    /// Whether files of this mount live in memory (tmpfs inodes).
+    pub fn in_memory(&self) -> bool {
+        matches!(self.kind, FsKind::Overlay | FsKind::Tmpfs)
+    }
+
+    /// The file system type and the source of /proc/mounts.
+    pub fn fstype(&self) -> (&'static str, &'static str) {
+        match self.kind {
+            FsKind::Overlay => ("overlay", "overlay"),
+            FsKind::Tmpfs => ("tmpfs", "tmpfs"),
+            FsKind::Dev => ("tmpfs", "dev"),
+            FsKind::Proc => ("proc", "proc"),
+            FsKind::Bind { .. } => ("9p", "bind"),
+        }
+    }
+
+    /// The mount options of /proc/mounts.
+    pub fn options(&self) -> String {
+        match self.kind {
+            FsKind::Overlay => "rw,relatime".into(),
+            FsKind::Tmpfs => format!(
+                "rw,nosuid,nodev,relatime,size={}k",
+                self.quota.limit() / 1024
+            ),
+            FsKind::Dev => "rw,nosuid,relatime,mode=755".into(),
+            FsKind::Proc => "rw,nosuid,nodev,noexec,relatime".into(),
+            FsKind::Bind { readonly } => {
+                if readonly {
+                    "ro,relatime".into()
+                } else {
+                    "rw,relatime".into()
+                }
+            }
+        }
+    }
+
+    /// statfs of this mount: (f_type, f_flags).
+    pub fn magic(&self) -> u64 {
+        match self.kind {
+            FsKind::Overlay => OVERLAYFS_SUPER_MAGIC,
+            FsKind::Tmpfs | FsKind::Dev => TMPFS_MAGIC,
+            FsKind::Proc => PROC_SUPER_MAGIC,
+            FsKind::Bind { .. } => 0x0102_1997, // V9FS_MAGIC
+        }
+    }
+
+    /// statfs(2) of this mount: blocks are its data budget.
+    pub fn statfs(&self) -> crate::gofer::Statfs {
+        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+            0
+        } else {
+            self.quota.limit()
+        };
+        let blocks = limit / 4096;
+        let free = blocks.saturating_sub(self.quota.used().div_ceil(4096));
+        crate::gofer::Statfs {
+            kind: self.magic(),
+            bsize: 4096,
+            blocks,
+            bfree: free,
+            bavail: free,
+            files: 1 << 20,
+            ffree: 1 << 20,
+            namelen: 255,
+        }
+    }
+
+    /// f_flags of statfs.
+    pub fn flags(&self) -> u64 {
+        if self.writable() || matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+            0
+        } else {
+            ST_RDONLY
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_tmpfs_statfs_counts_its_budget() {
+        let m = Mount::new(FsKind::Tmpfs, 1 << 20, Some(1));
+        let s = m.statfs();
+        assert_eq!(s.kind, TMPFS_MAGIC);
+        assert_eq!(s.blocks, 256);
+        assert_eq!(s.bfree, 256);
+        assert_eq!(m.flags(), 0);
+        assert!(m.options().contains("size=1024k"));
+    }
+
+    #[test]
+    fn mount_readonly_bind_is_not_writable() {
+        let m = Mount::new(FsKind::Bind { readonly: true }, 0, Some(1));
+        assert!(!m.writable());
+        assert_eq!(m.flags(), ST_RDONLY);
+    }
+}

@@ -1,0 +1,148 @@
+//! Building a container's tree at boot: the sentry's /dev and /proc,
+//! the tmpfs mounts (/tmp, /dev/shm and the pod's), and the /etc files a
+//! container expects when the image has none (hosts, hostname,
+//! resolv.conf), as files of the overlay's upper layer.
+
+use std::sync::Arc;
+
+use super::dev::{self, Synth};
+use super::gofer::GoferFs;
+use super::mount::{FsKind, Mount};
+use super::node::Node;
+use super::path::{resolve, resolve_parent, Follow};
+use super::tmpfs::TmpInode;
+use crate::abi::{Errno, SysResult};
+
+/// Size of /dev/shm (as Docker's default).
+pub const SHM_LIMIT: u64 = 64 << 20;
+
+impl GoferFs {
+    /// Mounts /dev, /proc, /tmp (`tmp_limit` bytes) and /dev/shm.
+    pub fn mount_standard(&self, tmp_limit: u64) -> SysResult<()> {
+        self.mount_synth(b"dev", Synth::DevDir, FsKind::Dev);
+        self.mount_synth(b"proc", Synth::ProcDir, FsKind::Proc);
+        self.mount_tmpfs(b"/tmp", tmp_limit)?;
+        self.mount_tmpfs(b"/dev/shm", SHM_LIMIT)
+    }
+
+    /// Mounts one of the sentry's own directories on `/name`.
+    fn mount_synth(&self, name: &[u8], synth: Synth, kind: FsKind) {
+        let root = self.root();
+        let mount = Arc::new(Mount::new(kind, 0, Some(root.mount.id)));
+        let node = Node::new_synth(name, root, synth, dev::stat_of(synth, 2), mount);
+        self.attach_mount(root, name, node);
+    }
+
+    /// Mounts a memory file system of at most `size` bytes on `target`
+    /// (an absolute path; missing directories on the way are made).
+    pub fn mount_tmpfs(&self, target: &[u8], size: u64) -> SysResult<()> {
+        let (dir, name) = self.mount_point(target)?;
+        let mount = Arc::new(Mount::new(FsKind::Tmpfs, size, Some(dir.mount.id)));
+        let root = Node::new_upper(&name, Some(&dir), TmpInode::new_dir(0o1777, 0, 0), mount);
+        self.attach_mount(&dir, &name, root);
+        Ok(())
+    }
+
+    /// Mounts the host directory the gofer serves as `aname` on `target`.
+    /// The gofer cannot attach by name yet, so this is the place where
+    /// such a mount will get its second gofer-backed tree (a lower root
+    /// from `GoferClient::attach(aname)` in a `FsKind::Bind` mount).
+    pub fn mount_bind(&self, target: &[u8], aname: &str, readonly: bool) -> SysResult<()> {
+        let _ = (target, aname, readonly);
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// The directory and name of mount point `target`, making the
+    /// directories that lead there.
+    fn mount_point(&self, target: &[u8]) -> SysResult<(Arc<Node>, Vec<u8>)> {
+        if !target.starts_with(b"/") {
+            return Err(Errno::EINVAL);
+        }
+        let root = self.root().clone();
+        let (dir, name) = resolve_parent(self, &root, &root, target).or_else(|e| {
+            if e != Errno::ENOENT {
+                return Err(e);
+            }
+            let end = target.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            self.make_dirs(&target[..end])?;
+            resolve_parent(self, &root, &root, target)
+        })?;
+        Ok((dir, name))
+    }
+
+    /// mkdir -p `path` (absolute) in the memory layers.
+    fn make_dirs(&self, path: &[u8]) -> SysResult<()> {
+        let root = self.root().clone();
+        let mut cur = root.clone();
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            cur = match resolve(self, &root, &cur, comp, Follow::Yes) {
+                Ok(n) => n,
+                Err(Errno::ENOENT) => self.create(&cur, comp, TmpInode::new_dir(0o755, 0, 0))?,
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(())
+    }
+
+    /// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf into the
+    /// upper layer where the image has none.
+    pub fn default_etc(&self, hostname: &str) -> SysResult<()> {
+        self.make_dirs(b"/etc")?;
+        let root = self.root().clone();
+        let etc = resolve(self, &root, &root, b"/etc", Follow::Yes)?;
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        );
+        let files = [
+            (&b"hosts"[..], hosts),
+            (b"hostname", format!("{hostname}\n")),
+            (
+                b"resolv.conf",
+                "# sandboxd: the sandbox has no network\n".to_string(),
+            ),
+        ];
+        for (name, text) in files {
+            match self.lookup(&etc, name) {
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
+                Ok(_) => continue,
+            }
+            let inode = TmpInode::new_file(0o644, 0, 0, &self.mem, etc.mount.quota);
+            inode
+                .data()
+                .expect("a regular file")
+                .write(0, text.as_bytes())?;
+            self.create(&etc, name, inode)?;
+        }
+        Ok(())
+    }
+
+    /// /proc/mounts.
+    pub fn mounts_text(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for root in self.mounts() {
+            let m = &root.mount;
+            let (fstype, source) = m.fstype();
+            let path = String::from_utf8_lossy(&root.path()).replace(' ', "\\040");
+            out += &format!("{source} {path} {fstype} {} 0 0\n", m.options());
+        }
+        out.into_bytes()
+    }
+
+    /// /proc/self/mountinfo.
+    pub fn mountinfo_text(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for root in self.mounts() {
+            let m = &root.mount;
+            let (fstype, source) = m.fstype();
+            let path = String::from_utf8_lossy(&root.path()).replace(' ', "\\040");
+            let opts = m.options();
+            let mount_opts = opts.split(',').take(1).collect::<Vec<_>>().join(",");
+            out += &format!(
+                "{} {} 0:{} / {path} {mount_opts},relatime - {fstype} {source} {opts}\n",
+                m.id, m.parent_id, m.dev
+            );
+        }
+        out.into_bytes()
+    }
+}
