@@ -70,6 +70,9 @@ pub struct Group {
     leader_exit: Mutex<Option<Exit>>,
     /// POSIX timers (timer_create) by id, with their clock.
     pub timers: Mutex<BTreeMap<i32, (super::itimer::Timer, i32)>>,
+    /// The argv of the process image, NUL-terminated strings (for `ps`
+    /// from the control socket, which has no handle on the task).
+    pub cmdline: Mutex<Vec<u8>>,
 }
 
 impl Group {
@@ -752,6 +755,16 @@ impl PidNs {
                 super::signal::send_info(&parent, info);
             }
         }
+    }
+
+    /// Every process, zombies included: (pid, parent, control while it
+    /// runs), by pid.
+    pub fn snapshot(&self) -> Vec<(i32, i32, Option<Arc<Control>>)> {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .iter()
+            .map(|(&pid, pr)| (pid, pr.parent, pr.control.clone()))
+            .collect()
     }
 
     /// The control of running process `pid`.
