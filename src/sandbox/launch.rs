@@ -154,7 +154,17 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
     let copiers = match track {
         Some(t) => {
             t.sandbox_ready(pid)?;
-            t.start()?
+            let sandbox = children.sandbox.as_ref().expect("stored above");
+            match t.start() {
+                Ok(copiers) => copiers,
+                // The sentry failed before it could start the containers:
+                // it said why on stderr, its status tells the rest.
+                Err(e) if exits_soon(sandbox) => {
+                    log::debug!("start failed, the sandbox exited: {}", chain(&e));
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         None => Vec::new(),
     };
@@ -311,6 +321,13 @@ fn poll_two(fd: BorrowedFd<'_>, signals: &SignalPipe) -> io::Result<Option<libc:
             Err(e) => return Err(io::Error::from(e)),
         }
     }
+}
+
+/// Whether `child` has exited or does so within a second.
+fn exits_soon(child: &Child) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0)
 }
 
 /// Forwards signals to the sandbox until it exits; returns the pod status.

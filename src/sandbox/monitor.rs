@@ -90,6 +90,14 @@ fn monitor(pod: &Pod, opts: &RunOptions, dir: PodDir, ready: OwnedFd, log: Owned
     }
     let status = crate::sandbox::run_pod(pod, opts, Some(&track));
     let code = i32::from(status.code());
+    // Ended before it ran: tell the waiting command what the log says.
+    let last = std::fs::read_to_string(track.dir.log_path()).unwrap_or_default();
+    let last = last.lines().last().unwrap_or("").to_string();
+    track.failed(&if last.is_empty() {
+        format!("sandboxd: the pod ended with status {code} before it started")
+    } else {
+        last
+    });
     // The pod may have been deleted meanwhile (delete --force).
     let _ = track.stopped(Some(code));
     code

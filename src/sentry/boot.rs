@@ -2,7 +2,7 @@
 //! first process of each container.
 
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use super::control::{Container, HostStream, Sandbox};
 use super::kernel::process::PidNs;
@@ -116,28 +116,35 @@ pub fn run(
     });
     // With a control socket the containers start when the launcher says
     // so (Created -> Running), with the outputs it hands over.
-    let mut outputs = match control {
+    let (outputs, ack) = match control {
         Some(listener) => super::control::serve(sandbox.clone(), listener)
             .map_err(SentryError::Control)?
             .recv()
             .map_err(|_| SentryError::NoStart)?,
-        None => Vec::new(),
-    }
-    .into_iter();
+        None => (Vec::new(), mpsc::channel().0),
+    };
+    let mut outputs = outputs.into_iter();
+    let (started_tx, started) = mpsc::channel::<()>();
     let mut handles = vec![];
     for ctr in &sandbox.containers {
         let (k, ctr) = (kernel.clone(), ctr.clone());
         let name = ctr.spec.name.clone();
         let output = outputs.next();
+        let started_tx = started_tx.clone();
         let h = std::thread::Builder::new()
             .name(format!("ctr-{name}"))
-            .spawn(move || run_container(k, &ctr, output))
+            .spawn(move || run_container(k, &ctr, output, started_tx))
             .map_err(|source| SentryError::SpawnThread {
                 name: name.clone(),
                 source,
             })?;
         handles.push(h);
     }
+    drop(started_tx);
+    // `start` is answered once every container's first process exists
+    // (or failed to), so the pod's processes are there to signal.
+    while started.recv().is_ok() {}
+    let _ = ack.send(());
     let mut status = 0;
     for h in handles {
         let s = h.join().map_err(|_| SentryError::Panicked)??;
@@ -154,7 +161,10 @@ fn run_container(
     k: Arc<Kernel>,
     ctr: &Container,
     output: Option<OwnedFd>,
+    started: mpsc::Sender<()>,
 ) -> Result<i32, SentryError> {
+    // Whatever happens, the container counts as started when this goes.
+    let _started = started;
     let c = &ctr.spec;
     let fds = FdTable::default();
     let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);
@@ -178,9 +188,11 @@ fn run_container(
         let line = format!("sandboxd: container {}: {}\n", c.name, e.message);
         let _ = task.fds.get(2).map(|f| f.ops.write(line.as_bytes(), 0));
         task.exit = Some(Exit::Code(e.status as u8));
+        drop(_started);
         task.run_to_exit();
         return Ok(e.status);
     }
+    drop(_started);
     let exit = task.run_to_exit();
     if let Exit::Signal(sig) = exit {
         log::info!("container {}: killed by signal {sig}", c.name);

@@ -79,9 +79,20 @@ impl PodDir {
     /// Takes the pod's lock, waiting for its holder. Fails with NotFound
     /// when the pod was deleted meanwhile.
     pub fn lock(&self) -> Result<Locked<'_>, StateError> {
+        self.lock_with(false)
+    }
+
+    /// Creates the lock file (a new pod) and takes the lock. Only the
+    /// creation makes the file: a lock taken while `delete` empties the
+    /// directory must not put a file back into it.
+    pub(super) fn lock_new(&self) -> Result<Locked<'_>, StateError> {
+        self.lock_with(true)
+    }
+
+    fn lock_with(&self, create: bool) -> Result<Locked<'_>, StateError> {
         let path = self.lock_path();
         let file = OpenOptions::new()
-            .create(true)
+            .create(create)
             .truncate(false)
             .write(true)
             .mode(0o600)

@@ -69,7 +69,7 @@ impl Root {
             }
             let _ = std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o700));
             if let Err(e) = dir.check_socket_path().and_then(|()| {
-                let lock = dir.lock()?;
+                let lock = dir.lock_new()?;
                 lock.write(&make(&dir))
             }) {
                 let _ = std::fs::remove_dir_all(dir.path());

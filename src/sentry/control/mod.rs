@@ -39,15 +39,19 @@ pub struct Container {
     pub ns: Arc<PidNs>,
 }
 
-/// Until the `start` request: where its fds go.
-type StartTx = Mutex<Option<mpsc::Sender<Vec<OwnedFd>>>>;
+/// What the `start` request hands the boot thread: the output fds (empty
+/// when it passed none), and where to say that the containers started.
+pub type Start = (Vec<OwnedFd>, mpsc::Sender<()>);
+
+/// Until the `start` request: where it goes.
+type StartTx = Mutex<Option<mpsc::Sender<Start>>>;
+
+/// How long `start` waits for the first processes to exist.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves `listener` from a thread of its own. The receiver yields the
-/// output fds of the `start` request (empty when it passed none).
-pub fn serve(
-    sandbox: Arc<Sandbox>,
-    listener: OwnedFd,
-) -> std::io::Result<mpsc::Receiver<Vec<OwnedFd>>> {
+/// `start` request.
+pub fn serve(sandbox: Arc<Sandbox>, listener: OwnedFd) -> std::io::Result<mpsc::Receiver<Start>> {
     let (tx, rx) = mpsc::channel();
     let start: Arc<StartTx> = Arc::new(Mutex::new(Some(tx)));
     let listener = UnixListener::from(listener);
@@ -131,8 +135,11 @@ fn start_containers(sb: &Sandbox, start: &StartTx, fds: Vec<OwnedFd>) -> Result<
         .unwrap()
         .take()
         .ok_or("the containers already started")?;
-    tx.send(fds)
+    let (ack_tx, ack) = mpsc::channel();
+    tx.send((fds, ack_tx))
         .map_err(|_| "the sentry is not waiting to start".to_string())?;
+    ack.recv_timeout(START_TIMEOUT)
+        .map_err(|_| "the containers did not start".to_string())?;
     Ok(Response::Ok)
 }
 
