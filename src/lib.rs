@@ -6,6 +6,7 @@
 
 pub mod abi;
 pub mod cli;
+pub mod control;
 pub mod exit;
 pub mod gofer;
 pub mod image;
@@ -15,4 +16,5 @@ pub mod proto;
 pub mod sandbox;
 pub mod seccomp;
 pub mod sentry;
+pub mod state;
 pub mod sys;

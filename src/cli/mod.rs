@@ -1,6 +1,8 @@
-//! The command line of the launcher role: `sandboxd [run] POD.json`,
+//! The command line of the launcher role: `sandboxd [run] [-d] POD.json`,
 //! `sandboxd check POD.json`, `sandboxd image ...`, `sandboxd platforms`,
-//! `sandboxd version`.
+//! `sandboxd version`, and the commands that drive pods recorded in the
+//! state root: `list`, `ps`, `exec`, `kill`, `pause`, `resume`, `wait`,
+//! `logs`, `stats`, `events`, `delete`.
 //!
 //! argh parses the arguments; argh has no default subcommand, so
 //! [`rewrite_args`] inserts `run` when the first argument that is not a flag
@@ -9,11 +11,21 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod delete;
+mod exec;
 mod image;
+mod kill;
+mod list;
 pub mod logger;
+mod logs;
+mod pause;
 mod platforms;
+mod pods;
+mod ps;
 mod run;
+mod stats;
 mod version;
+mod wait;
 
 use argh::FromArgs;
 
@@ -49,6 +61,17 @@ struct Sandboxd {
 #[argh(subcommand)]
 enum Command {
     Run(run::RunCmd),
+    List(list::ListCmd),
+    Ps(ps::PsCmd),
+    Exec(exec::ExecCmd),
+    Kill(kill::KillCmd),
+    Pause(pause::PauseCmd),
+    Resume(pause::ResumeCmd),
+    Wait(wait::WaitCmd),
+    Logs(logs::LogsCmd),
+    Stats(stats::StatsCmd),
+    Events(stats::EventsCmd),
+    Delete(delete::DeleteCmd),
     Check(check::CheckCmd),
     Image(image::ImageCmd),
     Platforms(platforms::PlatformsCmd),
@@ -73,11 +96,25 @@ pub fn main() -> i32 {
 /// Parses `args` (without argv[0]) and runs the command; returns the exit
 /// code.
 fn dispatch(command_name: &str, args: &[String]) -> i32 {
-    let args = rewrite_args(args);
+    let mut args = rewrite_args(args);
+    if args.first().is_some_and(|a| a == "exec") {
+        args = exec::mark_dashes(&args);
+    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match Sandboxd::from_args(&[command_name], &args) {
         Ok(cli) => match cli.command {
             Command::Run(cmd) => cmd.execute(),
+            Command::List(cmd) => cmd.execute(),
+            Command::Ps(cmd) => cmd.execute(),
+            Command::Exec(cmd) => cmd.execute(),
+            Command::Kill(cmd) => cmd.execute(),
+            Command::Pause(cmd) => cmd.execute(),
+            Command::Resume(cmd) => cmd.execute(),
+            Command::Wait(cmd) => cmd.execute(),
+            Command::Logs(cmd) => cmd.execute(),
+            Command::Stats(cmd) => cmd.execute(),
+            Command::Events(cmd) => cmd.execute(),
+            Command::Delete(cmd) => cmd.execute(),
             Command::Check(cmd) => cmd.execute(),
             Command::Image(cmd) => cmd.execute(),
             Command::Platforms(cmd) => cmd.execute(),

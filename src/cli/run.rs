@@ -1,4 +1,6 @@
-//! `sandboxd run`: load a pod and run it in the foreground.
+//! `sandboxd run`: load a pod and run it, in the foreground (the command
+//! ends with the pod, and removes its state entry) or detached with `-d`
+//! (see `sandbox::monitor`).
 
 use std::path::{Path, PathBuf};
 
@@ -6,15 +8,28 @@ use argh::FromArgs;
 
 use crate::sandbox::RunOptions;
 
-/// Run the containers of a pod in the foreground and exit with their status.
+/// Run the containers of a pod in the foreground and exit with their status,
+/// or start it detached with -d.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
     name = "run",
     help_triggers("-h", "--help", "help"),
-    example = "{command_name} --strace demo.pod.json"
+    example = "{command_name} --strace demo.pod.json",
+    example = "{command_name} -d demo.pod.json",
+    note = "A detached pod's output goes to <state root>/<id>/log (`sandboxd logs`),",
+    note = "its stdin is /dev/null; `sandboxd list` shows it until `sandboxd delete`."
 )]
 pub struct RunCmd {
+    /// start the pod in the background: print its id and exit 0 once it runs
+    #[argh(switch, short = 'd')]
+    detach: bool,
+
+    /// the state root (default: $SANDBOXD_STATE_ROOT, else /run/sandboxd as
+    /// root, else $XDG_RUNTIME_DIR/sandboxd)
+    #[argh(option, arg_name = "DIR")]
+    root: Option<PathBuf>,
+
     /// print every system call of the guest programs with its arguments and
     /// result
     #[argh(switch)]
@@ -43,7 +58,7 @@ pub struct RunCmd {
 /// Whether the `run` option `arg` is followed by a value (used to find the
 /// first positional argument before argh parses anything).
 pub(super) fn takes_value(arg: &str) -> bool {
-    matches!(arg, "--debug-log" | "--platform" | "--store")
+    matches!(arg, "--debug-log" | "--platform" | "--store" | "--root")
 }
 
 fn parse_platform(value: &str) -> Result<String, String> {
@@ -88,9 +103,72 @@ impl RunCmd {
             pod.name,
             pod.containers.len()
         );
-        let status = crate::sandbox::run_pod(&pod, &opts);
+        let root = crate::state::Root::open(self.root.as_deref().map(absolute));
+        if self.detach {
+            let root = match root {
+                Ok(r) => r,
+                Err(e) => return super::fail(&e),
+            };
+            return self.detached(&pod, &opts, &root);
+        }
+        // A foreground run is recorded while it runs (so `ps`, `exec`, ...
+        // reach it) and forgotten when it ends. Without a usable state
+        // root it still runs, untracked.
+        let dir = match root.and_then(|r| r.create(|d| self.meta(&pod, d, false))) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                log::warn!("running untracked: {}", super::report(&e));
+                None
+            }
+        };
+        let track = dir.map(|d| crate::sandbox::track::Track::new(d, None, Vec::new()));
+        let status = crate::sandbox::run_pod(&pod, &opts, track.as_ref());
+        if let Some(t) = track {
+            let _ = t.dir.remove();
+        }
         log::debug!("pod {} ended: {status:?}", pod.name);
         i32::from(status.code())
+    }
+
+    fn detached(&self, pod: &crate::pod::Pod, opts: &RunOptions, root: &crate::state::Root) -> i32 {
+        let dir = match root.create(|d| self.meta(pod, d, true)) {
+            Ok(d) => d,
+            Err(e) => return super::fail(&e),
+        };
+        let id = dir.id().to_string();
+        match crate::sandbox::start_detached(pod, opts, dir) {
+            Ok(()) => {
+                println!("{id}");
+                0
+            }
+            Err(line) => {
+                eprintln!("{line}");
+                125
+            }
+        }
+    }
+
+    /// The first meta.json of a pod being created by this process.
+    fn meta(
+        &self,
+        pod: &crate::pod::Pod,
+        dir: &crate::state::PodDir,
+        detached: bool,
+    ) -> crate::state::Meta {
+        crate::state::Meta {
+            id: dir.id().into(),
+            name: pod.name.clone(),
+            pod_file: absolute(&self.pod).display().to_string(),
+            created: super::pods::now(),
+            status: crate::state::Status::Creating,
+            detached,
+            monitor: crate::state::ProcRef::of(std::process::id() as i32).ok(),
+            sandbox: None,
+            gofers: Vec::new(),
+            containers: pod.containers.keys().cloned().collect(),
+            control: dir.control_path().display().to_string(),
+            exit_status: None,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! ```text
 //! sandboxd-gofer   --container NAME --err-fd 3 --sock-fd 4 --root /store/<sha>/rootfs
 //!                  [--bind bind0:ro:/host/dir --bind bind1:rw:/other ...]
-//! sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6,...
+//! sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6,... [--control-fd 7]
 //! ```
 #![forbid(unsafe_code)]
 
@@ -39,6 +39,9 @@ pub struct SandboxArgs {
     pub spec_fd: RawFd,
     /// Gofer sockets, in the order of the spec's containers.
     pub gofer_fds: Vec<RawFd>,
+    /// The listening control socket, when the pod is tracked in the
+    /// state root (the containers then wait for its `start` request).
+    pub control_fd: Option<RawFd>,
 }
 
 impl GoferArgs {
@@ -132,19 +135,21 @@ fn parse_bind(s: &str) -> Result<GoferBind, String> {
 }
 
 impl SandboxArgs {
-    /// The args for a sandbox whose fd list is `[err, spec, gofers...]`.
-    pub fn new(gofers: usize) -> SandboxArgs {
+    /// The args for a sandbox whose fd list is `[err, spec, gofers...]`,
+    /// then the control socket if `control`.
+    pub fn new(gofers: usize, control: bool) -> SandboxArgs {
         let gofer_fds = (0..gofers as RawFd).map(|i| FIRST_FD + 2 + i).collect();
         SandboxArgs {
             err_fd: FIRST_FD,
             spec_fd: FIRST_FD + 1,
             gofer_fds,
+            control_fd: control.then_some(FIRST_FD + 2 + gofers as RawFd),
         }
     }
 
     pub fn to_argv(&self) -> Vec<String> {
         let fds: Vec<String> = self.gofer_fds.iter().map(|fd| fd.to_string()).collect();
-        vec![
+        let mut argv = vec![
             SANDBOX_ROLE.into(),
             "--err-fd".into(),
             self.err_fd.to_string(),
@@ -152,15 +157,24 @@ impl SandboxArgs {
             self.spec_fd.to_string(),
             "--gofer-fds".into(),
             fds.join(","),
-        ]
+        ];
+        if let Some(fd) = self.control_fd {
+            argv.extend(["--control-fd".into(), fd.to_string()]);
+        }
+        argv
     }
 
     pub fn parse(argv: &[String]) -> Result<SandboxArgs, String> {
-        let mut opts = options(argv, &["--err-fd", "--spec-fd", "--gofer-fds"])?;
+        let known = ["--err-fd", "--spec-fd", "--gofer-fds", "--control-fd"];
+        let mut opts = options(argv, &known)?;
         Ok(SandboxArgs {
             err_fd: parse_fd(&take(&mut opts, "--err-fd")?)?,
             spec_fd: parse_fd(&take(&mut opts, "--spec-fd")?)?,
             gofer_fds: parse_fd_list(&take(&mut opts, "--gofer-fds")?)?,
+            control_fd: opts
+                .remove("--control-fd")
+                .map(|s| parse_fd(&s))
+                .transpose()?,
         })
     }
 }
@@ -271,10 +285,20 @@ mod tests {
 
     #[test]
     fn sandbox_args_two_gofers_follow_err_and_spec() {
-        let args = SandboxArgs::new(2);
+        let args = SandboxArgs::new(2, false);
         assert_eq!(
             args.to_argv().join(" "),
             "sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5,6"
+        );
+        assert_eq!(SandboxArgs::parse(&args.to_argv()).unwrap(), args);
+    }
+
+    #[test]
+    fn sandbox_args_control_fd_follows_the_gofers() {
+        let args = SandboxArgs::new(1, true);
+        assert_eq!(
+            args.to_argv().join(" "),
+            "sandboxd-sandbox --err-fd 3 --spec-fd 4 --gofer-fds 5 --control-fd 6"
         );
         assert_eq!(SandboxArgs::parse(&args.to_argv()).unwrap(), args);
     }

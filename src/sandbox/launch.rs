@@ -21,6 +21,7 @@ use crate::sys::spawn::{self, Child, Command};
 
 use super::args::{GoferArgs, SandboxArgs};
 use super::errpipe::{self, chain, Outcome};
+use super::track::{Track, TrackError};
 use super::{spec, RunOptions};
 
 /// Signals the launcher passes on to the sandbox.
@@ -74,6 +75,8 @@ pub enum LaunchError {
     /// A forwarded signal arrived before the sandbox was ready.
     #[error("interrupted by {}", signal_name(*.0))]
     Interrupted(libc::c_int),
+    #[error("pod state")]
+    Track(#[from] TrackError),
 }
 
 /// The started children; dropping it kills and reaps whatever is left.
@@ -94,30 +97,41 @@ impl Drop for Children {
     }
 }
 
-pub fn run(pod: &Pod, opts: &RunOptions) -> ExitStatus {
-    match launch(pod, opts) {
+/// Runs `pod` to its end; with `track`, records it in its state directory
+/// (the caller removes or keeps that).
+pub fn run(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> ExitStatus {
+    match launch(pod, opts, track) {
         Ok(status) => status,
         Err(LaunchError::Interrupted(sig)) => ExitStatus::Container(128 + sig as u8),
         Err(e) => {
-            eprintln!("sandboxd: {}", chain(&e));
+            let line = format!("sandboxd: {}", chain(&e));
+            if let Some(t) = track {
+                t.failed(&line);
+            }
+            eprintln!("{line}");
             ExitStatus::Failed
         }
     }
 }
 
-fn launch(pod: &Pod, opts: &RunOptions) -> Result<ExitStatus, LaunchError> {
+fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitStatus, LaunchError> {
     let exe: OwnedFd = std::fs::File::open("/proc/self/exe")
         .map_err(LaunchError::OpenExe)?
         .into();
     let roots = prepare_images(pod, opts)?;
     let signals = SignalPipe::install(&FORWARDED).map_err(LaunchError::Signals)?;
+    let listener = track.map(Track::listen).transpose()?;
     let mut children = Children::default();
     let mut sentry_ends = Vec::new();
     for (name, root) in roots {
         let (ours, theirs) = seqpacket_pair().map_err(plumbing("gofer socketpair"))?;
         let args = GoferArgs::new(&name, root, spec::gofer_binds(&pod.containers[&name]));
         let child = start_gofer(exe.as_fd(), args, theirs.as_fd(), &signals)?;
+        let pid = child.pid;
         children.gofers.push((name, child));
+        if let Some(t) = track {
+            t.gofer_started(pid)?;
+        }
         sentry_ends.push(ours);
     }
     let mut sentry_spec = spec::build(pod, opts);
@@ -130,13 +144,40 @@ fn launch(pod: &Pod, opts: &RunOptions) -> Result<ExitStatus, LaunchError> {
     let spec_fd = sealed_memfd("sandboxd-spec", &spec).map_err(plumbing("spec memfd"))?;
     let mut fds = vec![spec_fd.as_fd()];
     fds.extend(sentry_ends.iter().map(|s| s.as_fd()));
-    let args = SandboxArgs::new(sentry_ends.len()).to_argv();
+    fds.extend(listener.iter().map(|l| l.as_fd()));
+    let args = SandboxArgs::new(sentry_ends.len(), listener.is_some()).to_argv();
     let sandbox = start_role(exe.as_fd(), "sandbox", args, fds, &signals)?;
     drop(sentry_ends);
+    drop(listener);
+    let pid = sandbox.pid;
+    // Until it is waited for, a failure kills and reaps it with the rest.
+    children.sandbox = Some(sandbox);
+    let copiers = match track {
+        Some(t) => {
+            t.sandbox_ready(pid)?;
+            let sandbox = children.sandbox.as_ref().expect("stored above");
+            match t.start() {
+                Ok(copiers) => copiers,
+                // The sentry failed before it could start the containers:
+                // it said why on stderr, its status tells the rest.
+                Err(e) if exits_soon(sandbox) => {
+                    log::debug!("start failed, the sandbox exited: {}", chain(&e));
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => Vec::new(),
+    };
+    let sandbox = children.sandbox.take().expect("stored above");
     let status = wait_sandbox(&sandbox, &signals);
     // `wait_sandbox` reaped the sandbox unless waiting itself failed; then
     // `children` kills and reaps it, and the gofers in any case.
     children.sandbox = matches!(status, Err(LaunchError::Wait { .. })).then_some(sandbox);
+    drop(children);
+    for c in copiers {
+        let _ = c.join();
+    }
     status
 }
 
@@ -280,6 +321,13 @@ fn poll_two(fd: BorrowedFd<'_>, signals: &SignalPipe) -> io::Result<Option<libc:
             Err(e) => return Err(io::Error::from(e)),
         }
     }
+}
+
+/// Whether `child` has exited or does so within a second.
+fn exits_soon(child: &Child) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0)
 }
 
 /// Forwards signals to the sandbox until it exits; returns the pod status.

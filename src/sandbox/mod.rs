@@ -23,11 +23,13 @@ mod auto_platform;
 mod errpipe;
 mod gofer_role;
 mod launch;
+mod monitor;
 mod sandbox_role;
 mod setup;
 mod spec;
 #[cfg(test)]
 mod tests;
+pub mod track;
 
 use std::path::PathBuf;
 
@@ -35,6 +37,7 @@ use crate::exit::ExitStatus;
 use crate::pod::Pod;
 
 pub use launch::LaunchError;
+pub use monitor::start_detached;
 pub use setup::SetupError;
 
 /// argv[0] of the gofer role.
@@ -55,9 +58,10 @@ pub struct RunOptions {
     pub store: Option<PathBuf>,
 }
 
-/// Runs `pod` once in the foreground and returns how it ended.
-pub fn run_pod(pod: &Pod, opts: &RunOptions) -> ExitStatus {
-    launch::run(pod, opts)
+/// Runs `pod` once and returns how it ended; with `track`, records it in
+/// its state directory and starts it through its control socket.
+pub fn run_pod(pod: &Pod, opts: &RunOptions, track: Option<&track::Track>) -> ExitStatus {
+    launch::run(pod, opts, track)
 }
 
 /// Entry of the gofer role; returns the process exit code.

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::seccomp;
 use crate::sentry::{self, SentrySpec};
@@ -24,6 +24,7 @@ struct Ready {
     spec: SentrySpec,
     gofers: Vec<OwnedFd>,
     kvm: Option<OwnedFd>,
+    control: Option<OwnedFd>,
 }
 
 pub fn main() -> i32 {
@@ -54,7 +55,7 @@ pub fn main() -> i32 {
     if errpipe::send_ready(err).is_err() {
         return 125;
     }
-    match sentry::run(ready.spec, ready.gofers, ready.kvm) {
+    match sentry::run(ready.spec, ready.gofers, ready.kvm, ready.control) {
         Ok(status) => status,
         Err(e) => {
             eprintln!("sandboxd: sentry: {}", chain(&e));
@@ -71,8 +72,15 @@ fn set_up(args: &SandboxArgs) -> Result<Ready, SetupError> {
         .iter()
         .map(|&fd| adopt_as(fd, "gofer socket"))
         .collect::<Result<Vec<_>, _>>()?;
+    let control = args
+        .control_fd
+        .map(|fd| adopt_as(fd, "control socket"))
+        .transpose()?;
     let kvm = open_kvm(&spec.platform)?;
     let mut rules = seccomp::sentry::policy();
+    if let Some(fd) = &control {
+        seccomp::sentry::control_socket(&mut rules, fd.as_raw_fd());
+    }
     if spec.platform != "kvm" {
         seccomp::sentry::ptrace_platform(&mut rules);
         crate::sentry::platform::ptrace::prepare()
@@ -86,7 +94,12 @@ fn set_up(args: &SandboxArgs) -> Result<Ready, SetupError> {
     setup::enter_empty_root()?;
     setup::drop_privileges(&[])?;
     seccomp::install(&policy)?;
-    Ok(Ready { spec, gofers, kvm })
+    Ok(Ready {
+        spec,
+        gofers,
+        kvm,
+        control,
+    })
 }
 
 fn read_spec(fd: OwnedFd) -> Result<SentrySpec, SetupError> {

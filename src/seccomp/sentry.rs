@@ -157,6 +157,18 @@ pub fn policy() -> Policy {
     p
 }
 
+/// What a tracked pod adds: accepting connections on the listening
+/// control socket `fd` (bound by the launcher; the sentry creates no
+/// socket and names no path). The connections are then read and written
+/// with the io rules (recvmsg with SCM_RIGHTS for the fds of `exec`).
+pub fn control_socket(p: &mut Policy, fd: i32) {
+    p.allow_if(
+        libc::SYS_accept4,
+        vec![cond32(0, SeccompCmpOp::Eq, fd as u64)],
+        "accept control connections on the one listening socket handed over",
+    );
+}
+
 /// What the ptrace platform adds: forking stub processes, tracing them, and
 /// what a stub does to itself before it stops (see
 /// `sentry::platform::ptrace`). Stubs inherit this filter; the guest's own
@@ -365,6 +377,17 @@ mod tests {
         assert!(!p.mentions(libc::SYS_openat));
         assert!(!p.mentions(libc::SYS_socket));
         assert!(!p.mentions(libc::SYS_fork));
+        assert!(p.compile(seccompiler::SeccompAction::KillProcess).is_ok());
+    }
+
+    #[test]
+    fn control_socket_allows_accept4_only() {
+        let mut p = policy();
+        assert!(!p.mentions(libc::SYS_accept4));
+        control_socket(&mut p, 7);
+        assert!(p.mentions(libc::SYS_accept4));
+        assert!(!p.mentions(libc::SYS_accept));
+        assert!(!p.mentions(libc::SYS_bind));
         assert!(p.compile(seccompiler::SeccompAction::KillProcess).is_ok());
     }
 }

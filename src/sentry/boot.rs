@@ -2,8 +2,9 @@
 //! first process of each container.
 
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
+use super::control::{Container, HostStream, Sandbox};
 use super::kernel::process::PidNs;
 use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
@@ -11,8 +12,9 @@ use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
 use super::vfs::memfile::MemFile;
 use super::vfs::tmpfs;
-use super::vfs::{resolve, FdTable, Follow, GoferFs, OpenFile, StdioFile};
+use super::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, OpenFile, StdioFile};
 use super::{ContainerSpec, MountKind, SentrySpec};
+
 use crate::abi::Errno;
 use crate::gofer::GoferClient;
 
@@ -56,22 +58,28 @@ pub enum SentryError {
     },
     #[error("container thread panicked")]
     Panicked,
+    #[error("serving the control socket")]
+    Control(#[source] std::io::Error),
+    #[error("the control socket closed before the containers were started")]
+    NoStart,
 }
 
 /// How starting a container's command failed, as the user sees it.
-struct StartError {
-    status: i32,
-    message: String,
+pub(super) struct StartError {
+    pub status: i32,
+    pub message: String,
 }
 
 /// Runs the pod described by `spec` to completion: `gofers[i]` is the
 /// connected gofer socket of `spec.containers[i]`, `kvm` an open
-/// `/dev/kvm`. Returns the pod's exit status: the first non-zero container
+/// `/dev/kvm`, `control` the listening control socket (the containers
+/// then start on its `start` request; see `sentry::control`). Returns the pod's exit status: the first non-zero container
 /// status, else 0 (126/127 when a command cannot be run or is not found).
 pub fn run(
     spec: SentrySpec,
     gofers: Vec<OwnedFd>,
     kvm: Option<OwnedFd>,
+    control: Option<OwnedFd>,
 ) -> Result<i32, SentryError> {
     if gofers.len() != spec.containers.len() {
         return Err(SentryError::GoferCount {
@@ -97,7 +105,7 @@ pub fn run(
         spec.hostname.clone()
     };
     let kernel = Kernel::new(platform, memory.clone(), spec.strace, hostname.clone());
-    let mut handles = vec![];
+    let mut containers = Vec::new();
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
         let fs =
             GoferFs::attach(GoferClient::new(sock), memory.clone(), size).map_err(|errno| {
@@ -107,17 +115,47 @@ pub fn run(
                 }
             })?;
         build_tree(&fs, &c, &hostname)?;
-        let k = kernel.clone();
-        let name = c.name.clone();
+        containers.push(Arc::new(Container {
+            spec: c,
+            fs: Arc::new(fs),
+            ns: PidNs::new(),
+        }));
+    }
+    let sandbox = Arc::new(Sandbox {
+        kernel: kernel.clone(),
+        containers,
+    });
+    // With a control socket the containers start when the launcher says
+    // so (Created -> Running), with the outputs it hands over.
+    let (outputs, ack) = match control {
+        Some(listener) => super::control::serve(sandbox.clone(), listener)
+            .map_err(SentryError::Control)?
+            .recv()
+            .map_err(|_| SentryError::NoStart)?,
+        None => (Vec::new(), mpsc::channel().0),
+    };
+    let mut outputs = outputs.into_iter();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let mut handles = vec![];
+    for ctr in &sandbox.containers {
+        let (k, ctr) = (kernel.clone(), ctr.clone());
+        let name = ctr.spec.name.clone();
+        let output = outputs.next();
+        let started_tx = started_tx.clone();
         let h = std::thread::Builder::new()
             .name(format!("ctr-{name}"))
-            .spawn(move || run_container(k, Arc::new(fs), &c))
+            .spawn(move || run_container(k, &ctr, output, started_tx))
             .map_err(|source| SentryError::SpawnThread {
                 name: name.clone(),
                 source,
             })?;
         handles.push(h);
     }
+    drop(started_tx);
+    // `start` is answered once every container's first process exists
+    // (or failed to), so the pod's processes are there to signal.
+    while started.recv().is_ok() {}
+    let _ = ack.send(());
     let mut status = 0;
     for h in handles {
         let s = h.join().map_err(|_| SentryError::Panicked)??;
@@ -160,29 +198,62 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
 }
 
 /// Runs one container's command as its first process; returns its
-/// shell-style status.
-fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<i32, SentryError> {
-    let creds = Creds::new(c.uid, c.gid);
+/// shell-style status. `output`, when given, is its stdout and stderr.
+fn run_container(
+    k: Arc<Kernel>,
+    ctr: &Container,
+    output: Option<OwnedFd>,
+    started: mpsc::Sender<()>,
+) -> Result<i32, SentryError> {
+    // Whatever happens, the container counts as started when this goes.
+    let _started = started;
+    let c = &ctr.spec;
     let fds = FdTable::default();
+    let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);
     for fd in 0..3u8 {
         let flags = if fd == 0 {
             libc::O_RDONLY
         } else {
             libc::O_WRONLY
         } as u32;
-        fds.set(
-            fd as usize,
-            OpenFile::new(Arc::new(StdioFile::new(fd)), flags),
-            0,
-        );
+        let file: Arc<dyn FileOps> = match &output {
+            Some(out) if fd > 0 => out.clone(),
+            _ => Arc::new(StdioFile::new(fd)),
+        };
+        fds.set(fd as usize, OpenFile::new(file, flags), 0);
     }
-    let root = fs.root().clone();
+    let mut task = new_task(k, ctr, fds).map_err(|source| SentryError::Task {
+        name: c.name.clone(),
+        source,
+    })?;
+    if let Err(e) = start(&mut task, c) {
+        let line = format!("sandboxd: container {}: {}\n", c.name, e.message);
+        let _ = task.fds.get(2).map(|f| f.ops.write(line.as_bytes(), 0));
+        task.exit = Some(Exit::Code(e.status as u8));
+        drop(_started);
+        task.run_to_exit();
+        return Ok(e.status);
+    }
+    drop(_started);
+    let exit = task.run_to_exit();
+    if let Exit::Signal(sig) = exit {
+        log::info!("container {}: killed by signal {sig}", c.name);
+    }
+    Ok(exit.shell_status())
+}
+
+/// A process of its own (no parent: reaped as soon as it exits, unless it
+/// is the container's pid 1) in container `ctr`, with descriptors `fds`,
+/// created on the calling host thread, which must run it.
+pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<Task, SpawnError> {
+    let c = &ctr.spec;
+    let root = ctr.fs.root().clone();
     let inh = Inherit {
-        fs,
+        fs: ctr.fs.clone(),
         cwd: root.clone(),
         root,
         fds,
-        creds,
+        creds: Creds::new(c.uid, c.gid),
         groups: vec![],
         umask: 0o022,
         sigactions: Arc::new(std::sync::Mutex::new([[0; 4]; 64])),
@@ -191,28 +262,14 @@ fn run_container(k: Arc<Kernel>, fs: Arc<GoferFs>, c: &ContainerSpec) -> Result<
         comm: [0; 16],
         exe: Default::default(),
         regs: Default::default(),
-        ns: PidNs::new(),
+        ns: ctr.ns.clone(),
         parent: 0,
     };
-    let mut task = Task::new(k, inh, Memory::Fresh).map_err(|source| SentryError::Task {
-        name: c.name.clone(),
-        source,
-    })?;
-    if let Err(e) = start(&mut task, c) {
-        eprintln!("sandboxd: container {}: {}", c.name, e.message);
-        task.exit = Some(Exit::Code(e.status as u8));
-        task.run_to_exit();
-        return Ok(e.status);
-    }
-    let exit = task.run_to_exit();
-    if let Exit::Signal(sig) = exit {
-        log::info!("container {}: killed by signal {sig}", c.name);
-    }
-    Ok(exit.shell_status())
+    Task::new(k, inh, Memory::Fresh)
 }
 
 /// Sets the working directory and loads the command.
-fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
+pub(super) fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError> {
     let root = task.root.clone();
     let wd = resolve(&task.fs, &root, &root, c.workdir.as_bytes(), Follow::Yes)
         .map_err(|e| fail(125, format!("workdir {:?}: {}", c.workdir, errno_text(e))))?;

@@ -1,6 +1,7 @@
 //! The sentry: the user-space kernel. It owns guest memory, the platform
 //! (KVM), and implements every guest system call itself.
 
+pub mod control;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
@@ -63,6 +64,6 @@ pub struct SentrySpec {
     pub hostname: String,
 }
 
-mod boot;
+pub(crate) mod boot;
 
 pub use boot::{run, SentryError};

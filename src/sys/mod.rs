@@ -14,3 +14,4 @@ pub mod mount;
 pub mod process;
 pub mod signal;
 pub mod spawn;
+pub mod unix;

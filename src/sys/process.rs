@@ -90,6 +90,65 @@ pub fn single_malloc_arena() {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
 }
 
+/// Which side of a fork the caller is on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// The original process; the child's pid.
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// fork(2), refused (EBUSY) unless the calling process has one thread:
+/// in the child only the calling thread survives, so any lock another
+/// thread held would stay locked forever.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::from_raw_os_error(libc::EBUSY));
+    }
+    // SAFETY: the process is single-threaded (checked above), so the
+    // child gets a consistent copy of every lock and allocator state.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Sends `sig` through a pidfd (no pid-reuse race), ignoring a process
+/// that is already gone.
+pub fn pidfd_kill(pidfd: std::os::fd::BorrowedFd<'_>, sig: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal takes an fd, a signal number, a null
+    // siginfo and flags 0.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    let err = io::Error::last_os_error();
+    if rc != 0 && err.raw_os_error() != Some(libc::ESRCH) {
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// A pidfd for process `pid` (any process, not only a child): readable
+/// once it has exited.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags; no memory arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// CPU time the calling host thread has used so far.
 pub fn thread_cpu_time() -> std::time::Duration {
     let mut ts = libc::timespec {

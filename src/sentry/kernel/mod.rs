@@ -23,6 +23,8 @@ pub struct Kernel {
     pub boot: Instant,
     /// The vDSO every exec maps (None if it could not be set up).
     pub vdso: Option<Vdso>,
+    /// Parks every task before guest code while the pod is paused.
+    pub pause: pause::PauseGate,
     /// Unimplemented syscalls already logged (each is logged once).
     unimplemented: Mutex<HashSet<u64>>,
     /// Processes killed for want of guest memory whose memory is not yet
@@ -48,6 +50,7 @@ impl Kernel {
             hostname,
             boot: Instant::now(),
             vdso,
+            pause: pause::PauseGate::default(),
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
         })
@@ -60,6 +63,7 @@ impl Kernel {
     }
 }
 pub mod itimer;
+pub mod pause;
 pub mod process;
 pub mod procfs;
 pub mod sigframe;

@@ -73,6 +73,9 @@ pub struct Group {
     /// Told whenever a signal is sent to the process or one of its
     /// threads (signalfd readiness).
     pub signal_queue: Arc<crate::sentry::vfs::waitq::WaitQueue>,
+    /// The argv of the process image, NUL-terminated strings (for `ps`
+    /// from the control socket, which has no handle on the task).
+    pub cmdline: Mutex<Vec<u8>>,
 }
 
 impl Group {
@@ -763,6 +766,16 @@ impl PidNs {
                 super::signal::send_info(&parent, info);
             }
         }
+    }
+
+    /// Every process, zombies included: (pid, parent, control while it
+    /// runs), by pid.
+    pub fn snapshot(&self) -> Vec<(i32, i32, Option<Arc<Control>>)> {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .iter()
+            .map(|(&pid, pr)| (pid, pr.parent, pr.control.clone()))
+            .collect()
     }
 
     /// The control of running process `pid`.

@@ -306,6 +306,7 @@ impl Task {
                     .add(inh.parent, control.clone())
                     .map_err(SpawnError::Errno)?;
                 group.add(control.clone());
+                *group.cmdline.lock().unwrap() = inh.exe.1.clone();
                 (pid, pid, control)
             }
         };
@@ -566,8 +567,13 @@ impl Task {
             self.interrupted_syscall = None;
             // Pages of shared objects that shrank must not be reachable.
             self.mm.settle();
+            if !self.k.pause.enter_guest(&self.control) {
+                continue;
+            }
             let entered = std::time::Instant::now();
-            let event = self.ctx.switch(self.mm.space(), &mut self.regs)?;
+            let switched = self.ctx.switch(self.mm.space(), &mut self.regs);
+            self.k.pause.leave_guest();
+            let event = switched?;
             self.control
                 .times
                 .add(entered.elapsed(), Default::default());
@@ -712,6 +718,7 @@ impl Task {
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
             .map(|n| n.path())
             .unwrap_or_else(|_| path.to_vec());
+        *self.control.group.cmdline.lock().unwrap() = cmdline.clone();
         self.exe = (exe_path, cmdline);
         if let Some(done) = self.vfork_done.take() {
             let _ = done.send(());

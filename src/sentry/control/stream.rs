@@ -1,0 +1,62 @@
+//! A host fd handed to the sentry over the control socket (the stdio of an
+//! exec'd process, a container's output pipe), given to the guest as a
+//! stream file. The guest never gets the host fd; the sentry reads and
+//! writes it on the guest's behalf.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::abi::types::Stat;
+use crate::abi::SysResult;
+use crate::sentry::vfs::FileOps;
+
+/// S_IFIFO: the guest sees a pipe (no terminal through the control socket).
+const S_IFIFO: u32 = 0o010000;
+
+pub struct HostStream {
+    fd: OwnedFd,
+}
+
+impl HostStream {
+    pub fn new(fd: OwnedFd) -> HostStream {
+        HostStream { fd }
+    }
+}
+
+impl FileOps for HostStream {
+    fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        loop {
+            match nix::unistd::read(self.fd.as_fd(), buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return Ok(r?),
+            }
+        }
+    }
+
+    fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
+        loop {
+            match nix::unistd::write(self.fd.as_fd(), buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                // The reader went away: the guest gets EPIPE (and SIGPIPE
+                // from the syscall layer, as for a pipe).
+                r => return Ok(r?),
+            }
+        }
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        Ok(Stat {
+            mode: S_IFIFO | 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn poll(&self, want: u16) -> u16 {
+        crate::sentry::vfs::poll::host_ready(self.fd.as_fd(), want)
+    }
+}

@@ -1,0 +1,338 @@
+//! End-to-end pod lifecycle: `run -d`, then the commands that drive a
+//! running pod (list, exec, kill, wait, pause, resume, delete) through
+//! its control socket. Each test has a state root of its own
+//! (SANDBOXD_STATE_ROOT), so tests never see each other's pods or the
+//! user's.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{image, store, Out, TempDir};
+
+/// A state root, a pod file and the commands to drive it.
+struct Lab {
+    dir: TempDir,
+    tag: String,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        Lab {
+            dir: TempDir::new(tag),
+            tag: format!("lifecycle-{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.0.join("state")
+    }
+
+    /// Writes pod file `name` with one container `app` running `cmd`.
+    fn pod(&self, name: &str, cmd: &[&str]) -> PathBuf {
+        let cmd: Vec<String> = cmd
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        let json = format!(
+            "{{\"name\": {name:?}, \"containers\": {{\"app\": {{\"image\": {:?}, \"command\": [{}]}}}}}}",
+            image("busybox"),
+            cmd.join(", ")
+        );
+        let path = self.dir.0.join(format!("{name}.json"));
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    /// Runs `sandboxd ARGS` with this lab's state root; stdin /dev/null.
+    fn sandboxd(&self, args: &[&str]) -> Out {
+        let out = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+            .args(args)
+            .env("SANDBOXD_STORE", store())
+            .env("SANDBOXD_STATE_ROOT", self.root())
+            .env("SANDBOXD_TEST_TAG", &self.tag)
+            .stdin(Stdio::null())
+            .output()
+            .expect("start sandboxd");
+        Out {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
+    /// `run -d`; returns the pod id.
+    fn start(&self, pod: &Path) -> String {
+        let out = self.sandboxd(&["run", "-d", pod.to_str().unwrap()]);
+        assert_eq!(out.status, 0, "run -d: {out:?}");
+        let id = out.stdout.trim().to_string();
+        assert_eq!(id.len(), 12, "{out:?}");
+        id
+    }
+
+    fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.root().join(id).join("log")).unwrap_or_default()
+    }
+
+    /// Live processes started for this lab (the roles inherit SANDBOXD_*).
+    fn leftovers(&self) -> usize {
+        let needle = format!("SANDBOXD_TEST_TAG={}", self.tag);
+        let mut n = 0;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            let live = std::fs::read_to_string(entry.path().join("status"))
+                .is_ok_and(|s| !s.contains("State:\tZ"));
+            if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Waits (at most 5 s) until no process of this lab is left.
+    fn assert_no_leftovers(&self) {
+        let start = Instant::now();
+        while self.leftovers() > 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(self.leftovers(), 0, "processes outlived the pod");
+    }
+}
+
+/// Polls `f` every 50 ms for at most 10 s.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LOOP: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+];
+
+#[test]
+fn run_detached_is_listed_running_and_exec_returns_output_and_status() {
+    let lab = Lab::new("exec");
+    let id = lab.start(&lab.pod("web", &["/bin/sleep", "60"]));
+    let list = lab.sandboxd(&["list"]);
+    let line = list.stdout.lines().find(|l| l.starts_with(&id));
+    assert!(
+        line.is_some_and(|l| l.contains(" web ") && l.contains(" running ")),
+        "{list:?}"
+    );
+    let echo = lab.sandboxd(&["exec", &id, "--", "echo", "hi"]);
+    assert_eq!((echo.status, echo.stdout.as_str()), (0, "hi\n"), "{echo:?}");
+    let three = lab.sandboxd(&["exec", "web", "app", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(three.status, 3, "{three:?}");
+    let missing = lab.sandboxd(&["exec", &id, "--", "no-such-command"]);
+    assert_eq!(missing.status, 127, "{missing:?}");
+    let ps = lab.sandboxd(&["ps", &id]);
+    assert!(ps.stdout.contains("/bin/sleep 60"), "{ps:?}");
+    let del = lab.sandboxd(&["delete", "--force", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    lab.assert_no_leftovers();
+}
+
+#[test]
+fn kill_stops_the_pod_and_wait_returns_its_status() {
+    let lab = Lab::new("kill");
+    let id = lab.start(&lab.pod("k", &["/bin/sleep", "60"]));
+    let kill = lab.sandboxd(&["kill", &id, "KILL"]);
+    assert_eq!(kill.status, 0, "{kill:?}");
+    let wait = lab.sandboxd(&["wait", &id]);
+    assert_eq!((wait.status, wait.stdout.trim()), (137, "137"), "{wait:?}");
+    let list = lab.sandboxd(&["list"]);
+    assert!(list.stdout.contains(" stopped "), "{list:?}");
+    // Stopped pods refuse what needs a running one, in one line.
+    let exec = lab.sandboxd(&["exec", &id, "--", "true"]);
+    assert_eq!(exec.status, 125);
+    assert_eq!(
+        exec.stderr,
+        format!("sandboxd: pod {id} is stopped: cannot exec in it\n")
+    );
+    let del = lab.sandboxd(&["delete", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    assert!(!lab.root().join(&id).exists());
+    lab.assert_no_leftovers();
+}
+
+#[test]
+fn pause_stops_the_output_and_resume_restarts_it() {
+    let lab = Lab::new("pause");
+    let id = lab.start(&lab.pod("counter", LOOP));
+    eventually("first output", || lab.log(&id).contains("tick 3"));
+    let pause = lab.sandboxd(&["pause", &id]);
+    assert_eq!(pause.status, 0, "{pause:?}");
+    let list = lab.sandboxd(&["list"]);
+    assert!(list.stdout.contains(" paused "), "{list:?}");
+    let at_pause = lab.log(&id).len();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(lab.log(&id).len(), at_pause, "output grew while paused");
+    let again = lab.sandboxd(&["pause", &id]);
+    assert_eq!(
+        again.stderr,
+        format!("sandboxd: pod {id} is paused: only a running pod can be paused\n")
+    );
+    assert_eq!(lab.sandboxd(&["resume", &id]).status, 0);
+    eventually("output after resume", || lab.log(&id).len() > at_pause);
+    let del = lab.sandboxd(&["delete", "-f", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    lab.assert_no_leftovers();
+}
+
+#[test]
+fn delete_running_pod_is_refused_without_force() {
+    let lab = Lab::new("delete");
+    let id = lab.start(&lab.pod("d", &["/bin/sleep", "60"]));
+    let refused = lab.sandboxd(&["delete", &id]);
+    assert_eq!(refused.status, 125);
+    assert_eq!(
+        refused.stderr,
+        format!("sandboxd: pod {id} is running: stop it first, or delete --force\n")
+    );
+    assert!(lab.root().join(&id).join("meta.json").exists());
+    let del = lab.sandboxd(&["delete", "--force", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    assert!(!lab.root().join(&id).exists());
+    lab.assert_no_leftovers();
+}
+
+#[test]
+fn five_pods_in_parallel_leave_nothing_after_delete() {
+    let lab = Lab::new("five");
+    let pods: Vec<PathBuf> = (0..5)
+        .map(|i| lab.pod(&format!("p{i}"), &["/bin/sleep", "60"]))
+        .collect();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = pods.iter().map(|p| s.spawn(|| lab.start(p))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let list = lab.sandboxd(&["list", "-q"]);
+    let mut listed: Vec<&str> = list.stdout.lines().collect();
+    listed.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    std::thread::scope(|s| {
+        for id in &ids {
+            s.spawn(|| {
+                let out = lab.sandboxd(&["delete", "-f", id]);
+                assert_eq!(out.status, 0, "{out:?}");
+            });
+        }
+    });
+    lab.assert_no_leftovers();
+    let left: Vec<_> = std::fs::read_dir(lab.root()).unwrap().collect();
+    assert!(left.is_empty(), "state left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(lab.dir.0.to_str().unwrap()), "{mounts}");
+}
+
+#[test]
+fn unknown_pod_and_bad_arguments_are_one_line_errors() {
+    let lab = Lab::new("errors");
+    for args in [
+        &["ps", "nope"][..],
+        &["kill", "nope"],
+        &["wait", "nope"],
+        &["delete", "nope"],
+        &["exec", "nope", "--", "true"],
+    ] {
+        let out = lab.sandboxd(args);
+        assert_eq!(out.status, 125, "{args:?}: {out:?}");
+        assert_eq!(
+            out.stderr, "sandboxd: pod \"nope\" does not exist\n",
+            "{args:?}"
+        );
+    }
+    let bad_signal = lab.sandboxd(&["kill", "nope", "SIGNOPE"]);
+    assert_eq!(bad_signal.stderr, "sandboxd: unknown signal \"SIGNOPE\"\n");
+}
+
+#[test]
+fn killed_foreground_launcher_takes_the_pod_with_it() {
+    let lab = Lab::new("fg-kill");
+    let pod = lab.pod("fg", &["/bin/sh", "-c", "echo started; sleep 60"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .args(["run", pod.to_str().unwrap()])
+        .env("SANDBOXD_STORE", store())
+        .env("SANDBOXD_STATE_ROOT", lab.root())
+        .env("SANDBOXD_TEST_TAG", &lab.tag)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"started\n");
+    // While it runs, the foreground pod is listed and reachable.
+    let list = lab.sandboxd(&["list"]);
+    assert!(list.stdout.contains(" fg "), "{list:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    lab.assert_no_leftovers();
+    // Its entry is stale: list drops it.
+    let list = lab.sandboxd(&["list", "-q"]);
+    assert_eq!(list.stdout, "", "{list:?}");
+    assert_eq!(std::fs::read_dir(lab.root()).unwrap().count(), 0);
+}
+
+#[test]
+fn killed_monitor_takes_the_pod_with_it_and_state_says_stopped() {
+    let lab = Lab::new("monitor");
+    let id = lab.start(&lab.pod("m", &["/bin/sleep", "60"]));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lab.root().join(&id).join("meta.json")).unwrap())
+            .unwrap();
+    let monitor = meta["monitor"]["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    lab.assert_no_leftovers();
+    let list = lab.sandboxd(&["list"]);
+    let line = list.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(line.contains(" stopped ") && line.ends_with('?'), "{line}");
+    let wait = lab.sandboxd(&["wait", &id]);
+    assert_eq!((wait.status, wait.stdout.trim()), (125, "unknown"));
+    let del = lab.sandboxd(&["delete", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+}
+
+#[test]
+fn two_containers_log_with_prefixes() {
+    let lab = Lab::new("prefix");
+    let img = image("busybox");
+    let json = format!(
+        "{{\"name\": \"two\", \"containers\": {{\
+         \"a\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"echo from-a; sleep 60\"]}},\
+         \"b\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"echo from-b; sleep 60\"]}}}}}}"
+    );
+    let pod = lab.dir.0.join("two.json");
+    std::fs::write(&pod, json).unwrap();
+    let id = lab.start(&pod);
+    eventually("both lines", || {
+        let log = lab.log(&id);
+        log.contains("[a] from-a\n") && log.contains("[b] from-b\n")
+    });
+    let only_b = lab.sandboxd(&["logs", &id, "b"]);
+    assert_eq!(only_b.stdout, "from-b\n", "{only_b:?}");
+    let stats = lab.sandboxd(&["stats", &id]);
+    let v: serde_json::Value = serde_json::from_str(stats.stdout.trim()).unwrap();
+    assert!(v["memory"]["used"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["containers"].as_array().unwrap().len(), 2, "{v}");
+    let del = lab.sandboxd(&["delete", "-f", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    lab.assert_no_leftovers();
+}
