@@ -108,6 +108,27 @@ git -c user.name=a -c user.email=a@b commit -qm one && git log --format=%s
 }
 
 #[test]
+fn run_resources_set_the_guest_memory_and_cpus() {
+    each_platform(|p| {
+        let out = TestPod::new(
+            &image("testprogs"),
+            &[
+                "/bin/sh",
+                "-c",
+                "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo; /bin/memhog; echo status $?",
+            ],
+        )
+        .resources(r#"{"memory": "64MiB", "cpus": 3}"#)
+        .platform(p)
+        .run();
+        assert_eq!(
+            out.stdout, "3\nMemTotal:          65536 kB\nstatus 137\n",
+            "{p}: {out:?}"
+        );
+    });
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

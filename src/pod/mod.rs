@@ -68,6 +68,17 @@ pub struct Pod {
     pub containers: BTreeMap<String, Container>,
     /// "auto" (default), "kvm" or "ptrace".
     pub platform: String,
+    pub resources: Resources,
+}
+
+/// What the pod's sandbox may use (`resources`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Resources {
+    /// Guest memory in bytes (default 512 MiB): a process that needs more
+    /// is killed as by the OOM killer.
+    pub memory: Option<u64>,
+    /// The CPUs the guest sees (default: the host's).
+    pub cpus: Option<u32>,
 }
 
 /// An image bundle on the host.

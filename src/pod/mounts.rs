@@ -135,6 +135,16 @@ fn read_readonly(_: &Ctx, b: &mut MountBuilder, v: &Value, at: &JsonPath) -> Rea
 }
 
 fn read_size(_: &Ctx, b: &mut MountBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    let size = size_value(v, at)?;
+    if size == 0 {
+        return Err(Invalid::new(at, "must be at least one byte"));
+    }
+    b.size = Some(size);
+    Ok(())
+}
+
+/// A size: a number of bytes, or a string with a unit ("64MiB").
+pub fn size_value(v: &Value, at: &JsonPath) -> Result<u64, Invalid> {
     let size = match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => parse_size(s),
@@ -148,11 +158,7 @@ fn read_size(_: &Ctx, b: &mut MountBuilder, v: &Value, at: &JsonPath) -> ReadRes
             ),
         )
     })?;
-    if size == 0 {
-        return Err(Invalid::new(at, "must be at least one byte"));
-    }
-    b.size = Some(size);
-    Ok(())
+    Ok(size)
 }
 
 /// "4096", "100B", "512KiB", "64MiB", "2GiB": bytes, or None.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::json::{self, Field, Invalid, JsonPath};
-use super::{Container, Image, Mount, Pod, User};
+use super::{Container, Image, Mount, Pod, Resources, User};
 
 /// What every field reader may consult.
 pub struct Ctx {
@@ -52,6 +52,7 @@ struct PodBuilder {
     platform: Option<String>,
     images: BTreeMap<String, Image>,
     containers: Option<BTreeMap<String, ContainerBuilder>>,
+    resources: Resources,
 }
 
 const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
@@ -71,7 +72,56 @@ const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
         name: "containers",
         read: read_containers,
     },
+    Field {
+        name: "resources",
+        read: read_resources,
+    },
 ];
+
+// ---- resources ----
+
+/// Least guest memory a pod may ask for (the loader, stacks and page
+/// tables need some).
+const MIN_MEMORY: u64 = 32 << 20;
+/// Most CPUs a pod may ask for.
+const MAX_CPUS: u64 = 256;
+
+const RESOURCE_FIELDS: &[Field<Ctx, Resources>] = &[
+    Field {
+        name: "memory",
+        read: read_memory,
+    },
+    Field {
+        name: "cpus",
+        read: read_cpus,
+    },
+];
+
+fn read_resources(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
+    json::read_object(ctx, &mut b.resources, RESOURCE_FIELDS, v, at)
+}
+
+fn read_memory(_: &Ctx, r: &mut Resources, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
+    let bytes = super::mounts::size_value(v, at)?;
+    if bytes < MIN_MEMORY {
+        return Err(Invalid::new(at, "must be at least 32MiB"));
+    }
+    r.memory = Some(bytes);
+    Ok(())
+}
+
+fn read_cpus(_: &Ctx, r: &mut Resources, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
+    match v.as_u64() {
+        Some(n) if (1..=MAX_CPUS).contains(&n) => {
+            r.cpus = Some(n as u32);
+            Ok(())
+        }
+        _ => Err(Invalid::new(
+            at,
+            format!("expected a whole number of CPUs from 1 to {MAX_CPUS}, got {v}"),
+        )),
+    }
+}
 
 fn read_pod_name(_: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
     let name = json::string(v, at)?;
@@ -150,6 +200,7 @@ impl PodBuilder {
             images,
             containers,
             platform: self.platform.unwrap_or_else(|| "auto".to_owned()),
+            resources: self.resources,
         })
     }
 }

@@ -36,7 +36,8 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
             .clone()
             .unwrap_or_else(|| pod.platform.clone()),
         strace: opts.strace,
-        memory: DEFAULT_MEMORY,
+        memory: pod.resources.memory.unwrap_or(DEFAULT_MEMORY),
+        cpus: pod.resources.cpus.unwrap_or(0),
         hostname: pod.name.clone(),
     }
 }

@@ -104,7 +104,17 @@ pub fn run(
     } else {
         spec.hostname.clone()
     };
-    let kernel = Kernel::new(platform, memory.clone(), spec.strace, hostname.clone());
+    let cpus = match spec.cpus {
+        0 => crate::sys::process::host_cpus(),
+        n => n as usize,
+    };
+    let kernel = Kernel::new(
+        platform,
+        memory.clone(),
+        spec.strace,
+        hostname.clone(),
+        cpus,
+    );
     let mut containers = Vec::new();
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
         let fs =

@@ -61,6 +61,9 @@ pub struct SentrySpec {
     pub strace: bool,
     /// Guest memory limit in bytes.
     pub memory: u64,
+    /// CPUs the guest sees (0: the host's).
+    #[serde(default)]
+    pub cpus: u32,
     pub hostname: String,
 }
 

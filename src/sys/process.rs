@@ -161,6 +161,19 @@ pub fn thread_cpu_time() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// How many CPUs the calling thread may run on (at least 1).
+pub fn host_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is valid; the call fills at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, for the calling thread.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return 1;
+    }
+    // SAFETY: CPU_COUNT reads the set we own.
+    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

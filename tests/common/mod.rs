@@ -30,6 +30,7 @@ pub struct TestPod {
     platform: Option<String>,
     args: Vec<String>,
     init: Option<bool>,
+    resources: Option<String>,
 }
 
 /// The repository root.
@@ -107,7 +108,14 @@ impl TestPod {
             platform: None,
             args: vec![],
             init: None,
+            resources: None,
         }
+    }
+
+    /// Sets the pod's `resources` object (raw JSON).
+    pub fn resources(mut self, json: &str) -> Self {
+        self.resources = Some(json.into());
+        self
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
@@ -165,7 +173,12 @@ impl TestPod {
         if let Some(i) = self.init {
             c += &format!(", \"init\": {i}");
         }
-        format!("{{\"containers\": {{\"app\": {{{c}}}}}}}")
+        let resources = self
+            .resources
+            .as_ref()
+            .map(|r| format!("\"resources\": {r}, "))
+            .unwrap_or_default();
+        format!("{{{resources}\"containers\": {{\"app\": {{{c}}}}}}}")
     }
 
     /// Runs the pod with `sandboxd run` and waits (at most TIMEOUT).

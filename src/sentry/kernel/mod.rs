@@ -31,6 +31,9 @@ pub struct Kernel {
     /// released: while there are any, other faults wait instead of
     /// killing more.
     pub oom_victims: std::sync::atomic::AtomicUsize,
+    /// The CPUs the guest sees (`resources.cpus`): sched_getaffinity,
+    /// /proc/cpuinfo, /proc/stat.
+    pub cpus: usize,
 }
 
 impl Kernel {
@@ -39,6 +42,7 @@ impl Kernel {
         memory: Arc<GuestMemory>,
         strace: bool,
         hostname: String,
+        cpus: usize,
     ) -> Arc<Kernel> {
         let vdso = Vdso::new(&memory)
             .inspect_err(|e| log::warn!("setting up the vDSO: {e}; guests run without one"))
@@ -53,6 +57,7 @@ impl Kernel {
             pause: pause::PauseGate::default(),
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
+            cpus: cpus.max(1),
         })
     }
 

@@ -12,11 +12,11 @@ use crate::sentry::vfs::dev::ProcKind;
 /// The bytes of /proc file `kind` as `t` sees it.
 pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
     match kind {
-        ProcKind::Cpuinfo => cpuinfo(),
+        ProcKind::Cpuinfo => cpuinfo(t.k.cpus),
         ProcKind::Meminfo => meminfo(t),
         ProcKind::Uptime => {
             let up = t.k.boot.elapsed().as_secs_f64();
-            format!("{up:.2} {:.2}\n", up * cpus() as f64).into_bytes()
+            format!("{up:.2} {:.2}\n", up * t.k.cpus as f64).into_bytes()
         }
         ProcKind::Loadavg => format!("0.00 0.00 0.00 1/1 {}\n", t.pid).into_bytes(),
         ProcKind::Version => {
@@ -74,20 +74,8 @@ fn maps(t: &Task) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn cpus() -> usize {
-    // SAFETY: a zeroed cpu_set_t is valid; the call fills at most its size.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above, for the calling thread.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
-    {
-        return 1;
-    }
-    // SAFETY: CPU_COUNT reads the set we own.
-    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
-}
-
-fn cpuinfo() -> Vec<u8> {
-    let n = cpus();
+/// One entry per CPU the sandbox shows (`resources.cpus`).
+fn cpuinfo(n: usize) -> Vec<u8> {
     let mut out = String::new();
     for i in 0..n {
         out += &format!(

@@ -359,19 +359,10 @@ pub fn sys_sched_getaffinity(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if len < 8 || len % 8 != 0 {
         return Err(Errno::EINVAL);
     }
-    // SAFETY: a zeroed cpu_set_t is valid; the call writes at most its size.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above, for the calling thread.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
-    {
-        return Err(Errno::last());
-    }
+    // The guest's CPUs are numbered 0..cpus (`resources.cpus`).
     let mut mask = vec![0u8; len.min(128)];
-    for cpu in 0..(mask.len() * 8).min(libc::CPU_SETSIZE as usize) {
-        // SAFETY: `cpu` is below CPU_SETSIZE.
-        if unsafe { libc::CPU_ISSET(cpu, &set) } {
-            mask[cpu / 8] |= 1 << (cpu % 8);
-        }
+    for cpu in 0..(mask.len() * 8).min(t.k.cpus) {
+        mask[cpu / 8] |= 1 << (cpu % 8);
     }
     t.mm.copy_out(a[2], &mask)?;
     Ok(mask.len() as u64)
