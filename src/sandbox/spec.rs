@@ -124,6 +124,7 @@ mod tests {
             images: BTreeMap::from([("busybox".into(), image)]),
             containers: BTreeMap::from([("app".into(), app)]),
             platform: "auto".into(),
+            resources: Default::default(),
         }
     }
 
