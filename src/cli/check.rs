@@ -133,7 +133,11 @@ mod tests {
       ]
     }}
   }},
-  "platform": "auto"
+  "platform": "auto",
+  "resources": {{
+    "memory": 536870912,
+    "cpus": null
+  }}
 }}"#
         );
         assert_eq!(out, expected);

@@ -71,13 +71,17 @@ pub struct Pod {
     pub resources: Resources,
 }
 
+/// Guest memory of a pod that does not set `resources.memory`.
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+
 /// What the pod's sandbox may use (`resources`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Resources {
-    /// Guest memory in bytes (default 512 MiB): a process that needs more
-    /// is killed as by the OOM killer.
+    /// Guest memory in bytes (default [`DEFAULT_MEMORY`], set once the
+    /// pod is evaluated): a process that needs more is killed as by the
+    /// OOM killer.
     pub memory: Option<u64>,
-    /// The CPUs the guest sees (default: the host's).
+    /// The CPUs the guest sees (default, null: the host's).
     pub cpus: Option<u32>,
 }
 

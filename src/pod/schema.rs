@@ -200,7 +200,10 @@ impl PodBuilder {
             images,
             containers,
             platform: self.platform.unwrap_or_else(|| "auto".to_owned()),
-            resources: self.resources,
+            resources: Resources {
+                memory: self.resources.memory.or(Some(super::DEFAULT_MEMORY)),
+                ..self.resources
+            },
         })
     }
 }
@@ -523,7 +526,7 @@ mod tests {
 
     #[test]
     fn evaluate_future_fields_are_not_accepted_yet() {
-        for field in ["imports", "volumes", "resources", "network"] {
+        for field in ["imports", "volumes", "network"] {
             let mut v = app(json!({}));
             v[field] = json!(null);
             assert!(err(v).starts_with(&format!("{field}: unknown field")));

@@ -9,8 +9,7 @@ use crate::sentry::{ContainerSpec, MountKind, MountSpec, SentrySpec};
 
 use super::RunOptions;
 
-/// Guest memory limit while the pod file has no `resources.memory`.
-pub const DEFAULT_MEMORY: u64 = 512 << 20;
+pub use crate::pod::DEFAULT_MEMORY;
 
 /// The spec of `pod`; containers in the pod's (name) order, which is also
 /// the order of the gofer sockets.
