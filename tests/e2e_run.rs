@@ -129,6 +129,25 @@ fn run_resources_set_the_guest_memory_and_cpus() {
 }
 
 #[test]
+fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() {
+    let dir = TempDir::new("two");
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"containers": {{
+            "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "echo from a; sleep 0.2"]}},
+            "b": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "echo from b; exit 4"]}}}}}}"#,
+        bb = image("busybox"),
+        tp = image("testprogs"),
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(out.status, 4, "{out:?}");
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["[a] from a", "[b] from b"], "{out:?}");
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

@@ -121,7 +121,8 @@ impl RunCmd {
                 None
             }
         };
-        let track = dir.map(|d| crate::sandbox::track::Track::new(d, None, Vec::new()));
+        let prefixes = crate::sandbox::monitor::prefixes(&pod);
+        let track = dir.map(|d| crate::sandbox::track::Track::new(d, None, prefixes));
         let status = crate::sandbox::run_pod(&pod, &opts, track.as_ref());
         if let Some(t) = track {
             let _ = t.dir.remove();

@@ -23,7 +23,7 @@ mod auto_platform;
 mod errpipe;
 mod gofer_role;
 mod launch;
-mod monitor;
+pub mod monitor;
 mod sandbox_role;
 mod setup;
 mod spec;

@@ -105,7 +105,7 @@ fn monitor(pod: &Pod, opts: &RunOptions, dir: PodDir, ready: OwnedFd, log: Owned
 
 /// Container names whose output is prefixed: all of them when the pod
 /// has several, none otherwise (the log is then the raw output).
-fn prefixes(pod: &Pod) -> Vec<String> {
+pub fn prefixes(pod: &Pod) -> Vec<String> {
     if pod.containers.len() > 1 {
         pod.containers.keys().cloned().collect()
     } else {
