@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +66,13 @@ static void *exiter(void *arg) {
     exit(42); /* ends every thread of the process */
 }
 
+static void *chdir_umask(void *arg) {
+    (void)arg;
+    chdir("/tmp");
+    umask(077);
+    return NULL;
+}
+
 static void *pthread_exiter(void *arg) {
     pthread_exit((void *)(intptr_t)(7 + (int)(intptr_t)arg));
 }
@@ -101,6 +110,17 @@ int main(void) {
     pthread_create(&t[0], NULL, pthread_exiter, (void *)(intptr_t)3);
     pthread_join(t[0], &ret);
     printf("pthread_exit value %ld\n", (long)(intptr_t)ret);
+
+    /* Threads share the working directory and umask (CLONE_FS). */
+    chdir("/");
+    pthread_create(&t[0], NULL, chdir_umask, NULL);
+    pthread_join(t[0], NULL);
+    char cwd[256];
+    mode_t old = umask(022);
+    printf("cwd and umask set by a thread: %s %03o\n", getcwd(cwd, sizeof cwd), (unsigned)old);
+    int cpu = sched_getcpu();
+    printf("sched_getcpu within the CPUs: %s\n",
+           cpu >= 0 && cpu < sysconf(_SC_NPROCESSORS_ONLN) ? "yes" : "no");
 
     pid_t tid = syscall(SYS_gettid);
     printf("main thread: tid == pid: %s\n", tid == getpid() ? "yes" : "no");

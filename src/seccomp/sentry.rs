@@ -144,6 +144,10 @@ pub fn policy() -> Policy {
     .allow(libc::SYS_clock_nanosleep, "timers")
     .allow(libc::SYS_nanosleep, "timers")
     .allow(libc::SYS_gettimeofday, "time (vDSO fallback)")
+    .allow(
+        libc::SYS_getcpu,
+        "the host CPU a guest getcpu maps from (vDSO fallback)",
+    )
     .allow_if(
         libc::SYS_prctl,
         vec![cond32(0, SeccompCmpOp::Eq, libc::PR_SET_NAME as u64)],
@@ -203,7 +207,6 @@ pub fn ptrace_platform(p: &mut Policy) {
         libc::SYS_sched_setaffinity,
         "keep each stub on its tracer's CPU",
     )
-    .allow(libc::SYS_getcpu, "the tracer's current CPU (vDSO fallback)")
     .allow(
         libc::SYS_dup2,
         "stub: move the guest memfd to its fixed number",

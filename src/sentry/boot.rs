@@ -266,6 +266,7 @@ pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<
         creds: Creds::new(c.uid, c.gid),
         groups: vec![],
         umask: 0o022,
+        fs_share: None,
         sigactions: Arc::new(std::sync::Mutex::new([[0; 4]; 64])),
         sigmask: 0,
         rlimits: default_rlimits(),

@@ -144,6 +144,8 @@ pub struct Inherit {
     /// Supplementary groups.
     pub groups: Vec<u32>,
     pub umask: u32,
+    /// Shared with the creator (CLONE_FS): root, working directory, umask.
+    pub fs_share: Option<Arc<FsShare>>,
     /// Shared with the creator for a thread (CLONE_SIGHAND), else a copy.
     pub sigactions: Arc<Mutex<SigActions>>,
     pub sigmask: u64,
@@ -177,6 +179,11 @@ pub struct Task {
     /// Supplementary groups (sorted).
     pub groups: Vec<u32>,
     pub umask: u32,
+    /// Set when threads or processes share root, cwd and umask with this
+    /// one (CLONE_FS): the syscall dispatcher syncs the fields with it.
+    pub fs_share: Option<Arc<FsShare>>,
+    /// The shared values as the current syscall found them.
+    fs_pulled: Option<(Arc<Node>, Arc<Node>, u32)>,
     pub clear_child_tid: u64,
     /// Head of the robust futex list (set_robust_list).
     pub robust_list: u64,
@@ -215,12 +222,52 @@ impl Drop for OomGuard {
 }
 
 /// What a new process shares with its parent (clone's CLONE_VM,
-/// CLONE_FILES and CLONE_SIGHAND); fork shares nothing.
+/// CLONE_FILES, CLONE_SIGHAND and CLONE_FS); fork shares nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Share {
     pub vm: bool,
     pub files: bool,
     pub sighand: bool,
+    pub fs: bool,
+}
+
+/// Root, working directory and umask shared by tasks made with CLONE_FS.
+pub struct FsShare(Mutex<(Arc<Node>, Arc<Node>, u32)>);
+
+impl Task {
+    /// The shared root/cwd/umask, made on first use from this task's.
+    fn fs_share(&mut self) -> Arc<FsShare> {
+        let state = (self.root.clone(), self.cwd.clone(), self.umask);
+        self.fs_share
+            .get_or_insert_with(|| Arc::new(FsShare(Mutex::new(state))))
+            .clone()
+    }
+
+    /// Before a syscall: take what another task sharing them set.
+    pub fn fs_pull(&mut self) {
+        if let Some(share) = &self.fs_share {
+            let (root, cwd, umask) = share.0.lock().unwrap().clone();
+            self.fs_pulled = Some((root.clone(), cwd.clone(), umask));
+            (self.root, self.cwd, self.umask) = (root, cwd, umask);
+        }
+    }
+
+    /// After a syscall: publish what it changed (only that: another task
+    /// may have changed the shared values while this one was blocked).
+    pub fn fs_push(&mut self) {
+        if let (Some(share), Some((root, cwd, umask))) = (&self.fs_share, self.fs_pulled.take()) {
+            let mut st = share.0.lock().unwrap();
+            if !Arc::ptr_eq(&root, &self.root) {
+                st.0 = self.root.clone();
+            }
+            if !Arc::ptr_eq(&cwd, &self.cwd) {
+                st.1 = self.cwd.clone();
+            }
+            if umask != self.umask {
+                st.2 = self.umask;
+            }
+        }
+    }
 }
 
 /// The memory a new task starts with.
@@ -326,6 +373,8 @@ impl Task {
             creds: inh.creds,
             groups: inh.groups,
             umask: inh.umask,
+            fs_share: inh.fs_share,
+            fs_pulled: None,
             clear_child_tid: 0,
             robust_list: 0,
             rlimits: inh.rlimits,
@@ -352,6 +401,7 @@ impl Task {
             creds: self.creds,
             groups: self.groups.clone(),
             umask: self.umask,
+            fs_share: None,
             sigactions: Arc::new(Mutex::new(*self.control.sigactions.lock().unwrap())),
             sigmask: self.control.mask.load(Ordering::SeqCst),
             rlimits: self.rlimits,
@@ -384,6 +434,9 @@ impl Task {
         if share.sighand {
             inh.sigactions = self.control.sigactions.clone();
         }
+        if share.fs {
+            inh.fs_share = Some(self.fs_share());
+        }
         self.spawn(inh, memory, setup)
     }
 
@@ -401,10 +454,14 @@ impl Task {
     pub fn spawn_thread(
         &mut self,
         regs: Regs,
+        share_fs: bool,
         setup: impl FnOnce(&mut Task) + Send + 'static,
     ) -> SysResult<i32> {
         self.prepare_thread()?;
         let mut inh = self.inherit(regs);
+        if share_fs {
+            inh.fs_share = Some(self.fs_share());
+        }
         inh.fds = self.fds.clone();
         inh.sigactions = self.control.sigactions.clone();
         inh.parent = self.pid;

@@ -36,8 +36,8 @@ const MAX_ARG_BYTES: usize = 2 << 20;
 
 /// Implements clone(2): new processes, and threads (CLONE_THREAD, which
 /// Linux lets through only with CLONE_SIGHAND and CLONE_VM). A thread
-/// shares memory, descriptors and signal dispositions; its working
-/// directory, root and umask are its own copy even with CLONE_FS.
+/// shares memory, descriptors and signal dispositions, and with CLONE_FS
+/// its working directory, root and umask.
 /// A process made with CLONE_VM (vfork, posix_spawn) shares its parent's
 /// memory until it execs, and CLONE_FILES / CLONE_SIGHAND share those.
 pub fn sys_clone(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
@@ -117,12 +117,13 @@ fn clone(
         }
     };
     let pid = if thread {
-        t.spawn_thread(regs, setup)?
+        t.spawn_thread(regs, flags & CLONE_FS != 0, setup)?
     } else {
         let share = Share {
             vm: flags & CLONE_VM != 0,
             files: flags & CLONE_FILES != 0,
             sighand: flags & CLONE_SIGHAND != 0,
+            fs: flags & CLONE_FS != 0,
         };
         t.spawn_child(regs, share, setup)?
     };

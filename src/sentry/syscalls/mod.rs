@@ -190,6 +190,7 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::CAPGET => e(creds::sys_capget, "xx"),
         nr::CAPSET => e(creds::sys_capset, "xx"),
         nr::SETRLIMIT => e(process::sys_setrlimit, "ix"),
+        nr::GETCPU => e(process::sys_getcpu, "xxx"),
         nr::EXECVEAT => e(lifecycle::sys_execveat, "fpxxx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
         nr::CLOSE_RANGE => e(file::sys_close_range, "uux"),
@@ -243,10 +244,12 @@ pub fn dispatch(t: &mut Task) {
     let shown =
         t.k.strace
             .then(|| strace::enter(t, n, entry.as_ref().map(|e| e.args), a));
+    t.fs_pull();
     let res = match &entry {
         Some(e) => (e.handler)(t, a),
         None => Err(t.unimplemented(n)),
     };
+    t.fs_push();
     if let Some(call) = shown {
         strace::exit(t, call, &res);
     }

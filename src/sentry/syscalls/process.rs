@@ -138,6 +138,20 @@ pub fn sys_prlimit64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
+/// Implements getcpu(2): the guest CPU (of `resources.cpus`) the host CPU
+/// running this thread maps to, on NUMA node 0.
+pub fn sys_getcpu(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let host = unsafe { libc::sched_getcpu() }.max(0) as usize;
+    if a[0] != 0 {
+        t.mm.write_u32(a[0], (host % t.k.cpus) as u32)?;
+    }
+    if a[1] != 0 {
+        t.mm.write_u32(a[1], 0)?;
+    }
+    Ok(0)
+}
+
 /// Implements setrlimit(2).
 pub fn sys_setrlimit(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_prlimit64(t, [0, a[0], a[1], 0, 0, 0])
