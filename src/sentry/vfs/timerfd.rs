@@ -45,8 +45,12 @@ impl TimerFd {
     /// expirations not read yet are forgotten. Returns the previous
     /// (time left, interval).
     pub fn set(&self, at: Option<Instant>, interval: Duration) -> (Duration, Duration) {
-        let old = self.timer.set(at, interval);
+        // Disarm first (no old expiry can count after this), forget the
+        // unread count, then arm: an expiry already due (an absolute time
+        // in the past) may fire at once and must not be forgotten.
+        let old = self.timer.set(None, Duration::ZERO);
         *self.ticks.lock().unwrap() = 0;
+        self.timer.set(at, interval);
         old
     }
 
