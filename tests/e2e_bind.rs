@@ -140,3 +140,46 @@ fn bind_readonly_refuses_every_change() {
         assert_eq!(listing(&data), before);
     });
 }
+
+#[test]
+fn bind_sees_changes_made_on_the_host_while_running() {
+    // The guest looks at the tree, says so, waits for the host to change
+    // it (replace a file, remove one, add one, chmod), then looks again.
+    let script = "cat /data/hello; cat /data/gone; ls /data/keep; stat -c %a /data/log; \
+                  touch /data/ready; while [ ! -e /data/go ]; do sleep 0.05; done; \
+                  cat /data/hello; cat /data/gone 2>&1 | grep -o 'No such file'; ls /data/keep; \
+                  stat -c %a /data/log; cat /data/keep/added";
+    each_platform(|p| {
+        let dir = TempDir::new("bind-host");
+        let data = dir.0.join("data");
+        fill(&data);
+        let host = {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                while !data.join("ready").exists() {
+                    assert!(start.elapsed().as_secs() < 60, "the guest never got ready");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                std::fs::write(data.join("hello.new"), "replaced\n").unwrap();
+                std::fs::rename(data.join("hello.new"), data.join("hello")).unwrap();
+                std::fs::remove_file(data.join("gone")).unwrap();
+                std::fs::write(data.join("keep/added"), "added\n").unwrap();
+                std::fs::set_permissions(data.join("log"), std::fs::Permissions::from_mode(0o640))
+                    .unwrap();
+                std::fs::write(data.join("go"), "").unwrap();
+            })
+        };
+        let out = run_with_bind(&dir, &data, false, script, p);
+        host.join().unwrap();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (
+                0,
+                "hi\nbyeinner\n644\nreplaced\nNo such file\nadded\ninner\n640\nadded\n"
+            ),
+            "{}",
+            out.stderr
+        );
+    });
+}

@@ -103,7 +103,8 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 }
 
 /// Implements fallocate(2): mode 0 grows the file (its pages are made
-/// on first touch, as they would be for any memory file), KEEP_SIZE has
+/// on first touch, as they would be for any memory file; a bind mount's
+/// file is extended on the host, without reserving blocks), KEEP_SIZE has
 /// nothing to reserve; other modes are not implemented (EOPNOTSUPP, as
 /// for a file system without them).
 pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
@@ -121,7 +122,8 @@ pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if file.ops.stat()?.is_dir() {
         return Err(Errno::EISDIR);
     }
-    if file.ops.shared_object().is_none() {
+    let bind = file.ops.node().is_some_and(|n| n.mount.is_bind());
+    if file.ops.shared_object().is_none() && !bind {
         return Err(Errno::ENODEV);
     }
     let end = off.checked_add(len).ok_or(Errno::EFBIG)? as u64;

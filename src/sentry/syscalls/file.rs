@@ -270,7 +270,15 @@ fn open_at(
                 & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC)
                     as u32;
             let file = if dir.mount.is_bind() {
-                let (node, fd) = super::fs::create_bind_file(t, &dir, &name, mode & 0o7777)?;
+                let (node, fd) = match super::fs::create_bind_file(t, &dir, &name, mode & 0o7777) {
+                    // Made on the host since the lookup: open that one.
+                    Err(Errno::EEXIST) if !excl => {
+                        let node = resolve_with(&t.fs, &root, &base, path, follow, rules)?;
+                        let file = open_node(t, node, flags)?;
+                        return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+                    }
+                    r => r?,
+                };
                 OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status)
             } else {
                 let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;

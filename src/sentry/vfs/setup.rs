@@ -62,13 +62,18 @@ impl GoferFs {
         Ok((dir, name))
     }
 
-    /// mkdir -p `path` (absolute) in the memory layers.
+    /// mkdir -p `path` (absolute): in the memory layers, or on the host
+    /// inside a bind mount (a mount point a later mount needs).
     fn make_dirs(&self, path: &[u8]) -> SysResult<()> {
         let root = self.root().clone();
         let mut cur = root.clone();
         for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
             cur = match resolve(self, &root, &cur, comp, Follow::Yes) {
                 Ok(n) => n,
+                Err(Errno::ENOENT) if cur.mount.is_bind() => {
+                    let dir = super::bind::NewEntry::Dir(0o755);
+                    self.bind_make(&cur, comp, dir, crate::gofer::Owner::default())?
+                }
                 Err(Errno::ENOENT) => self.create(&cur, comp, TmpInode::new_dir(0o755, 0, 0))?,
                 Err(e) => return Err(e),
             };
