@@ -192,15 +192,9 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
             MountKind::Tmpfs { size } => fs
                 .mount_tmpfs(target, if *size == 0 { tmpfs::LIMIT } else { *size })
                 .map_err(|e| fail(&m.target, errno_text(e)))?,
-            MountKind::Bind { aname, readonly } => {
-                fs.mount_bind(target, aname, *readonly).map_err(|_| {
-                    fail(
-                        &m.target,
-                        "bind mounts are not supported yet (the gofer cannot serve a second tree)"
-                            .into(),
-                    )
-                })?
-            }
+            MountKind::Bind { aname, readonly } => fs
+                .mount_bind(target, aname, *readonly)
+                .map_err(|e| fail(&m.target, errno_text(e)))?,
         }
     }
     fs.default_etc(hostname)

@@ -2,12 +2,14 @@
 //! and the sync family. On the root overlay a change to an image file
 //! copies it up first (data and metadata, as overlayfs without metacopy);
 //! memory files need no syncing, so the sync calls only check their fd.
+//! On a bind mount the gofer changes the host file (SetAttr, Fsync).
 
 use std::sync::Arc;
 
 use super::file::{lookup_at, path_arg, permitted, AT_FDCWD};
 use super::fs::{check_writable, owner_or_fowner};
 use crate::abi::{Errno, SysResult};
+use crate::gofer::SetAttr;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::tmpfs::{now, TmpInode};
 use crate::sentry::vfs::{Follow, Node};
@@ -53,6 +55,17 @@ fn changeable(t: &Task, node: &Arc<Node>) -> SysResult<Arc<TmpInode>> {
     t.fs.copy_up(node, true)
 }
 
+/// Changes `node`'s attributes: on a bind mount `attr` on the host, else
+/// `mem` on its memory inode (copied up first).
+fn change(t: &Task, node: &Arc<Node>, attr: SetAttr, mem: impl FnOnce(&TmpInode)) -> SysResult<()> {
+    if node.mount.is_bind() {
+        check_writable(node)?;
+        return t.fs.bind_setattr(node, &attr);
+    }
+    mem(&*changeable(t, node)?);
+    Ok(())
+}
+
 /// Implements ftruncate(2).
 pub fn sys_ftruncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(a[0] as i32)?;
@@ -79,11 +92,19 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EACCES);
     }
     check_writable(&node)?;
+    if node.mount.is_bind() {
+        let attr = SetAttr {
+            size: Some(a[1]),
+            ..Default::default()
+        };
+        return t.fs.bind_setattr(&node, &attr).map(|_| 0);
+    }
     t.fs.copy_up(&node, a[1] != 0)?.truncate(a[1]).map(|_| 0)
 }
 
 /// Implements fallocate(2): mode 0 grows the file (its pages are made
-/// on first touch, as they would be for any memory file), KEEP_SIZE has
+/// on first touch, as they would be for any memory file; a bind mount's
+/// file is extended on the host, without reserving blocks), KEEP_SIZE has
 /// nothing to reserve; other modes are not implemented (EOPNOTSUPP, as
 /// for a file system without them).
 pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
@@ -101,7 +122,8 @@ pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if file.ops.stat()?.is_dir() {
         return Err(Errno::EISDIR);
     }
-    if file.ops.shared_object().is_none() {
+    let bind = file.ops.node().is_some_and(|n| n.mount.is_bind());
+    if file.ops.shared_object().is_none() && !bind {
         return Err(Errno::ENODEV);
     }
     let end = off.checked_add(len).ok_or(Errno::EFBIG)? as u64;
@@ -130,7 +152,11 @@ fn chmod_node(t: &Task, node: &Arc<Node>, mode: u32) -> SysResult<u64> {
     if !st.is_dir() && !in_group && !t.creds.has_cap(CAP_FSETID) {
         mode &= !0o2000;
     }
-    changeable(t, node)?.chmod(mode);
+    let attr = SetAttr {
+        mode: Some(mode),
+        ..Default::default()
+    };
+    change(t, node, attr, |i| i.chmod(mode))?;
     Ok(0)
 }
 
@@ -167,7 +193,12 @@ fn chown_node(t: &Task, node: &Arc<Node>, uid: u32, gid: u32) -> SysResult<u64> 
     if !allowed {
         return Err(Errno::EPERM);
     }
-    changeable(t, node)?.chown(uid, gid);
+    let attr = SetAttr {
+        uid,
+        gid,
+        ..Default::default()
+    };
+    change(t, node, attr, |i| i.chown(uid, gid))?;
     Ok(0)
 }
 
@@ -221,7 +252,12 @@ fn utimes_node(t: &Task, node: &Arc<Node>, times: Option<[NewTime; 2]>) -> SysRe
     if at.is_none() && mt.is_none() {
         return Ok(0);
     }
-    changeable(t, node)?.set_times(at, mt);
+    let attr = SetAttr {
+        atime: at,
+        mtime: mt,
+        ..Default::default()
+    };
+    change(t, node, attr, |i| i.set_times(at, mt))?;
     Ok(0)
 }
 
@@ -309,13 +345,15 @@ pub fn sys_utime(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     utimes_node(t, &node, times)
 }
 
-/// Implements fsync(2) and fdatasync(2): file data lives in memory, so
-/// there is nothing to write back; pipes and the like cannot be synced.
+/// Implements fsync(2) and fdatasync(2): memory files have nothing to
+/// write back, a bind mount's file is synced on the host; pipes and the
+/// like cannot be synced.
 pub fn sys_fsync(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(a[0] as i32)?;
     if file.ops.pipe().is_some() {
         return Err(Errno::EINVAL);
     }
+    file.ops.sync()?;
     Ok(0)
 }
 

@@ -11,8 +11,8 @@ use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
-    resolve, resolve_parent, resolve_with, DirFile, Follow, HostFile, Node, OpenFile, Rules,
-    FD_CLOEXEC, MAX_PATH,
+    resolve, resolve_parent, resolve_with, BindFile, DirFile, Follow, HostFile, Node, OpenFile,
+    Rules, FD_CLOEXEC, MAX_PATH,
 };
 
 pub(super) const AT_FDCWD: i32 = -100;
@@ -125,7 +125,8 @@ fn open_synth(
 }
 
 /// Opens `node` as a new file description. Writing (or truncating) a
-/// file of the image copies it up into the overlay's memory layer first.
+/// file of the image copies it up into the overlay's memory layer first;
+/// a file of a bind mount is opened on the host.
 pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFile>> {
     let acc = flags & libc::O_ACCMODE as u64;
     let trunc = flags & libc::O_TRUNC as u64 != 0;
@@ -171,6 +172,8 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     match node.stat.mode & S_IFMT {
         S_IFREG => {}
         S_IFLNK => return Err(Errno::ELOOP),
+        // A FIFO on the host would need a host reader or writer.
+        S_IFIFO if node.mount.is_bind() => return Err(Errno::ENXIO),
         S_IFIFO => {
             if node.upper().is_none() {
                 t.fs.copy_up(&node, false)?;
@@ -183,6 +186,15 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
             ));
         }
         _ => return Err(Errno::ENXIO),
+    }
+    if node.mount.is_bind() {
+        // Straight to the host file: the gofer opens it as asked.
+        if writes {
+            super::fs::check_writable(&node)?;
+        }
+        let trunc_flag = if trunc { libc::O_TRUNC } else { 0 };
+        let fd = t.fs.open(&node, acc as i32 | trunc_flag)?;
+        return Ok(OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status));
     }
     if writes {
         super::fs::check_writable(&node)?;
@@ -253,12 +265,25 @@ fn open_at(
                 return Err(Errno::EISDIR);
             }
             let (dir, name) = resolve_parent(&t.fs, &root, &base, path)?;
-            let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;
             // A file just created opens whatever its mode says.
             let status = (flags as u32)
                 & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC)
                     as u32;
-            let file = OpenFile::new(TmpFile::new(node), status);
+            let file = if dir.mount.is_bind() {
+                let (node, fd) = match super::fs::create_bind_file(t, &dir, &name, mode & 0o7777) {
+                    // Made on the host since the lookup: open that one.
+                    Err(Errno::EEXIST) if !excl => {
+                        let node = resolve_with(&t.fs, &root, &base, path, follow, rules)?;
+                        let file = open_node(t, node, flags)?;
+                        return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+                    }
+                    r => r?,
+                };
+                OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status)
+            } else {
+                let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;
+                OpenFile::new(TmpFile::new(node), status)
+            };
             return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
         }
         Err(e) => return Err(e),
@@ -471,7 +496,7 @@ pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let st = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
         let dirfd = fd_arg(a[0]);
         if dirfd == AT_FDCWD {
-            t.cwd.current_stat()
+            t.fs.fresh_stat(&t.cwd)?
         } else {
             t.fds.get(dirfd)?.ops.stat()?
         }
@@ -486,7 +511,7 @@ pub fn sys_newfstatat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             Some(Synth::Fd(n)) if follow == Follow::Yes => {
                 t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()?
             }
-            _ => node.current_stat(),
+            _ => t.fs.fresh_stat(&node)?,
         }
     };
     copy_stat(t, a[2], &st)
@@ -834,7 +859,7 @@ fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<S
             return Err(Errno::ENOENT);
         }
         return if dirfd == AT_FDCWD {
-            Ok(t.cwd.current_stat())
+            t.fs.fresh_stat(&t.cwd)
         } else {
             t.fds.get(dirfd)?.ops.stat()
         };
@@ -849,7 +874,7 @@ fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<S
         Some(Synth::Fd(n)) if follow == Follow::Yes => {
             t.fds.get(n).map_err(|_| Errno::ENOENT)?.ops.stat()
         }
-        _ => Ok(node.current_stat()),
+        _ => t.fs.fresh_stat(&node),
     }
 }
 

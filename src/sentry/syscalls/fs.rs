@@ -1,17 +1,21 @@
 //! File system syscalls that change the tree: mkdir, mknod, unlink, rmdir,
 //! rename, link, symlink. They work on every memory mount (/tmp, tmpfs
-//! mounts) and on the root overlay, where a change to an image entry
-//! copies it up or leaves a whiteout (vfs/overlay.rs); the sentry's /dev
-//! and /proc refuse them (EACCES), a read-only mount with EROFS.
+//! mounts), on the root overlay, where a change to an image entry
+//! copies it up or leaves a whiteout (vfs/overlay.rs), and on writable
+//! bind mounts, where the gofer makes it on the host (vfs/bind.rs); the
+//! sentry's /dev and /proc refuse them (EACCES), a read-only mount with
+//! EROFS.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use super::file::{dir_of, lookup_at, path_arg, permitted, AT_FDCWD};
 use crate::abi::types::{S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
+use crate::gofer::Owner;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::tmpfs::TmpInode;
-use crate::sentry::vfs::{resolve_parent, Follow, Node};
+use crate::sentry::vfs::{resolve_parent, Follow, NewEntry, Node};
 
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_SYMLINK_FOLLOW: u64 = 0x400;
@@ -38,8 +42,7 @@ pub(super) fn check_writable(node: &Node) -> SysResult<()> {
     if node.synth.is_some() {
         return Err(Errno::EACCES);
     }
-    if !node.mount.writable() || !node.mount.in_memory() {
-        // Bind mounts (the only other kind) cannot be written yet.
+    if !node.mount.writable() {
         return Err(Errno::EROFS);
     }
     Ok(())
@@ -73,6 +76,19 @@ pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> Sys
     t.fs.create(dir, name, inode)
 }
 
+/// Creates and opens a regular file `name` in bind directory `dir` on
+/// the host (openat with O_CREAT); returns it with a read-write host fd.
+pub fn create_bind_file(
+    t: &mut Task,
+    dir: &Arc<Node>,
+    name: &[u8],
+    mode: u32,
+) -> SysResult<(Arc<Node>, OwnedFd)> {
+    writable_dir(t, dir)?;
+    let (uid, gid) = owner_ids(t, dir);
+    t.fs.bind_create_file(dir, name, mode & !t.umask, Owner { uid, gid })
+}
+
 /// The owner of a new file in `dir`: the task's fsuid, and the
 /// directory's group when it is set-group-ID.
 fn owner_ids(t: &Task, dir: &Node) -> (u32, u32) {
@@ -86,11 +102,13 @@ fn owner_ids(t: &Task, dir: &Node) -> (u32, u32) {
 }
 
 /// Makes a new entry at `path` (relative to `dirfd`) holding `make`'s
-/// inode: EEXIST when the name is taken, as mkdir and symlink report.
+/// inode, or on a bind mount `bind` on the host (EOPNOTSUPP if None):
+/// EEXIST when the name is taken, as mkdir and symlink report.
 fn new_entry(
     t: &mut Task,
     dirfd: u64,
     path: &[u8],
+    bind: Option<NewEntry>,
     make: impl FnOnce(&Task, u32, u32) -> Arc<TmpInode>,
 ) -> SysResult<u64> {
     let (dir, name) = parent_at(t, dirfd as i32, path).map_err(|e| {
@@ -105,6 +123,11 @@ fn new_entry(
     }
     writable_dir(t, &dir)?;
     let (uid, gid) = owner_ids(t, &dir);
+    if dir.mount.is_bind() {
+        let what = bind.ok_or(Errno::EOPNOTSUPP)?;
+        t.fs.bind_make(&dir, &name, what, Owner { uid, gid })?;
+        return Ok(0);
+    }
     t.fs.create(&dir, &name, make(t, uid, gid))?;
     Ok(0)
 }
@@ -112,8 +135,9 @@ fn new_entry(
 /// Implements mkdirat(2).
 pub fn sys_mkdirat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
-    new_entry(t, a[0], &path, |t, uid, gid| {
-        TmpInode::new_dir(a[2] as u32 & 0o7777 & !t.umask, uid, gid)
+    let mode = a[2] as u32 & 0o7777 & !t.umask;
+    new_entry(t, a[0], &path, Some(NewEntry::Dir(mode)), |_, uid, gid| {
+        TmpInode::new_dir(mode, uid, gid)
     })
 }
 
@@ -128,21 +152,22 @@ pub fn sys_mkdir(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 pub fn sys_mknodat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
     let mode = a[2] as u32;
-    let perm = mode & 0o7777;
+    let perm = mode & 0o7777 & !t.umask;
     let mem = t.k.memory.clone();
     match mode & S_IFMT {
         0 | S_IFREG => {
             let (dir, _) = parent_at(t, a[0] as i32, &path)?;
             let quota = dir.mount.quota;
-            new_entry(t, a[0], &path, |t, uid, gid| {
-                TmpInode::new_file(perm & !t.umask, uid, gid, &mem, quota)
+            new_entry(t, a[0], &path, Some(NewEntry::File(perm)), |_, uid, gid| {
+                TmpInode::new_file(perm, uid, gid, &mem, quota)
             })
         }
-        S_IFIFO => new_entry(t, a[0], &path, |t, uid, gid| {
-            TmpInode::new_fifo(perm & !t.umask, uid, gid)
+        S_IFIFO => new_entry(t, a[0], &path, Some(NewEntry::Fifo(perm)), |_, uid, gid| {
+            TmpInode::new_fifo(perm, uid, gid)
         }),
-        S_IFSOCK => new_entry(t, a[0], &path, |t, uid, gid| {
-            TmpInode::new_socket(perm & !t.umask, uid, gid)
+        // A socket name on the host would be a socket no one listens on.
+        S_IFSOCK => new_entry(t, a[0], &path, None, |_, uid, gid| {
+            TmpInode::new_socket(perm, uid, gid)
         }),
         S_IFCHR | crate::abi::types::S_IFBLK => Err(Errno::EPERM),
         _ => Err(Errno::EINVAL),
@@ -349,9 +374,13 @@ pub fn sys_symlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::ENOENT);
     }
     let path = path_arg(t, a[2])?;
-    new_entry(t, a[1], &path, |_, uid, gid| {
-        TmpInode::new_symlink(&target, uid, gid)
-    })
+    new_entry(
+        t,
+        a[1],
+        &path,
+        Some(NewEntry::Symlink(&target)),
+        |_, uid, gid| TmpInode::new_symlink(&target, uid, gid),
+    )
 }
 
 /// Implements symlink(2).

@@ -57,6 +57,11 @@ pub trait FileOps: Send + Sync {
     fn truncate(&self, _len: u64) -> SysResult<()> {
         Err(Errno::EINVAL)
     }
+    /// Writes the file's data back to its storage (fsync). Memory files
+    /// have nothing to write back.
+    fn sync(&self) -> SysResult<()> {
+        Ok(())
+    }
     /// Ready events among `want` (POLLIN, POLLOUT, ...), without blocking.
     /// Files on storage are always ready.
     fn poll(&self, want: u16) -> u16 {
@@ -474,7 +479,7 @@ impl FileOps for DirFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(self.node.current_stat())
+        self.fs.fresh_stat(&self.node)
     }
 
     fn entries(&self) -> SysResult<Entries> {

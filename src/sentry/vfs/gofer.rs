@@ -91,6 +91,9 @@ impl GoferFs {
         if !dir.stat.is_dir() {
             return Err(Errno::ENOTDIR);
         }
+        if dir.mount.is_bind() && dir.has_lower() {
+            return self.lookup_bind(dir, name);
+        }
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
         }
@@ -144,6 +147,9 @@ impl GoferFs {
 
     /// statfs(2) of the mount `node` is in: (statistics, f_flags).
     pub fn statfs(&self, node: &Node) -> SysResult<(crate::gofer::Statfs, u64)> {
+        if node.mount.is_bind() && node.has_lower() {
+            return Ok((self.statfs_bind(node)?, node.mount.flags()));
+        }
         Ok((node.mount.statfs(), node.mount.flags()))
     }
 
@@ -162,6 +168,7 @@ impl GoferFs {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
             Some(Synth::ProcDir) => synth_entries(dev::PROC_ENTRIES, 0x2000),
             Some(Synth::ProcSelf) => synth_entries(dev::PROC_SELF_ENTRIES, 0x2000),
+            _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };
         let children = node.children();

@@ -5,9 +5,12 @@
 //!
 //! The image rootfs is immutable (store entries are never written), so its
 //! dentries, stat results and symlink targets are cached for the life of
-//! the sandbox without revalidation; every change lives in memory.
+//! the sandbox without revalidation; every change lives in memory. Bind
+//! mounts of host directories are the exception: revalidated on every
+//! lookup, changed on the host through the gofer (`bind.rs`).
 
 pub mod anon;
+mod bind;
 pub mod dev;
 pub mod epoll;
 pub mod eventfd;
@@ -31,6 +34,7 @@ pub mod timerfd;
 pub mod tmpfs;
 pub mod waitq;
 
+pub use bind::{BindFile, NewEntry};
 pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
 pub use gofer::{Dirent, GoferFs};
 pub use node::{Node, NOFID};

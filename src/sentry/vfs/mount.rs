@@ -34,8 +34,8 @@ pub enum FsKind {
     Dev,
     /// The sentry's /proc.
     Proc,
-    /// A host directory served by the gofer (not available yet: see
-    /// `GoferFs::mount_bind`).
+    /// A host directory served by the gofer: every change goes to the
+    /// host (`vfs/bind.rs`).
     Bind { readonly: bool },
 }
 
@@ -77,6 +77,11 @@ impl Mount {
             self.kind,
             FsKind::Overlay | FsKind::Tmpfs | FsKind::Bind { readonly: false }
         )
+    }
+
+    /// Whether this is a bind mount of a host directory.
+    pub fn is_bind(&self) -> bool {
+        matches!(self.kind, FsKind::Bind { .. })
     }
 
     /// Whether files of this mount live in memory (tmpfs inodes).

@@ -44,6 +44,9 @@ pub struct Node {
     /// Set for the sentry's own files (/dev, /proc).
     pub synth: Option<Synth>,
     upper: OnceLock<Arc<TmpInode>>,
+    /// The metadata last seen on the host, for a node of a bind mount
+    /// (refreshed on every lookup, stat and change: see `bind.rs`).
+    fresh: Mutex<Stat>,
     /// The file system this node belongs to.
     pub mount: Arc<Mount>,
 }
@@ -65,6 +68,7 @@ impl Node {
             link: OnceLock::new(),
             synth: None,
             upper: OnceLock::new(),
+            fresh: Mutex::new(stat),
             mount,
         }
     }
@@ -140,9 +144,14 @@ impl Node {
     /// a lower part counts 1 link, as overlayfs does (its subdirectories
     /// are not cheap to count); a memory directory 2 plus its subdirs.
     pub fn current_stat(&self) -> Stat {
-        let mut st = self.upper().map_or(self.stat, |t| t.stat());
+        let bind = self.mount.is_bind();
+        let mut st = match self.upper() {
+            Some(t) => t.stat(),
+            None if bind => *self.fresh.lock().unwrap(),
+            None => self.stat,
+        };
         st.dev = self.mount.dev;
-        if st.is_dir() && self.synth.is_none() {
+        if st.is_dir() && self.synth.is_none() && !bind {
             st.nlink = if self.has_lower() {
                 1
             } else {
@@ -151,6 +160,25 @@ impl Node {
             };
         }
         st
+    }
+
+    /// Records the metadata the host reported now (bind mounts).
+    pub fn refresh(&self, st: Stat) {
+        *self.fresh.lock().unwrap() = st;
+    }
+
+    /// Whether `st` (from the host) is still this node's file: the same
+    /// inode of the same type.
+    pub fn same_file(&self, st: &Stat) -> bool {
+        let s = &self.stat;
+        (s.dev, s.ino, s.mode & crate::abi::types::S_IFMT)
+            == (st.dev, st.ino, st.mode & crate::abi::types::S_IFMT)
+    }
+
+    /// Drops `name` from the map altogether (bind mounts cache no
+    /// negative entries); returns what was there.
+    pub fn forget_child(&self, name: &[u8]) -> Option<Arc<Node>> {
+        self.children.lock().unwrap().remove(name).flatten()
     }
 
     /// The cached entry for `name`: Some(Some) found, Some(None) known
@@ -203,7 +231,7 @@ impl Node {
     /// Removes `name`: a whiteout when a lower entry may lie under it.
     pub fn remove_child(&self, name: &[u8]) -> Option<Arc<Node>> {
         let mut c = self.children.lock().unwrap();
-        if self.has_lower() {
+        if self.has_lower() && !self.mount.is_bind() {
             c.insert(name.to_vec(), None).flatten()
         } else {
             c.remove(name).flatten()

@@ -1,7 +1,8 @@
 //! The root overlay's operations: copy-up of image files into memory,
 //! and the changes of directory entries (create, remove, rename, link)
 //! that leave whiteouts over the image's entries. They also serve tmpfs
-//! mounts, whose directories are all upper layer.
+//! mounts, whose directories are all upper layer; on a bind mount they
+//! hand over to `bind.rs` (straight to the host).
 //!
 //! The upper layer is the dentry tree itself (see `node.rs`): a parent
 //! needs no copy-up for its child to exist in memory, and a renamed
@@ -106,6 +107,9 @@ impl GoferFs {
     /// whiteout over the image's entry. Directories must be empty: the
     /// caller checks with [`GoferFs::is_empty`].
     pub fn remove(&self, dir: &Arc<Node>, name: &[u8], victim: &Arc<Node>) -> SysResult<()> {
+        if dir.mount.is_bind() {
+            return self.bind_remove(dir, name, victim);
+        }
         self.touch_dir(dir)?;
         dir.remove_child(name);
         if let Some(up) = victim.upper() {
@@ -130,6 +134,9 @@ impl GoferFs {
         node: &Arc<Node>,
         target: Option<&Arc<Node>>,
     ) -> SysResult<()> {
+        if odir.mount.is_bind() {
+            return self.bind_rename((odir, oname), (ndir, nname), node, target, false);
+        }
         self.touch_dir(odir)?;
         self.touch_dir(ndir)?;
         if let Some(up) = target.and_then(|t| t.upper()) {
@@ -154,6 +161,9 @@ impl GoferFs {
         a: &Arc<Node>,
         b: &Arc<Node>,
     ) -> SysResult<()> {
+        if odir.mount.is_bind() {
+            return self.bind_rename((odir, oname), (ndir, nname), a, Some(b), true);
+        }
         self.touch_dir(odir)?;
         self.touch_dir(ndir)?;
         odir.set_child(oname, b.clone());
@@ -166,6 +176,9 @@ impl GoferFs {
     /// Makes `nname` in `ndir` another hard link of `node` (copied up
     /// first: links live in the upper layer).
     pub fn link(&self, node: &Arc<Node>, ndir: &Arc<Node>, nname: &[u8]) -> SysResult<Arc<Node>> {
+        if ndir.mount.is_bind() {
+            return self.bind_link(node, ndir, nname);
+        }
         let inode = self.copy_up(node, true)?;
         match self.lookup(ndir, nname) {
             Ok(_) => return Err(Errno::EEXIST),

@@ -1,5 +1,6 @@
 //! Building a container's tree at boot: the sentry's /dev and /proc,
-//! the tmpfs mounts (/tmp, /dev/shm and the pod's), and the /etc files a
+//! the tmpfs mounts (/tmp, /dev/shm and the pod's; bind mounts are in
+//! `bind.rs`), and the /etc files a
 //! container expects when the image has none (hosts, hostname,
 //! resolv.conf), as files of the overlay's upper layer.
 
@@ -43,18 +44,9 @@ impl GoferFs {
         Ok(())
     }
 
-    /// Mounts the host directory the gofer serves as `aname` on `target`.
-    /// The gofer cannot attach by name yet, so this is the place where
-    /// such a mount will get its second gofer-backed tree (a lower root
-    /// from `GoferClient::attach(aname)` in a `FsKind::Bind` mount).
-    pub fn mount_bind(&self, target: &[u8], aname: &str, readonly: bool) -> SysResult<()> {
-        let _ = (target, aname, readonly);
-        Err(Errno::EOPNOTSUPP)
-    }
-
     /// The directory and name of mount point `target`, making the
     /// directories that lead there.
-    fn mount_point(&self, target: &[u8]) -> SysResult<(Arc<Node>, Vec<u8>)> {
+    pub(super) fn mount_point(&self, target: &[u8]) -> SysResult<(Arc<Node>, Vec<u8>)> {
         if !target.starts_with(b"/") {
             return Err(Errno::EINVAL);
         }
@@ -70,13 +62,18 @@ impl GoferFs {
         Ok((dir, name))
     }
 
-    /// mkdir -p `path` (absolute) in the memory layers.
+    /// mkdir -p `path` (absolute): in the memory layers, or on the host
+    /// inside a bind mount (a mount point a later mount needs).
     fn make_dirs(&self, path: &[u8]) -> SysResult<()> {
         let root = self.root().clone();
         let mut cur = root.clone();
         for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
             cur = match resolve(self, &root, &cur, comp, Follow::Yes) {
                 Ok(n) => n,
+                Err(Errno::ENOENT) if cur.mount.is_bind() => {
+                    let dir = super::bind::NewEntry::Dir(0o755);
+                    self.bind_make(&cur, comp, dir, crate::gofer::Owner::default())?
+                }
                 Err(Errno::ENOENT) => self.create(&cur, comp, TmpInode::new_dir(0o755, 0, 0))?,
                 Err(e) => return Err(e),
             };
