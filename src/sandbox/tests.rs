@@ -33,6 +33,11 @@ fn fork_run(body: impl FnOnce() -> i32) -> libc::pid_t {
 /// then waits for the parent, which checks its /proc status first. Returns
 /// how the child ended and its "Seccomp:" line.
 fn run_filtered(compiled: &Compiled, act: impl FnOnce() -> i32) -> (Exit, String) {
+    // One such child at a time: a child forked by a parallel test would
+    // inherit this test's pipe ends (and this one theirs), and each would
+    // then wait for an end of file the other holds back.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let (ready_r, ready_w) = pipe().unwrap();
     let (go_r, go_w) = pipe().unwrap();
     let (ready_fd, go_fd, go_w_fd) = (ready_w.as_raw_fd(), go_r.as_raw_fd(), go_w.as_raw_fd());
