@@ -148,6 +148,36 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 }
 
 #[test]
+fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
+    let dir = TempDir::new("volume");
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"name": "vol", "volumes": {{"work": {{"type": "tmpfs"}}}}, "containers": {{
+            "writer": {{"image": {bb:?}, "mounts": [{{"volume": "work", "target": "/work"}}],
+                "command": ["/bin/sh", "-c", "sleep 0.3; echo payload >/work/f; mv /work/f /work/ready"]}},
+            "reader": {{"image": {tp:?}, "mounts": [{{"volume": "work", "target": "/in", "readonly": true}}],
+                "command": ["/bin/sh", "-c", "while [ ! -e /in/ready ]; do sleep 0.05; done; cat /in/ready; echo x >/in/y || echo refused"]}}}}}}"#,
+        bb = image("busybox"),
+        tp = image("testprogs"),
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(out.status, 0, "{out:?}");
+    // A container's stderr goes through the same prefixing as its stdout.
+    assert_eq!(
+        out.stdout,
+        "[reader] payload\n[reader] /bin/sh: can't create /in/y: Read-only file system\n[reader] refused\n",
+        "{out:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("-vol-work"))
+        .collect();
+    assert!(left.is_empty(), "volume directories left: {left:?}");
+}
+
+#[test]
 fn run_busybox_sh_echo() {
     each_platform(|p| {
         let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", "echo hi"])

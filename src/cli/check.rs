@@ -137,7 +137,8 @@ mod tests {
   "resources": {{
     "memory": 536870912,
     "cpus": null
-  }}
+  }},
+  "volumes": {{}}
 }}"#
         );
         assert_eq!(out, expected);

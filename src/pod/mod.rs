@@ -69,6 +69,8 @@ pub struct Pod {
     /// "auto" (default), "kvm" or "ptrace".
     pub platform: String,
     pub resources: Resources,
+    /// Directories shared by containers that mount them by name.
+    pub volumes: BTreeMap<String, Volume>,
 }
 
 /// Guest memory of a pod that does not set `resources.memory`.
@@ -131,13 +133,34 @@ pub enum Mount {
         /// At most this many bytes (default 64MiB).
         size: u64,
     },
+    /// One of the pod's `volumes`, shared with the other containers that
+    /// mount it.
+    Volume {
+        name: String,
+        target: String,
+        readonly: bool,
+    },
+}
+
+/// A pod-level volume: a directory several containers mount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Volume {
+    /// Memory, empty at start, gone with the pod: a directory on the
+    /// host's memory file system (/dev/shm) made for the run and removed
+    /// after it, served to each container by its gofer.
+    Tmpfs,
+    /// A host directory (canonical absolute path).
+    Bind { source: PathBuf },
 }
 
 impl Mount {
     /// Where the mount appears in the container.
     pub fn target(&self) -> &str {
         match self {
-            Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => target,
+            Mount::Bind { target, .. }
+            | Mount::Tmpfs { target, .. }
+            | Mount::Volume { target, .. } => target,
         }
     }
 }

@@ -9,6 +9,9 @@
 //! ```
 //!
 //! * `type`: "bind" (default) or "tmpfs".
+//! * `volume`: the name of one of the pod's `volumes` instead of a type
+//!   and source: the containers mounting it share it (`readonly` applies
+//!   to this container only).
 //! * `source` (bind, required): a host directory, relative to the pod
 //!   file's directory or absolute; it must exist, and is made canonical.
 //! * `target` (required): where the mount appears in the container: an
@@ -57,6 +60,7 @@ pub fn read_mounts(ctx: &Ctx, v: &Value, at: &JsonPath) -> Result<Vec<Mount>, In
 #[derive(Default)]
 struct MountBuilder {
     kind: Option<String>,
+    volume: Option<String>,
     source: Option<String>,
     target: Option<String>,
     readonly: Option<bool>,
@@ -69,6 +73,10 @@ const MOUNT_FIELDS: &[Field<Ctx, MountBuilder>] = &[
     Field {
         name: "type",
         read: read_type,
+    },
+    Field {
+        name: "volume",
+        read: read_volume,
     },
     Field {
         name: "source",
@@ -97,6 +105,11 @@ fn read_type(_: &Ctx, b: &mut MountBuilder, v: &Value, at: &JsonPath) -> ReadRes
         ));
     }
     b.kind = Some(t.to_owned());
+    Ok(())
+}
+
+fn read_volume(_: &Ctx, b: &mut MountBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.volume = Some(json::string(v, at)?.to_owned());
     Ok(())
 }
 
@@ -196,6 +209,23 @@ impl MountBuilder {
         let Some(target) = self.target else {
             return Err(Invalid::new(&at.key("target"), "required field is missing"));
         };
+        if let Some(name) = self.volume {
+            // Checked against the pod's `volumes` once they are all read.
+            for (set, field) in [
+                (self.kind.is_some(), "type"),
+                (self.source.is_some(), "source"),
+                (self.size.is_some(), "size"),
+            ] {
+                if set {
+                    return Err(not_for(at, field, "volume"));
+                }
+            }
+            return Ok(Mount::Volume {
+                name,
+                target,
+                readonly: self.readonly.unwrap_or(false),
+            });
+        }
         if self.kind.as_deref() == Some("tmpfs") {
             if self.source.is_some() {
                 return Err(not_for(at, "source", "tmpfs"));
@@ -227,7 +257,7 @@ fn not_for(at: &JsonPath, field: &str, kind: &str) -> Invalid {
 
 /// The canonical path of the existing directory `rel` (relative to `dir`,
 /// or absolute); errors read "/x/data: No such file or directory".
-fn host_dir(dir: &Path, rel: &str, at: &JsonPath) -> Result<PathBuf, Invalid> {
+pub fn host_dir(dir: &Path, rel: &str, at: &JsonPath) -> Result<PathBuf, Invalid> {
     // Lexically tidy ("./data" -> "data") for the message only.
     let path: PathBuf = dir.join(rel).components().collect();
     let fail = |errno: i32| {
@@ -448,7 +478,7 @@ mod tests {
         );
         assert_eq!(
             err(r#"[{"type": "tmpfs", "target": "/x", "options": "ro"}]"#),
-            "containers.web.mounts[0].options: unknown field (known fields: readonly, size, source, target, type)"
+            "containers.web.mounts[0].options: unknown field (known fields: readonly, size, source, target, type, volume)"
         );
         assert_eq!(
             err(r#"[{"source": "data", "target": "/x", "readonly": "yes"}]"#),

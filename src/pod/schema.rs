@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::json::{self, Field, Invalid, JsonPath};
-use super::{Container, Image, Mount, Pod, Resources, User};
+use super::{Container, Image, Mount, Pod, Resources, User, Volume};
 
 /// What every field reader may consult.
 pub struct Ctx {
@@ -53,6 +53,7 @@ struct PodBuilder {
     images: BTreeMap<String, Image>,
     containers: Option<BTreeMap<String, ContainerBuilder>>,
     resources: Resources,
+    volumes: BTreeMap<String, Volume>,
 }
 
 const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
@@ -76,7 +77,67 @@ const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
         name: "resources",
         read: read_resources,
     },
+    Field {
+        name: "volumes",
+        read: read_volumes,
+    },
 ];
+
+// ---- volumes ----
+
+/// `"volumes": {"work": {"type": "tmpfs"}, "data": {"source": "./data"}}`.
+fn read_volumes(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
+    for (name, spec) in json::object(v, at)? {
+        let vat = at.key(name);
+        if !valid_name(name) {
+            return Err(bad_name(&vat, name));
+        }
+        let obj = json::object(spec, &vat)?;
+        for key in obj.keys() {
+            if key != "type" && key != "source" {
+                return Err(Invalid::new(
+                    &vat.key(key),
+                    "unknown field (known fields: source, type)",
+                ));
+            }
+        }
+        let kind = match obj.get("type") {
+            Some(t) => json::string(t, &vat.key("type"))?,
+            None if obj.contains_key("source") => "bind",
+            None => "tmpfs",
+        };
+        let volume = match (kind, obj.get("source")) {
+            ("tmpfs", None) => Volume::Tmpfs,
+            ("tmpfs", Some(_)) => {
+                return Err(Invalid::new(
+                    &vat.key("source"),
+                    "not allowed in a tmpfs volume",
+                ))
+            }
+            ("bind", Some(src)) => {
+                let src_at = vat.key("source");
+                let rel = json::string(src, &src_at)?;
+                Volume::Bind {
+                    source: super::mounts::host_dir(&ctx.dir, rel, &src_at)?,
+                }
+            }
+            ("bind", None) => {
+                return Err(Invalid::new(
+                    &vat.key("source"),
+                    "required field is missing",
+                ))
+            }
+            (other, _) => {
+                return Err(Invalid::new(
+                    &vat.key("type"),
+                    format!("expected \"tmpfs\" or \"bind\", got {other:?}"),
+                ))
+            }
+        };
+        b.volumes.insert(name.clone(), volume);
+    }
+    Ok(())
+}
 
 // ---- resources ----
 
@@ -191,7 +252,16 @@ impl PodBuilder {
         let mut images = self.images;
         let mut containers = BTreeMap::new();
         for (name, cb) in builders {
-            let c = cb.finish(ctx, &mut images, &at.key(&name))?;
+            let c_at = at.key(&name);
+            let c = cb.finish(ctx, &mut images, &c_at)?;
+            for (i, m) in c.mounts.iter().enumerate() {
+                if let Mount::Volume { name: v, .. } = m {
+                    if !self.volumes.contains_key(v) {
+                        let m_at = c_at.key("mounts").index(i).key("volume");
+                        return Err(Invalid::new(&m_at, format!("no volume {v:?} in volumes")));
+                    }
+                }
+            }
             containers.insert(name, c);
         }
         Ok(Pod {
@@ -204,6 +274,7 @@ impl PodBuilder {
                 memory: self.resources.memory.or(Some(super::DEFAULT_MEMORY)),
                 ..self.resources
             },
+            volumes: self.volumes,
         })
     }
 }
@@ -526,7 +597,7 @@ mod tests {
 
     #[test]
     fn evaluate_future_fields_are_not_accepted_yet() {
-        for field in ["imports", "volumes", "network"] {
+        for field in ["imports", "network"] {
             let mut v = app(json!({}));
             v[field] = json!(null);
             assert!(err(v).starts_with(&format!("{field}: unknown field")));

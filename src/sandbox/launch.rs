@@ -121,11 +121,14 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
     let roots = prepare_images(pod, opts)?;
     let signals = SignalPipe::install(&FORWARDED).map_err(LaunchError::Signals)?;
     let listener = track.map(Track::listen).transpose()?;
+    // Made before any process, removed when this returns (any way).
+    let volumes = spec::VolumeDirs::new(pod).map_err(plumbing("volume directory"))?;
     let mut children = Children::default();
     let mut sentry_ends = Vec::new();
     for (name, root) in roots {
         let (ours, theirs) = seqpacket_pair().map_err(plumbing("gofer socketpair"))?;
-        let args = GoferArgs::new(&name, root, spec::gofer_binds(&pod.containers[&name]));
+        let binds = spec::gofer_binds(&pod.containers[&name], &volumes);
+        let args = GoferArgs::new(&name, root, binds);
         let child = start_gofer(exe.as_fd(), args, theirs.as_fd(), &signals)?;
         let pid = child.pid;
         children.gofers.push((name, child));
@@ -134,7 +137,7 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
         }
         sentry_ends.push(ours);
     }
-    let mut sentry_spec = spec::build(pod, opts);
+    let mut sentry_spec = spec::build(pod, opts, &volumes);
     if sentry_spec.platform == "auto" {
         if let Some(p) = super::auto_platform::resolve() {
             sentry_spec.platform = p;

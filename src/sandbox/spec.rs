@@ -2,9 +2,10 @@
 //! evaluated pod and the run options.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::pod::{Container, Mount, Pod};
+use crate::pod::{Container, Mount, Pod, Volume};
 use crate::sentry::{ContainerSpec, MountKind, MountSpec, SentrySpec};
 
 use super::RunOptions;
@@ -13,7 +14,7 @@ pub use crate::pod::DEFAULT_MEMORY;
 
 /// The spec of `pod`; containers in the pod's (name) order, which is also
 /// the order of the gofer sockets.
-pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
+pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
     let containers = pod
         .containers
         .iter()
@@ -25,7 +26,7 @@ pub fn build(pod: &Pod, opts: &RunOptions) -> SentrySpec {
             uid: c.user.uid,
             gid: c.user.gid,
             init: c.init,
-            mounts: mounts(c),
+            mounts: mounts(c, volumes),
         })
         .collect();
     SentrySpec {
@@ -50,13 +51,66 @@ pub struct GoferBind {
     pub readonly: bool,
 }
 
-/// The bind mounts of `c`, with the attach names its gofer serves them
-/// under.
-pub fn gofer_binds(c: &Container) -> Vec<GoferBind> {
+/// The host directories of a pod's volumes for one run. Memory volumes
+/// (`"type": "tmpfs"`) are directories made on the host's memory file
+/// system for the run, and removed with everything in them when this is
+/// dropped (the end of the run, or a failure before it).
+#[derive(Default)]
+pub struct VolumeDirs {
+    dirs: BTreeMap<String, PathBuf>,
+    made: Vec<PathBuf>,
+}
+
+impl VolumeDirs {
+    pub fn new(pod: &Pod) -> std::io::Result<VolumeDirs> {
+        let mut v = VolumeDirs::default();
+        let base = Path::new("/dev/shm");
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        for (name, vol) in &pod.volumes {
+            let dir = match vol {
+                Volume::Bind { source } => source.clone(),
+                Volume::Tmpfs => {
+                    let dir = base.join(format!(
+                        "sandboxd-{}-{}-{name}",
+                        std::process::id(),
+                        pod.name
+                    ));
+                    std::fs::create_dir(&dir)?;
+                    v.made.push(dir.clone());
+                    // Anyone in the pod may write there, as in /tmp.
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))?;
+                    dir
+                }
+            };
+            v.dirs.insert(name.clone(), dir);
+        }
+        Ok(v)
+    }
+}
+
+impl Drop for VolumeDirs {
+    fn drop(&mut self) {
+        for dir in &self.made {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                log::warn!("removing volume directory {}: {e}", dir.display());
+            }
+        }
+    }
+}
+
+/// The bind mounts of `c` (its volumes included), with the attach names
+/// its gofer serves them under.
+pub fn gofer_binds(c: &Container, volumes: &VolumeDirs) -> Vec<GoferBind> {
     let binds = c.mounts.iter().filter_map(|m| match m {
         Mount::Bind {
             source, readonly, ..
         } => Some((source, *readonly)),
+        Mount::Volume { name, readonly, .. } => volumes.dirs.get(name).map(|d| (d, *readonly)),
         Mount::Tmpfs { .. } => None,
     });
     binds
@@ -70,14 +124,14 @@ pub fn gofer_binds(c: &Container) -> Vec<GoferBind> {
 }
 
 /// The sentry's view of `c`'s mounts, in pod order.
-fn mounts(c: &Container) -> Vec<MountSpec> {
-    let mut binds = gofer_binds(c).into_iter();
+fn mounts(c: &Container, volumes: &VolumeDirs) -> Vec<MountSpec> {
+    let mut binds = gofer_binds(c, volumes).into_iter();
     c.mounts
         .iter()
         .map(|m| {
             let kind = match m {
                 Mount::Tmpfs { size, .. } => MountKind::Tmpfs { size: *size },
-                Mount::Bind { .. } => {
+                Mount::Bind { .. } | Mount::Volume { .. } => {
                     let b = binds.next().expect("one gofer bind per bind mount");
                     MountKind::Bind {
                         aname: b.aname,
@@ -124,12 +178,13 @@ mod tests {
             containers: BTreeMap::from([("app".into(), app)]),
             platform: "auto".into(),
             resources: Default::default(),
+            volumes: Default::default(),
         }
     }
 
     #[test]
     fn build_env_map_becomes_sorted_pairs_and_user_ids() {
-        let spec = build(&pod(), &RunOptions::default());
+        let spec = build(&pod(), &RunOptions::default(), &VolumeDirs::default());
         let c = &spec.containers[0];
         assert_eq!(c.name, "app");
         assert_eq!(c.env, vec!["A=1", "NAME=app"]);
@@ -145,7 +200,7 @@ mod tests {
             strace: true,
             ..Default::default()
         };
-        let spec = build(&pod(), &opts);
+        let spec = build(&pod(), &opts, &VolumeDirs::default());
         assert_eq!(spec.platform, "kvm");
         assert!(spec.strace);
     }
@@ -167,7 +222,7 @@ mod tests {
             },
             bind("/h/b", "/a/b", false),
         ];
-        let spec = build(&pod, &RunOptions::default());
+        let spec = build(&pod, &RunOptions::default(), &VolumeDirs::default());
         let want = vec![
             MountSpec {
                 target: "/a".into(),
@@ -189,7 +244,7 @@ mod tests {
             },
         ];
         assert_eq!(spec.containers[0].mounts, want);
-        let binds = gofer_binds(&pod.containers["app"]);
+        let binds = gofer_binds(&pod.containers["app"], &VolumeDirs::default());
         assert_eq!(binds[1].source, PathBuf::from("/h/b"));
         assert_eq!(binds[1].aname, "bind1");
     }

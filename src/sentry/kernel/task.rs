@@ -628,6 +628,7 @@ impl Task {
                 continue;
             }
             let entered = std::time::Instant::now();
+            let widened = self.mm.widened();
             let switched = self.ctx.switch(self.mm.space(), &mut self.regs);
             self.k.pause.leave_guest();
             let event = switched?;
@@ -650,6 +651,10 @@ impl Task {
                     let faulted = self.mm.lock().fault(addr, write, exec, present);
                     if faulted == Err(Errno::ENOMEM) {
                         self.out_of_memory();
+                    } else if faulted.is_err() && present && self.mm.widened() != widened {
+                        // Another thread widened a page while this one
+                        // ran into its old protection (e.g. broke the COW
+                        // this thread's write also hit): try again.
                     } else if let Err(e) = faulted {
                         // BUS_ADRERR past the end of an object, else
                         // SEGV_ACCERR for a page that is there, SEGV_MAPERR.

@@ -16,6 +16,16 @@ pub struct Mm {
     inner: Arc<Mutex<MemoryManager>>,
     space: Arc<dyn AddressSpace>,
     stale: Arc<Stale>,
+    widened: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Mm {
+    /// How many times a page's allowed access was widened so far: a
+    /// protection fault taken before another thread widened the page
+    /// (broke its COW, mprotect) is stale, not a violation.
+    pub fn widened(&self) -> u64 {
+        self.widened.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Names a futex word for the futex table: by its shared object and the
@@ -32,6 +42,7 @@ impl Mm {
         Mm {
             space: mm.space.clone(),
             stale: mm.stale.clone(),
+            widened: mm.widened.clone(),
             inner: Arc::new(Mutex::new(mm)),
         }
     }

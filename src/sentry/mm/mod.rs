@@ -94,6 +94,10 @@ pub struct MemoryManager {
     pages: BTreeMap<u64, Page>,
     /// Notes of shrunk shared objects, applied by `settle`.
     stale: Arc<Stale>,
+    /// Counts changes that widen what a page allows (COW breaks,
+    /// mprotect): a thread whose protection fault raced one of them
+    /// retries instead of taking SIGSEGV (see `Mm::widened`).
+    widened: Arc<std::sync::atomic::AtomicU64>,
     /// Start of the heap (end of the loaded image) and current break.
     pub brk_start: u64,
     pub brk: u64,
@@ -116,6 +120,7 @@ impl MemoryManager {
             vmas: BTreeMap::new(),
             pages: BTreeMap::new(),
             stale: Arc::default(),
+            widened: Arc::default(),
             brk_start: 0,
             brk: 0,
             mmap_top: USER_TOP - (1 << 30),
@@ -473,6 +478,8 @@ impl MemoryManager {
     /// be mapped (ENOMEM otherwise, as Linux), and write allowed where it
     /// is asked for (EACCES).
     pub fn protect(&mut self, start: u64, len: u64, prot: Prot) -> SysResult<()> {
+        self.widened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if !self.covered(start, end) {
             return Err(Errno::ENOMEM);
@@ -585,6 +592,8 @@ impl MemoryManager {
     /// Gives `page` its own writable frame: a copy while another process
     /// still shares the frame, else the frame itself.
     fn break_cow(&mut self, page: u64, p: Page, prot: Prot) -> SysResult<()> {
+        self.widened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let frame = self.unshare(page, p)?;
         self.space
             .map(page, PAGE_SIZE, frame, prot)
