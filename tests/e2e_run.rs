@@ -135,7 +135,7 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
     let json = format!(
         r#"{{"containers": {{
             "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "echo from a; sleep 0.2"]}},
-            "b": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "echo from b; exit 4"]}}}}}}"#,
+            "b": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "echo from b; exit 4"], "after": ["a"]}}}}}}"#,
         bb = image("busybox"),
         tp = image("testprogs"),
     );

@@ -104,7 +104,8 @@ mod tests {
         "gid": 0
       }},
       "init": true,
-      "mounts": []
+      "mounts": [],
+      "after": []
     }},
     "side": {{
       "image": "./extra.tar",
@@ -130,7 +131,8 @@ mod tests {
           "target": "/scratch",
           "size": 1048576
         }}
-      ]
+      ],
+      "after": []
     }}
   }},
   "platform": "auto",

@@ -112,6 +112,9 @@ pub struct Container {
     pub init: bool,
     /// File systems mounted over the image, in this order (default none).
     pub mounts: Vec<Mount>,
+    /// Containers whose first process must exist before this one starts
+    /// (default none).
+    pub after: Vec<String>,
 }
 
 /// One mount of a container.

@@ -83,6 +83,51 @@ const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
     },
 ];
 
+/// Every `after` names another container, and they form no cycle.
+fn check_after(containers: &BTreeMap<String, Container>, at: &JsonPath) -> Result<(), Invalid> {
+    for (name, c) in containers {
+        for (i, dep) in c.after.iter().enumerate() {
+            let dep_at = at.key(name).key("after").index(i);
+            if dep == name || !containers.contains_key(dep) {
+                return Err(Invalid::new(
+                    &dep_at,
+                    format!("{dep:?} is not another container of the pod"),
+                ));
+            }
+        }
+    }
+    // Depth-first search for a cycle: 1 = on the path, 2 = done.
+    fn visit<'a>(
+        n: &'a str,
+        cs: &'a BTreeMap<String, Container>,
+        state: &mut BTreeMap<&'a str, u8>,
+    ) -> Option<&'a str> {
+        match state.get(n) {
+            Some(1) => return Some(n),
+            Some(_) => return None,
+            None => {}
+        }
+        state.insert(n, 1);
+        for d in &cs[n].after {
+            if let Some(c) = visit(d, cs, state) {
+                return Some(c);
+            }
+        }
+        state.insert(n, 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for name in containers.keys() {
+        if let Some(c) = visit(name, containers, &mut state) {
+            return Err(Invalid::new(
+                &at.key(c).key("after"),
+                "the containers' `after` lists form a cycle",
+            ));
+        }
+    }
+    Ok(())
+}
+
 // ---- volumes ----
 
 /// `"volumes": {"work": {"type": "tmpfs"}, "data": {"source": "./data"}}`.
@@ -264,6 +309,7 @@ impl PodBuilder {
             }
             containers.insert(name, c);
         }
+        check_after(&containers, &at)?;
         Ok(Pod {
             name: self.name.unwrap_or(default_name),
             dir: ctx.dir.clone(),
@@ -354,6 +400,7 @@ struct ContainerBuilder {
     user: User,
     init: bool,
     mounts: Vec<Mount>,
+    after: Vec<String>,
 }
 
 impl Default for ContainerBuilder {
@@ -366,6 +413,7 @@ impl Default for ContainerBuilder {
             user: User::default(),
             init: true,
             mounts: Vec::new(),
+            after: Vec::new(),
         }
     }
 }
@@ -399,7 +447,16 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
         name: "mounts",
         read: read_mounts,
     },
+    Field {
+        name: "after",
+        read: read_after,
+    },
 ];
+
+fn read_after(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.after = json::strings(v, at)?;
+    Ok(())
+}
 
 type ReadResult = Result<(), Invalid>;
 
@@ -520,6 +577,7 @@ impl ContainerBuilder {
             user: self.user,
             init: self.init,
             mounts: self.mounts,
+            after: self.after,
         })
     }
 }
@@ -589,6 +647,19 @@ mod tests {
     }
 
     #[test]
+    fn evaluate_after_names_other_containers_without_cycles() {
+        let mut v = app(json!({"after": ["nope"]}));
+        assert_eq!(
+            err(v.clone()),
+            "containers.app.after[0]: \"nope\" is not another container of the pod"
+        );
+        v["containers"]["b"] =
+            json!({"image": "root.tar", "command": ["/bin/true"], "after": ["app"]});
+        v["containers"]["app"]["after"] = json!(["b"]);
+        assert!(err(v.clone()).contains("form a cycle"), "{}", err(v));
+    }
+
+    #[test]
     fn evaluate_unknown_top_level_field_is_refused() {
         let mut v = app(json!({}));
         v["nmae"] = json!("x");
@@ -602,13 +673,8 @@ mod tests {
             v[field] = json!(null);
             assert!(err(v).starts_with(&format!("{field}: unknown field")));
         }
-        for field in ["tty", "after"] {
-            let e = err(app(json!({ field: null })));
-            assert!(
-                e.starts_with(&format!("containers.app.{field}: unknown field")),
-                "{e}"
-            );
-        }
+        let e = err(app(json!({ "tty": null })));
+        assert!(e.starts_with("containers.app.tty: unknown field"), "{e}");
     }
 
     #[test]
@@ -616,7 +682,7 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: command, env, image, init, mounts, user, workdir)"
+            "containers.app.comand: unknown field (known fields: after, command, env, image, init, mounts, user, workdir)"
         );
     }
 

@@ -27,6 +27,7 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
             gid: c.user.gid,
             init: c.init,
             mounts: mounts(c, volumes),
+            after: c.after.clone(),
         })
         .collect();
     SentrySpec {
@@ -166,6 +167,7 @@ mod tests {
             },
             init: true,
             mounts: vec![],
+            after: vec![],
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

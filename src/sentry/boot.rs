@@ -146,15 +146,31 @@ pub fn run(
     };
     let mut outputs = outputs.into_iter();
     let (started_tx, started) = mpsc::channel::<()>();
+    let flags: Vec<Arc<StartFlag>> = sandbox.containers.iter().map(|_| Arc::default()).collect();
     let mut handles = vec![];
-    for ctr in &sandbox.containers {
+    for (i, ctr) in sandbox.containers.iter().enumerate() {
         let (k, ctr) = (kernel.clone(), ctr.clone());
         let name = ctr.spec.name.clone();
         let output = outputs.next();
-        let started_tx = started_tx.clone();
+        let started = Started {
+            _all: started_tx.clone(),
+            mine: flags[i].clone(),
+        };
+        // `after`: wait until those containers' first processes exist
+        // (the pod file was checked for unknown names and cycles).
+        let deps: Vec<Arc<StartFlag>> = ctr
+            .spec
+            .after
+            .iter()
+            .filter_map(|d| sandbox.containers.iter().position(|c| c.spec.name == *d))
+            .map(|j| flags[j].clone())
+            .collect();
         let h = std::thread::Builder::new()
             .name(format!("ctr-{name}"))
-            .spawn(move || run_container(k, &ctr, output, started_tx))
+            .spawn(move || {
+                deps.iter().for_each(|d| d.wait());
+                run_container(k, &ctr, output, started)
+            })
             .map_err(|source| SentryError::SpawnThread {
                 name: name.clone(),
                 source,
@@ -174,6 +190,36 @@ pub fn run(
         }
     }
     Ok(status)
+}
+
+/// Set once a container's first process exists (or it failed to start).
+#[derive(Default)]
+struct StartFlag {
+    done: std::sync::Mutex<bool>,
+    cond: std::sync::Condvar,
+}
+
+impl StartFlag {
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap();
+        while !*done {
+            done = self.cond.wait(done).unwrap();
+        }
+    }
+}
+
+/// Held by a container's thread until its first process exists: dropping
+/// it tells the `start` request (`_all`) and the containers `after` it.
+struct Started {
+    _all: mpsc::Sender<()>,
+    mine: Arc<StartFlag>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        *self.mine.done.lock().unwrap() = true;
+        self.mine.cond.notify_all();
+    }
 }
 
 /// Mounts the container's file systems (the standard ones, then its
@@ -207,7 +253,7 @@ fn run_container(
     k: Arc<Kernel>,
     ctr: &Container,
     output: Option<OwnedFd>,
-    started: mpsc::Sender<()>,
+    started: Started,
 ) -> Result<i32, SentryError> {
     // Whatever happens, the container counts as started when this goes.
     let _started = started;

@@ -31,6 +31,9 @@ pub struct ContainerSpec {
     /// lie inside an earlier one).
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+    /// Containers whose first process must exist before this one starts.
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 /// One mount of a container, as the sentry sees it.
