@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use nix::fcntl::{openat, readlinkat, OFlag};
-use nix::sys::stat::{fstatat, FileStat, Mode};
+use nix::sys::stat::{fstatat, Mode};
 
 use super::socket;
 use crate::abi::types::{dtype_of_mode, Stat, S_IFDIR, S_IFMT, S_IFREG};
@@ -327,25 +327,7 @@ pub(super) fn stat_of(fd: &OwnedFd) -> SysResult<Stat> {
         nix::fcntl::AtFlags::AT_EMPTY_PATH | nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(Errno::from)?;
-    Ok(from_host(&st))
-}
-
-fn from_host(st: &FileStat) -> Stat {
-    Stat {
-        dev: st.st_dev,
-        ino: st.st_ino,
-        mode: st.st_mode,
-        nlink: st.st_nlink,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        rdev: st.st_rdev,
-        size: st.st_size,
-        blksize: st.st_blksize,
-        blocks: st.st_blocks,
-        atime: (st.st_atime, st.st_atime_nsec),
-        mtime: (st.st_mtime, st.st_mtime_nsec),
-        ctime: (st.st_ctime, st.st_ctime_nsec),
-    }
+    Ok(Stat::from_host(&st))
 }
 
 fn list_dir(fd: &OwnedFd) -> SysResult<Vec<Dirent>> {

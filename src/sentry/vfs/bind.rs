@@ -246,22 +246,7 @@ impl BindFile {
 
 /// The host's metadata of `fd`, as the gofer would report it.
 fn host_stat(fd: &OwnedFd) -> SysResult<Stat> {
-    let st = nix::sys::stat::fstat(fd.as_fd())?;
-    Ok(Stat {
-        dev: st.st_dev,
-        ino: st.st_ino,
-        mode: st.st_mode,
-        nlink: st.st_nlink,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        rdev: st.st_rdev,
-        size: st.st_size,
-        blksize: st.st_blksize,
-        blocks: st.st_blocks,
-        atime: (st.st_atime, st.st_atime_nsec),
-        mtime: (st.st_mtime, st.st_mtime_nsec),
-        ctime: (st.st_ctime, st.st_ctime_nsec),
-    })
+    Ok(Stat::from_host(&nix::sys::stat::fstat(fd.as_fd())?))
 }
 
 impl FileOps for BindFile {
