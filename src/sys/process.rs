@@ -149,16 +149,26 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// CPU time the calling host thread has used so far.
-pub fn thread_cpu_time() -> std::time::Duration {
+/// The CPU-time clock of the calling host thread, readable by every
+/// thread of the process (`cpu_clock_ns`) while this one lives.
+pub fn thread_cpu_clock() -> libc::clockid_t {
+    let mut id: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+    // SAFETY: pthread_getcpuclockid writes one clockid for our own thread.
+    unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+    id
+}
+
+/// CPU time in ns on clock `id` (0 if it cannot be read).
+pub fn cpu_clock_ns(id: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime writes one timespec into `ts`; this clock
-    // always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// How many CPUs the calling thread may run on (at least 1).

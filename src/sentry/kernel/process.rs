@@ -130,7 +130,7 @@ impl Group {
     pub fn times(&self) -> (u64, u64) {
         let (mut u, mut s) = self.dead_times.get();
         for t in self.threads() {
-            let (tu, ts) = t.times.get();
+            let (tu, ts) = t.cpu_times();
             (u, s) = (u + tu, s + ts);
         }
         (u, s)
@@ -204,9 +204,11 @@ pub struct Control {
     pub sigactions: Arc<Mutex<SigActions>>,
     /// The process this thread belongs to.
     pub group: Arc<Group>,
-    /// CPU time this thread used: guest code (user) and the sentry's work
-    /// for its syscalls (system).
-    pub times: CpuTimes,
+    /// Wall time this thread spent in guest code (its user time).
+    pub guest_time: CpuTimes,
+    /// The host thread's CPU clock, and whether guest code runs on that
+    /// thread (KVM) or elsewhere (ptrace stubs): see `cpu_times`.
+    pub cpu_clock: std::sync::OnceLock<(libc::clockid_t, bool)>,
     /// Killed as part of its process's end (exit_group, another thread's
     /// fatal signal or exec): its own death does not set the status.
     pub silenced: std::sync::atomic::AtomicBool,
@@ -242,7 +244,8 @@ impl Control {
             sigactions,
             group,
             silenced: std::sync::atomic::AtomicBool::new(false),
-            times: CpuTimes::default(),
+            guest_time: CpuTimes::default(),
+            cpu_clock: std::sync::OnceLock::new(),
             pending: std::sync::atomic::AtomicU64::new(0),
             infos: Mutex::new(Vec::new()),
             mask: std::sync::atomic::AtomicU64::new(mask),
@@ -348,6 +351,26 @@ impl Control {
         self.group.exit_all(Exit::Signal(sig));
         // A thread not (or no longer) in the group's list still dies.
         self.kill_one(sig);
+    }
+
+    /// CPU time of this thread in ns: (user, system). User is the time in
+    /// guest code; system the rest of the host thread's CPU time (read
+    /// here, not measured around every syscall, which would cost two host
+    /// syscalls each).
+    pub fn cpu_times(&self) -> (u64, u64) {
+        let (user, _) = self.guest_time.get();
+        let system = match self.cpu_clock.get() {
+            Some(&(clock, guest_here)) => {
+                let cpu = crate::sys::process::cpu_clock_ns(clock);
+                if guest_here {
+                    cpu.saturating_sub(user)
+                } else {
+                    cpu
+                }
+            }
+            None => 0,
+        };
+        (user, system)
     }
 
     /// Kills this thread alone (the others of an exiting process).

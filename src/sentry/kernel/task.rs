@@ -358,6 +358,11 @@ impl Task {
             }
         };
         let real_timer = super::itimer::RealTimer::new(&control);
+        // Task::new runs on the host thread that will run the task.
+        let _ = control.cpu_clock.set((
+            crate::sys::process::thread_cpu_clock(),
+            ctx.guest_runs_here(),
+        ));
         Ok(Task {
             k,
             fs: inh.fs,
@@ -530,7 +535,7 @@ impl Task {
             // The process's record locks go with its last thread.
             syscalls::release_process_locks(self);
         }
-        group.dead_times.add_ns(self.control.times.get());
+        group.dead_times.add_ns(self.control.cpu_times());
         if left > 0 {
             if self.tid == self.pid {
                 group.leader_exited(exit);
@@ -633,15 +638,10 @@ impl Task {
             self.k.pause.leave_guest();
             let event = switched?;
             self.control
-                .times
+                .guest_time
                 .add(entered.elapsed(), Default::default());
             match event {
-                Event::Syscall => {
-                    let cpu = crate::sys::process::thread_cpu_time();
-                    syscalls::dispatch(self);
-                    let used = crate::sys::process::thread_cpu_time().saturating_sub(cpu);
-                    self.control.times.add(Default::default(), used);
-                }
+                Event::Syscall => syscalls::dispatch(self),
                 Event::PageFault {
                     addr,
                     write,

@@ -195,6 +195,12 @@ pub trait Context: Send {
         -> Result<Event, PlatformError>;
     /// A handle other threads use to interrupt this context.
     fn interrupter(&self) -> Arc<dyn Interrupter>;
+    /// Whether guest code runs on the calling host thread (so its CPU
+    /// time includes the guest's), as under KVM; ptrace stubs run it in
+    /// processes of their own.
+    fn guest_runs_here(&self) -> bool {
+        false
+    }
     /// The guest's FPU/SSE/AVX state in the XSAVE layout of
     /// [`xstate::layout`] (`size` bytes; 512 of legacy FXSAVE area when the
     /// CPU has no XSAVE), for signal frames. Platforms that cannot read it

@@ -188,7 +188,7 @@ pub fn sys_getrusage(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let b = match a[0] as i32 {
         RUSAGE_SELF => rusage(group.times(), resident_kib),
         RUSAGE_CHILDREN => rusage(group.child_times.get(), 0),
-        RUSAGE_THREAD => rusage(t.control.times.get(), resident_kib),
+        RUSAGE_THREAD => rusage(t.control.cpu_times(), resident_kib),
         _ => return Err(Errno::EINVAL),
     };
     t.mm.copy_out(a[1], &b).map(|_| 0)

@@ -706,6 +706,10 @@ impl Context for KvmContext {
         event
     }
 
+    fn guest_runs_here(&self) -> bool {
+        true
+    }
+
     fn interrupter(&self) -> Arc<dyn Interrupter> {
         self.intr.clone()
     }
