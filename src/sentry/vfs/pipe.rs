@@ -291,6 +291,11 @@ impl Fifo {
         if write && !read && nonblock && st.readers == 0 {
             return Err(Errno::ENXIO);
         }
+        // The other side's opens as of now, under the same lock as ours:
+        // an opener of the other side that comes, writes and goes before
+        // we look again must still count.
+        let other = usize::from(read);
+        let start = st.opens[other];
         if read {
             st.readers += 1;
             st.opens[0] += 1;
@@ -313,13 +318,8 @@ impl Fifo {
         if read == write || nonblock {
             return Ok(end);
         }
-        // Wait until the other side is open, or was opened meanwhile.
-        let (other, open_now) = if read {
-            (1, st.writers)
-        } else {
-            (0, st.readers)
-        };
-        let start = st.opens[other];
+        // Wait until the other side is open, or was opened since ours.
+        let open_now = if read { st.writers } else { st.readers };
         while open_now == 0 && st.opens[other] == start {
             if interrupted() {
                 drop(st);
