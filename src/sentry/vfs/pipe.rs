@@ -291,11 +291,13 @@ impl Fifo {
         if write && !read && nonblock && st.readers == 0 {
             return Err(Errno::ENXIO);
         }
-        // The other side's opens as of now, under the same lock as ours:
-        // an opener of the other side that comes, writes and goes before
-        // we look again must still count.
+        // Whether the other side is open now (an opener of it may be
+        // waiting for us), and its opens so far, under the same lock as
+        // our own open: one that comes, writes and goes before we look
+        // again must still count.
         let other = usize::from(read);
         let start = st.opens[other];
+        let met = if read { st.writers } else { st.readers } > 0;
         if read {
             st.readers += 1;
             st.opens[0] += 1;
@@ -314,13 +316,13 @@ impl Fifo {
         drop(st);
         // An opened end changes what the other side's poll sees.
         self.shared.queue.notify(POLLIN | POLLOUT);
-        let mut st = self.shared.state.lock().unwrap();
-        if read == write || nonblock {
+        if read == write || nonblock || met {
             return Ok(end);
         }
         // Wait until the other side is open, or was opened since ours.
-        let open_now = if read { st.writers } else { st.readers };
-        while open_now == 0 && st.opens[other] == start {
+        let mut st = self.shared.state.lock().unwrap();
+        let open = |st: &State| if read { st.writers } else { st.readers } > 0;
+        while !open(&st) && st.opens[other] == start {
             if interrupted() {
                 drop(st);
                 return Err(Errno::EINTR);
@@ -334,6 +336,34 @@ impl Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fifo_reader_meets_a_waiting_writer_that_writes_and_goes_at_once() {
+        for _ in 0..50 {
+            let fifo = Fifo::new();
+            let f = fifo.clone();
+            let writer = std::thread::spawn(move || {
+                let w = f.open(false, true, false, never).unwrap();
+                w.write_mode(b"through-fifo\n", false).unwrap();
+            });
+            // The writer is open and waiting for a reader.
+            while fifo.shared.state.lock().unwrap().writers == 0 {
+                std::thread::yield_now();
+            }
+            let r = fifo.open(true, false, false, never).unwrap();
+            let mut buf = [0u8; 32];
+            let mut got = Vec::new();
+            loop {
+                let n = r.read_mode(&mut buf, false).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            writer.join().unwrap();
+            assert_eq!(got, b"through-fifo\n");
+        }
+    }
 
     fn never() -> bool {
         false
