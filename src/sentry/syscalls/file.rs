@@ -23,7 +23,7 @@ const CHUNK: usize = 1 << 20;
 /// Most iovecs per readv/writev (IOV_MAX).
 const IOV_MAX: u64 = 1024;
 
-fn fd_arg(v: u64) -> i32 {
+pub(super) fn fd_arg(v: u64) -> i32 {
     v as i32
 }
 
@@ -386,21 +386,27 @@ pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
     match file.write(buf) {
         Err(Errno::EPIPE) => {
-            let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
-                libc::SIGPIPE,
-                crate::sentry::kernel::siginfo::SI_USER,
-                t.pid,
-                t.creds.uid,
-            );
-            crate::sentry::kernel::signal::send_thread(&t.control, info);
+            raise_sigpipe(t);
             Err(Errno::EPIPE)
         }
         r => Ok(r? as u64),
     }
 }
 
+/// Sends SIGPIPE to the calling thread (a write to a pipe or socket with
+/// no reader left).
+pub(super) fn raise_sigpipe(t: &Task) {
+    let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
+        libc::SIGPIPE,
+        crate::sentry::kernel::siginfo::SI_USER,
+        t.pid,
+        t.creds.uid,
+    );
+    crate::sentry::kernel::signal::send_thread(&t.control, info);
+}
+
 /// Reads the iovec array of readv/writev as (base, len) pairs.
-fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
+pub(super) fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
     if count > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -700,6 +706,9 @@ fn readable_bytes(file: &OpenFile) -> SysResult<u64> {
     if let Some(p) = file.ops.pipe() {
         return Ok(p.available() as u64);
     }
+    if let Some(s) = crate::sentry::vfs::socket::Socket::of(file) {
+        return Ok(s.available() as u64);
+    }
     let st = file.ops.stat()?;
     if st.mode & S_IFMT != S_IFREG {
         return Err(Errno::ENOTTY);
@@ -947,13 +956,6 @@ pub fn sys_fadvise64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EINVAL);
     }
     Ok(0)
-}
-
-/// getpeername/getsockname/getsockopt on a descriptor: sockets do not
-/// exist in the sandbox yet, so every valid descriptor is not a socket.
-pub fn sys_not_a_socket(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.fds.get(fd_arg(a[0]))?;
-    Err(Errno::ENOTSOCK)
 }
 
 /// Implements creat(2).

@@ -20,6 +20,7 @@ mod process;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
+mod socket;
 mod strace;
 mod time;
 
@@ -131,8 +132,24 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FACCESSAT => e(file::sys_faccessat, "fpo"),
         nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
         nr::DUP3 => e(file::sys_dup3, "ffo"),
-        nr::GETPEERNAME | nr::GETSOCKNAME => e(file::sys_not_a_socket, "fxx"),
-        nr::GETSOCKOPT => e(file::sys_not_a_socket, "fiixx"),
+        nr::SOCKET => e(socket::sys_socket, "ixi"),
+        nr::SOCKETPAIR => e(socket::sys_socketpair, "ixix"),
+        nr::BIND => e(socket::sys_bind, "fxu"),
+        nr::LISTEN => e(socket::sys_listen, "fi"),
+        nr::CONNECT => e(socket::sys_connect, "fxu"),
+        nr::ACCEPT => e(socket::sys_accept, "fxx"),
+        nr::ACCEPT4 => e(socket::sys_accept4, "fxxx"),
+        nr::GETSOCKNAME => e(socket::sys_getsockname, "fxx"),
+        nr::GETPEERNAME => e(socket::sys_getpeername, "fxx"),
+        nr::SHUTDOWN => e(socket::sys_shutdown, "fi"),
+        nr::SENDTO => e(socket::sys_sendto, "fbuxxu"),
+        nr::RECVFROM => e(socket::sys_recvfrom, "fxuxxx"),
+        nr::SENDMSG => e(socket::sys_sendmsg, "fxx"),
+        nr::RECVMSG => e(socket::sys_recvmsg, "fxx"),
+        nr::SENDMMSG => e(socket::sys_sendmmsg, "fxux"),
+        nr::RECVMMSG => e(socket::sys_recvmmsg, "fxuxx"),
+        nr::SETSOCKOPT => e(socket::sys_setsockopt, "fiixu"),
+        nr::GETSOCKOPT => e(socket::sys_getsockopt, "fiixx"),
         nr::POLL => e(poll::sys_poll, "xui"),
         nr::PPOLL => e(poll::sys_ppoll, "xuxxu"),
         nr::SELECT => e(poll::sys_select, "ixxxx"),

@@ -28,6 +28,7 @@ pub mod pipe;
 pub mod poll;
 mod setup;
 pub mod signalfd;
+pub mod socket;
 #[cfg(test)]
 mod tests;
 pub mod timerfd;
