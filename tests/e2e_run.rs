@@ -250,6 +250,7 @@ fn run_testprogs_match_their_native_runs() {
         "memfd",
         "locks",
         "sockets",
+        "vecio",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

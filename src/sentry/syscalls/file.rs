@@ -427,28 +427,30 @@ pub(super) fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64,
     Ok(iov)
 }
 
-/// Implements writev(2): the pieces are gathered and written at once.
-pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(fd_arg(a[0]))?;
+/// The guest bytes of `iov`, gathered (at most CHUNK).
+fn gather(t: &Task, iov: &[(u64, usize)]) -> SysResult<Vec<u8>> {
     let mut buf = vec![];
-    for (base, len) in iovecs(t, a[1], a[2])? {
+    for &(base, len) in iov {
         let take = len.min(CHUNK.saturating_sub(buf.len()));
         let at = buf.len();
         buf.resize(at + take, 0);
         t.mm.copy_in(base, &mut buf[at..])?;
     }
-    write_or_sigpipe(t, &file, &buf)
+    Ok(buf)
 }
 
-/// Implements readv(2).
-pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(fd_arg(a[0]))?;
-    let iov = iovecs(t, a[1], a[2])?;
+/// Reads with `read` into a buffer the size of `iov` (at most CHUNK)
+/// and scatters what it got over the pieces.
+fn scatter(
+    t: &Task,
+    iov: &[(u64, usize)],
+    read: impl FnOnce(&mut [u8]) -> SysResult<usize>,
+) -> SysResult<u64> {
     let total: usize = iov.iter().map(|&(_, l)| l).sum::<usize>().min(CHUNK);
     let mut buf = vec![0u8; total];
-    let n = file.read(&mut buf)?;
+    let n = read(&mut buf)?;
     let mut done = 0;
-    for (base, len) in iov {
+    for &(base, len) in iov {
         if done == n {
             break;
         }
@@ -457,6 +459,109 @@ pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         done += take;
     }
     Ok(n as u64)
+}
+
+/// Implements writev(2): the pieces are gathered and written at once.
+pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let buf = gather(t, &iov)?;
+    write_or_sigpipe(t, &file, &buf)
+}
+
+/// Implements readv(2).
+pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    scatter(t, &iov, |buf| file.read(buf))
+}
+
+/// preadv2/pwritev2 flags: RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT,
+/// RWF_APPEND.
+const RWF_DSYNC: u64 = 0x2;
+const RWF_SYNC: u64 = 0x4;
+const RWF_NOWAIT: u64 = 0x8;
+const RWF_APPEND: u64 = 0x10;
+const RWF_ALL: u64 = 0x1f;
+
+/// The offset of preadv/pwritev: on x86-64 the low word holds all of it.
+fn vec_offset(low: u64) -> SysResult<u64> {
+    if (low as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(low)
+}
+
+/// Implements preadv(2).
+pub fn sys_preadv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_preadv2(t, [a[0], a[1], a[2], vec_offset(a[3])?, a[4], 0])
+}
+
+/// Implements pwritev(2).
+pub fn sys_pwritev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_pwritev2(t, [a[0], a[1], a[2], vec_offset(a[3])?, a[4], 0])
+}
+
+/// Implements preadv2(2): at the offset, or with offset -1 at (and
+/// advancing) the file offset as readv does. RWF_NOWAIT reads a pipe
+/// without blocking; the other flags change nothing for a read.
+pub fn sys_preadv2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[5];
+    if flags & !RWF_ALL != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let off = a[3] as i64;
+    if off == -1 {
+        return match file.ops.pipe() {
+            Some(p) if flags & RWF_NOWAIT != 0 && file.readable() => {
+                scatter(t, &iov, |buf| p.read_mode(buf, true))
+            }
+            _ => scatter(t, &iov, |buf| file.read(buf)),
+        };
+    }
+    let off = vec_offset(off as u64)?;
+    scatter(t, &iov, |buf| file.pread(buf, off))
+}
+
+/// Implements pwritev2(2): like preadv2, and RWF_APPEND writes at the end
+/// of the file, RWF_SYNC/RWF_DSYNC write the data back before returning.
+pub fn sys_pwritev2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[5];
+    if flags & !RWF_ALL != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let buf = gather(t, &iov)?;
+    let off = a[3] as i64;
+    let n = if off == -1 {
+        write_or_sigpipe(t, &file, &buf)?
+    } else if flags & RWF_APPEND != 0 {
+        let end = file.ops.stat()?.size.max(0) as u64;
+        file.pwrite(&buf, end)? as u64
+    } else {
+        file.pwrite(&buf, vec_offset(off as u64)?)? as u64
+    };
+    if flags & (RWF_SYNC | RWF_DSYNC) != 0 {
+        file.ops.sync()?;
+    }
+    Ok(n)
+}
+
+/// Implements readahead(2): a hint. The sentry reads file pages when they
+/// are touched, so there is nothing to start; what Linux checks is
+/// checked (a readable descriptor of a regular file).
+pub fn sys_readahead(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if !file.readable() {
+        return Err(Errno::EBADF);
+    }
+    if file.ops.stat()?.mode & S_IFMT != S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
 }
 
 /// Implements lseek(2).
