@@ -148,6 +148,25 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 }
 
 #[test]
+fn run_containers_of_a_pod_share_system_v_ipc() {
+    let dir = TempDir::new("ipc");
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"containers": {{
+            "recv": {{"image": {tp:?}, "command": ["/bin/sysvipc", "recv", "4242"]}},
+            "send": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "sleep 0.2; sysvipc send 4242 across"]}}}}}}"#,
+        tp = image("testprogs"),
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "[recv] got across\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
     let dir = TempDir::new("volume");
     let pod = dir.0.join("pod.json");
@@ -251,6 +270,7 @@ fn run_testprogs_match_their_native_runs() {
         "locks",
         "sockets",
         "vecio",
+        "sysvipc",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

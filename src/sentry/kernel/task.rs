@@ -532,8 +532,15 @@ impl Task {
         self.vfork_done.take();
         let left = group.remove(&self.control);
         if left == 0 {
-            // The process's record locks go with its last thread.
+            // The process's record locks go with its last thread, and
+            // its SEM_UNDO adjustments are applied.
             syscalls::release_process_locks(self);
+            super::ipc::ipc().process_exit(syscalls::ipc_process_key(self), self.pid);
+            // Its memory goes before the parent hears of the exit (unless
+            // another process shares it: vfork, CLONE_VM).
+            if self.mm.users() == 1 {
+                self.mm.lock().release_all();
+            }
         }
         group.dead_times.add_ns(self.control.cpu_times());
         if left > 0 {

@@ -11,12 +11,14 @@ mod event;
 mod file;
 mod fs;
 mod futex;
+mod ipc;
 mod lifecycle;
 mod lock;
 mod mm;
 mod poll;
 mod process;
 
+pub use ipc::process_key as ipc_process_key;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
@@ -137,6 +139,18 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FACCESSAT => e(file::sys_faccessat, "fpo"),
         nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
         nr::DUP3 => e(file::sys_dup3, "ffo"),
+        nr::SHMGET => e(ipc::sys_shmget, "iuo"),
+        nr::SHMAT => e(ipc::sys_shmat, "ixo"),
+        nr::SHMDT => e(ipc::sys_shmdt, "x"),
+        nr::SHMCTL => e(ipc::sys_shmctl, "iix"),
+        nr::SEMGET => e(ipc::sys_semget, "iio"),
+        nr::SEMOP => e(ipc::sys_semop, "ixu"),
+        nr::SEMTIMEDOP => e(ipc::sys_semtimedop, "ixux"),
+        nr::SEMCTL => e(ipc::sys_semctl, "iiix"),
+        nr::MSGGET => e(ipc::sys_msgget, "io"),
+        nr::MSGSND => e(ipc::sys_msgsnd, "ixuo"),
+        nr::MSGRCV => e(ipc::sys_msgrcv, "ixuio"),
+        nr::MSGCTL => e(ipc::sys_msgctl, "iix"),
         nr::SOCKET => e(socket::sys_socket, "ixi"),
         nr::SOCKETPAIR => e(socket::sys_socketpair, "ixix"),
         nr::BIND => e(socket::sys_bind, "fxu"),
@@ -290,6 +304,11 @@ pub fn dispatch(t: &mut Task) {
         nr::EPOLL_WAIT,
         nr::EPOLL_PWAIT,
         nr::EPOLL_PWAIT2,
+        nr::SEMOP,
+        nr::SEMTIMEDOP,
+        nr::MSGSND,
+        nr::MSGRCV,
+        nr::RT_SIGTIMEDWAIT,
     ];
     t.interrupted_syscall =
         (res == Err(crate::abi::Errno::EINTR)).then_some((n, !no_restart.contains(&n)));
