@@ -785,7 +785,9 @@ impl Task {
         if let Some(done) = self.vfork_done.take() {
             let _ = done.send(());
         }
-        self.fds.close_on_exec();
+        for file in self.fds.close_on_exec() {
+            syscalls::release_closed_file_locks(self, &file);
+        }
         self.creds.exec();
         // Handlers point into the old image: back to the default, but
         // ignored signals stay ignored.

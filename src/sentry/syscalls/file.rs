@@ -759,11 +759,10 @@ pub fn sys_dup3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(old)?;
     let newfd = usize::try_from(new).map_err(|_| Errno::EBADF)?;
     let flags = if a[2] != 0 { FD_CLOEXEC } else { 0 };
-    if let Ok(old) = t.fds.get(new) {
+    if let Some(old) = t.fds.set(newfd, file, flags) {
         // Replacing a descriptor closes it.
         super::lock::closed(t, &old);
     }
-    t.fds.set(newfd, file, flags);
     Ok(new as u64)
 }
 
@@ -994,8 +993,12 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if flags & !(UNSHARE | CLOEXEC) != 0 || first > last {
         return Err(Errno::EINVAL);
     }
-    t.fds
+    let closed = t
+        .fds
         .close_range(first as usize, last as usize, flags & CLOEXEC != 0);
+    for file in closed {
+        super::lock::closed(t, &file);
+    }
     Ok(0)
 }
 

@@ -17,6 +17,7 @@ mod mm;
 mod poll;
 mod process;
 
+pub use lock::closed as release_closed_file_locks;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;

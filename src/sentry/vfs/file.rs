@@ -252,10 +252,10 @@ impl FdTable {
         self.lock().insert(file, flags, min)
     }
 
-    /// Installs `file` at `fd`, closing what was there.
-    pub fn set(&self, fd: usize, file: Arc<OpenFile>, flags: u32) {
-        let old = self.lock().set(fd, file, flags);
-        drop(old);
+    /// Installs `file` at `fd`; returns what was there (closed when the
+    /// caller drops it).
+    pub fn set(&self, fd: usize, file: Arc<OpenFile>, flags: u32) -> Option<Arc<OpenFile>> {
+        self.lock().set(fd, file, flags).map(|s| s.file)
     }
 
     pub fn get(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
@@ -270,8 +270,9 @@ impl FdTable {
         self.lock().set_flags(fd, flags)
     }
 
-    /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
-    pub fn close_range(&self, first: usize, last: usize, cloexec: bool) {
+    /// close_range(2): closes (or marks close-on-exec) `[first, last]`;
+    /// returns the files closed (dropped by the caller, outside the lock).
+    pub fn close_range(&self, first: usize, last: usize, cloexec: bool) -> Vec<Arc<OpenFile>> {
         self.lock().close_range(first, last, cloexec)
     }
 
@@ -280,8 +281,9 @@ impl FdTable {
         self.lock().open_fds()
     }
 
-    /// Closes every close-on-exec descriptor (execve).
-    pub fn close_on_exec(&self) {
+    /// Closes every close-on-exec descriptor (execve); returns the files
+    /// closed.
+    pub fn close_on_exec(&self) -> Vec<Arc<OpenFile>> {
         self.lock().close_on_exec()
     }
 
@@ -335,17 +337,19 @@ impl Slots {
     }
 
     /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
-    fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
+    fn close_range(&mut self, first: usize, last: usize, cloexec: bool) -> Vec<Arc<OpenFile>> {
         let end = last.saturating_add(1).min(self.slots.len());
+        let mut closed = vec![];
         for slot in self.slots.iter_mut().take(end).skip(first) {
             if cloexec {
                 if let Some(s) = slot.as_mut() {
                     s.flags |= FD_CLOEXEC;
                 }
-            } else {
-                *slot = None;
+            } else if let Some(s) = slot.take() {
+                closed.push(s.file);
             }
         }
+        closed
     }
 
     /// The open descriptor numbers, ascending.
@@ -359,12 +363,14 @@ impl Slots {
     }
 
     /// Closes every close-on-exec descriptor (execve).
-    fn close_on_exec(&mut self) {
+    fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+        let mut closed = vec![];
         for slot in self.slots.iter_mut() {
             if slot.as_ref().is_some_and(|s| s.flags & FD_CLOEXEC != 0) {
-                *slot = None;
+                closed.extend(slot.take().map(|s| s.file));
             }
         }
+        closed
     }
 
     fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {
