@@ -29,3 +29,8 @@ fn differential(prog: &str) {
 fn fs_record_locks_go_with_any_close_and_ofd_with_the_last() {
     differential("lockclose");
 }
+
+#[test]
+fn fs_splice_tee_vmsplice_copy_file_range_match_native() {
+    differential("splice");
+}

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::splice::At;
 use crate::abi::types::{Stat, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
@@ -19,11 +20,11 @@ pub(super) const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 /// Largest chunk copied through the sentry per step of read/write.
-const CHUNK: usize = 1 << 20;
+pub(super) const CHUNK: usize = 1 << 20;
 /// Most iovecs per readv/writev (IOV_MAX).
 const IOV_MAX: u64 = 1024;
 
-fn fd_arg(v: u64) -> i32 {
+pub(super) fn fd_arg(v: u64) -> i32 {
     v as i32
 }
 
@@ -383,24 +384,28 @@ pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 }
 
 /// Writes, raising SIGPIPE on the writer when a pipe has no reader left.
-fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
+pub(super) fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
     match file.write(buf) {
-        Err(Errno::EPIPE) => {
-            let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
-                libc::SIGPIPE,
-                crate::sentry::kernel::siginfo::SI_USER,
-                t.pid,
-                t.creds.uid,
-            );
-            crate::sentry::kernel::signal::send_thread(&t.control, info);
-            Err(Errno::EPIPE)
-        }
+        Err(Errno::EPIPE) => Err(sigpipe(t)),
         r => Ok(r? as u64),
     }
 }
 
+/// Raises SIGPIPE at the calling thread (a write found no reader);
+/// returns EPIPE for the caller to fail with.
+pub(super) fn sigpipe(t: &mut Task) -> Errno {
+    let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
+        libc::SIGPIPE,
+        crate::sentry::kernel::siginfo::SI_USER,
+        t.pid,
+        t.creds.uid,
+    );
+    crate::sentry::kernel::signal::send_thread(&t.control, info);
+    Errno::EPIPE
+}
+
 /// Reads the iovec array of readv/writev as (base, len) pairs.
-fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
+pub(super) fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
     if count > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -961,27 +966,29 @@ pub fn sys_creat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_openat(t, [AT_FDCWD as u64, a[0], flags, a[1], 0, 0])
 }
 
-/// Implements sendfile(2): copies through the sentry, at most one chunk
-/// per call (a short count, as Linux allows).
+/// Implements sendfile(2): copies through the sentry, chunk by chunk
+/// (the loop copy_file_range shares), until either end comes up short.
 pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let out = t.fds.get(fd_arg(a[0]))?;
     let input = t.fds.get(fd_arg(a[1]))?;
     if !input.readable() || !out.writable() {
         return Err(Errno::EBADF);
     }
-    let mut buf = vec![0u8; (a[3] as usize).min(CHUNK)];
-    let n = if a[2] == 0 {
-        input.read(&mut buf)?
-    } else {
-        let off = t.mm.read_u64(a[2])?;
-        if (off as i64) < 0 {
-            return Err(Errno::EINVAL);
-        }
-        let n = input.pread(&mut buf, off)?;
-        t.mm.write_u64(a[2], off + n as u64)?;
-        n
-    };
-    write_or_sigpipe(t, &out, &buf[..n])
+    let count = a[3].min(super::splice::MAX_RW_COUNT);
+    if a[2] == 0 {
+        let mut from = super::splice::At::Offset;
+        return super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
+    }
+    let off = t.mm.read_u64(a[2])?;
+    if (off as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut from = At::Pos(off);
+    let r = super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
+    if let At::Pos(end) = from {
+        t.mm.write_u64(a[2], end)?;
+    }
+    r
 }
 
 /// Implements close_range(2). The descriptor table is never shared

@@ -21,6 +21,7 @@ pub use lock::closed as release_closed_file_locks;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
+mod splice;
 mod strace;
 mod time;
 
@@ -194,6 +195,10 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETCPU => e(process::sys_getcpu, "xxx"),
         nr::EXECVEAT => e(lifecycle::sys_execveat, "fpxxx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
+        nr::SPLICE => e(splice::sys_splice, "fxfxux"),
+        nr::TEE => e(splice::sys_tee, "ffux"),
+        nr::VMSPLICE => e(splice::sys_vmsplice, "fxux"),
+        nr::COPY_FILE_RANGE => e(splice::sys_copy_file_range, "fxfxux"),
         nr::CLOSE_RANGE => e(file::sys_close_range, "uux"),
         nr::MREMAP => e(mm::sys_mremap, "xuuxx"),
         nr::STATX => e(file::sys_statx, "fpxux"),
