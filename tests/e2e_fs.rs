@@ -34,3 +34,8 @@ fn fs_record_locks_go_with_any_close_and_ofd_with_the_last() {
 fn fs_splice_tee_vmsplice_copy_file_range_match_native() {
     differential("splice");
 }
+
+#[test]
+fn fs_inotify_events_flags_and_reads_match_native() {
+    differential("inotify");
+}

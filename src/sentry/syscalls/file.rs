@@ -8,6 +8,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
+use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
@@ -195,6 +196,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         }
         let trunc_flag = if trunc { libc::O_TRUNC } else { 0 };
         let fd = t.fs.open(&node, acc as i32 | trunc_flag)?;
+
         return Ok(OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status));
     }
     if writes {
@@ -276,7 +278,7 @@ fn open_at(
                     Err(Errno::EEXIST) if !excl => {
                         let node = resolve_with(&t.fs, &root, &base, path, follow, rules)?;
                         let file = open_node(t, node, flags)?;
-                        return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+                        return install(t, file, flags, true);
                     }
                     r => r?,
                 };
@@ -285,11 +287,23 @@ fn open_at(
                 let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;
                 OpenFile::new(TmpFile::new(node), status)
             };
-            return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+            return install(t, file, flags, false);
         }
         Err(e) => return Err(e),
     };
     let file = open_node(t, node, flags)?;
+    install(t, file, flags, true)
+}
+
+/// Gives the guest a descriptor of `file`, just opened with `flags`
+/// (`existed`: not created by this open, so O_TRUNC truncated it, which
+/// inotify reports after the open, as Linux).
+fn install(t: &mut Task, file: Arc<OpenFile>, flags: u64, existed: bool) -> SysResult<u64> {
+    file.opened();
+    let trunc = flags & libc::O_TRUNC as u64 != 0 && flags & libc::O_PATH as u64 == 0;
+    if existed && trunc && file.ops.node().is_some_and(|n| n.stat.is_reg()) {
+        file.modified();
+    }
     Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64)
 }
 
@@ -654,6 +668,10 @@ fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
     }
     t.mm.copy_out(a[1], &out)?;
     *off = i as u64;
+    drop(off);
+    if let Some(node) = file.ops.node().filter(|_| inotify::active()) {
+        inotify::on_file(node, inotify::IN_ACCESS);
+    }
     Ok(out.len() as u64)
 }
 
@@ -704,6 +722,13 @@ pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 fn readable_bytes(file: &OpenFile) -> SysResult<u64> {
     if let Some(p) = file.ops.pipe() {
         return Ok(p.available() as u64);
+    }
+    if let Some(i) = file
+        .ops
+        .as_any()
+        .and_then(|a| a.downcast_ref::<inotify::Inotify>())
+    {
+        return Ok(i.pending_bytes() as u64);
     }
     let st = file.ops.stat()?;
     if st.mode & S_IFMT != S_IFREG {

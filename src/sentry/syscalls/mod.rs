@@ -11,6 +11,7 @@ mod event;
 mod file;
 mod fs;
 mod futex;
+mod inotify;
 mod lifecycle;
 mod lock;
 mod mm;
@@ -195,6 +196,10 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETCPU => e(process::sys_getcpu, "xxx"),
         nr::EXECVEAT => e(lifecycle::sys_execveat, "fpxxx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
+        nr::INOTIFY_INIT => e(inotify::sys_inotify_init, ""),
+        nr::INOTIFY_INIT1 => e(inotify::sys_inotify_init1, "x"),
+        nr::INOTIFY_ADD_WATCH => e(inotify::sys_inotify_add_watch, "fpx"),
+        nr::INOTIFY_RM_WATCH => e(inotify::sys_inotify_rm_watch, "fi"),
         nr::SPLICE => e(splice::sys_splice, "fxfxux"),
         nr::TEE => e(splice::sys_tee, "ffux"),
         nr::VMSPLICE => e(splice::sys_vmsplice, "fxux"),

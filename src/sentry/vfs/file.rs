@@ -122,6 +122,14 @@ pub struct OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        if super::inotify::active() && !self.is_path() {
+            let close = if self.writable() {
+                super::inotify::IN_CLOSE_WRITE
+            } else {
+                super::inotify::IN_CLOSE_NOWRITE
+            };
+            self.notify(close);
+        }
         if *self.locked.get_mut() {
             super::locks::release_description(self as *const OpenFile as usize);
         }
@@ -136,6 +144,38 @@ impl OpenFile {
             flags: Mutex::new(flags),
             locked: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Tells inotify watches of the file's inode of `mask`.
+    fn notify(&self, mask: u32) {
+        if let Some(node) = self.ops.node() {
+            super::inotify::on_file(node, mask);
+        }
+    }
+
+    fn is_path(&self) -> bool {
+        *self.flags.lock().unwrap() & libc::O_PATH as u32 != 0
+    }
+
+    /// The file was opened (IN_OPEN; not for O_PATH, as Linux).
+    pub fn opened(&self) {
+        if super::inotify::active() && !self.is_path() {
+            self.notify(super::inotify::IN_OPEN);
+        }
+    }
+
+    /// The file's data or size changed other than by a write (ftruncate,
+    /// fallocate): IN_MODIFY.
+    pub fn modified(&self) {
+        self.did(1, super::inotify::IN_MODIFY);
+    }
+
+    /// Data was read (`n` bytes) or written: IN_ACCESS or IN_MODIFY.
+    fn did(&self, n: usize, mask: u32) -> usize {
+        if n > 0 && super::inotify::active() {
+            self.notify(mask);
+        }
+        n
     }
 
     fn access(&self) -> u32 {
@@ -159,17 +199,18 @@ impl OpenFile {
         if !self.readable() {
             return Err(Errno::EBADF);
         }
-        if let Some(p) = self.ops.pipe() {
-            return p.read_mode(buf, self.nonblocking());
-        }
-        if !self.ops.seekable() {
+        let n = if let Some(p) = self.ops.pipe() {
+            p.read_mode(buf, self.nonblocking())?
+        } else if !self.ops.seekable() {
             // No offset to keep, and a blocked read must not hold it.
-            return self.ops.read_stream(buf, self.nonblocking());
-        }
-        let mut off = self.offset.lock().unwrap();
-        let n = self.ops.read(buf, *off)?;
-        *off += n as u64;
-        Ok(n)
+            self.ops.read_stream(buf, self.nonblocking())?
+        } else {
+            let mut off = self.offset.lock().unwrap();
+            let n = self.ops.read(buf, *off)?;
+            *off += n as u64;
+            n
+        };
+        Ok(self.did(n, super::inotify::IN_ACCESS))
     }
 
     /// write(2): at the file offset, advancing it.
@@ -177,20 +218,21 @@ impl OpenFile {
         if !self.writable() {
             return Err(Errno::EBADF);
         }
-        if let Some(p) = self.ops.pipe() {
-            return p.write_mode(buf, self.nonblocking());
-        }
-        if !self.ops.seekable() {
-            return self.ops.write_stream(buf, self.nonblocking());
-        }
-        let mut off = self.offset.lock().unwrap();
-        if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 && self.ops.seekable() {
-            // Each write goes to the end, atomically with finding it.
-            *off = self.ops.stat()?.size.max(0) as u64;
-        }
-        let n = self.ops.write(buf, *off)?;
-        *off += n as u64;
-        Ok(n)
+        let n = if let Some(p) = self.ops.pipe() {
+            p.write_mode(buf, self.nonblocking())?
+        } else if !self.ops.seekable() {
+            self.ops.write_stream(buf, self.nonblocking())?
+        } else {
+            let mut off = self.offset.lock().unwrap();
+            if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 {
+                // Each write goes to the end, atomically with finding it.
+                *off = self.ops.stat()?.size.max(0) as u64;
+            }
+            let n = self.ops.write(buf, *off)?;
+            *off += n as u64;
+            n
+        };
+        Ok(self.did(n, super::inotify::IN_MODIFY))
     }
 
     /// pread64(2).
@@ -201,7 +243,8 @@ impl OpenFile {
         if !self.ops.seekable() {
             return Err(Errno::ESPIPE);
         }
-        self.ops.read(buf, off)
+        let n = self.ops.read(buf, off)?;
+        Ok(self.did(n, super::inotify::IN_ACCESS))
     }
 
     /// pwrite64(2): at `off`, or at the end with O_APPEND (as Linux); the
@@ -218,7 +261,8 @@ impl OpenFile {
         } else {
             off
         };
-        self.ops.write(buf, off)
+        let n = self.ops.write(buf, off)?;
+        Ok(self.did(n, super::inotify::IN_MODIFY))
     }
 }
 
