@@ -39,3 +39,97 @@ fn fs_splice_tee_vmsplice_copy_file_range_match_native() {
 fn fs_inotify_events_flags_and_reads_match_native() {
     differential("inotify");
 }
+
+/// Runs a busybox shell script in a pod on every platform and hands
+/// each platform's result to `check`.
+fn busybox_sh(script: &str, check: impl Fn(&str, &common::Out)) {
+    each_platform(|p| {
+        let pod = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script]).platform(p);
+        check(p, &pod.run());
+    });
+}
+
+#[test]
+fn fs_mount_tmpfs_shows_in_proc_and_umount_restores_the_directory() {
+    let script = "mkdir -p /mnt/a && echo under > /mnt/a/old && \
+        mount -t tmpfs -o size=1m,mode=755 tmpfs /mnt/a && \
+        grep /mnt/a /proc/mounts && grep -c ' /mnt/a ' /proc/self/mountinfo && \
+        stat -c '%a' /mnt/a && ls /mnt/a && echo hi > /mnt/a/f && cat /mnt/a/f && \
+        df -k /mnt/a | tail -1 | tr -s ' ' | cut -d' ' -f2 && \
+        umount /mnt/a && cat /mnt/a/old && grep -c /mnt/a /proc/mounts";
+    busybox_sh(script, |p, out| {
+        assert_eq!(
+            out.stdout,
+            "tmpfs /mnt/a tmpfs rw,relatime,size=1024k,mode=755 0 0\n1\n755\nhi\n1024\nunder\n0\n",
+            "{p}: {}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
+fn fs_umount_busy_is_ebusy_and_detach_is_lazy() {
+    let script = "mkdir -p /mnt/b && mount -t tmpfs t /mnt/b && echo x > /mnt/b/f && \
+        (cd /mnt/b && umount /mnt/b; echo cwd=$?); \
+        exec 3</mnt/b/f; umount /mnt/b; echo open=$?; \
+        umount -l /mnt/b; echo lazy=$?; cat <&3; grep -c /mnt/b /proc/mounts; \
+        umount /mnt/b; echo again=$?; umount /no/such; echo missing=$?";
+    busybox_sh(script, |p, out| {
+        assert_eq!(
+            out.stdout, "cwd=1\nopen=1\nlazy=0\nx\n0\nagain=1\nmissing=1\n",
+            "{p}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Device or resource busy"),
+            "{p}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Invalid argument"),
+            "{p}: {}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
+fn fs_remount_read_only_refuses_writes_until_remounted_rw() {
+    let script = "mkdir -p /mnt/c && mount -t tmpfs t /mnt/c && \
+        mount -o remount,ro /mnt/c && grep /mnt/c /proc/mounts; touch /mnt/c/x; echo ro=$?; \
+        mount -o remount,rw /mnt/c && touch /mnt/c/x; echo rw=$?; \
+        mount -o remount,bind,ro /mnt/c; echo bindro=$?; touch /mnt/c/y; echo ro2=$?; \
+        mount -t tmpfs -o noexec t /mnt/c && cp /bin/busybox /mnt/c/bb && /mnt/c/bb true; echo exec=$?";
+    busybox_sh(script, |p, out| {
+        assert_eq!(
+            out.stdout, "t /mnt/c tmpfs ro,relatime 0 0\nro=1\nrw=0\nbindro=0\nro2=1\nexec=126\n",
+            "{p}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Read-only file system"),
+            "{p}: {}",
+            out.stderr
+        );
+    });
+}
+
+#[test]
+fn fs_mount_other_types_and_bad_options_fail() {
+    let script = "mkdir -p /mnt/d; mount -t proc proc /mnt/d; echo proc=$?; \
+        mount -t tmpfs -o nosuchopt=1 t /mnt/d; echo opt=$?; \
+        mount -t tmpfs t /mnt/d/missing; echo missing=$?; grep -c /mnt/d /proc/mounts";
+    busybox_sh(script, |p, out| {
+        assert_eq!(
+            out.stdout, "proc=255\nopt=255\nmissing=255\n0\n",
+            "{p}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("No such device"), "{p}: {}", out.stderr);
+    });
+}
+
+#[test]
+fn fs_mount_and_umount_without_cap_sys_admin_are_eperm_as_native() {
+    differential("mountperm");
+}

@@ -833,7 +833,8 @@ impl Task {
         } else {
             self.access_bits(st) & 1 != 0
         };
-        if !st.is_reg() || !can_exec {
+        let noexec = node.mount.has(crate::sentry::vfs::mount::MS_NOEXEC);
+        if !st.is_reg() || !can_exec || noexec {
             return Err(Errno::EACCES);
         }
         if node.upper().is_some() {

@@ -15,6 +15,7 @@ mod inotify;
 mod lifecycle;
 mod lock;
 mod mm;
+mod mount;
 mod poll;
 mod process;
 
@@ -200,6 +201,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::INOTIFY_INIT1 => e(inotify::sys_inotify_init1, "x"),
         nr::INOTIFY_ADD_WATCH => e(inotify::sys_inotify_add_watch, "fpx"),
         nr::INOTIFY_RM_WATCH => e(inotify::sys_inotify_rm_watch, "fi"),
+        nr::MOUNT => e(mount::sys_mount, "ppxxx"),
+        nr::UMOUNT2 => e(mount::sys_umount2, "px"),
         nr::SPLICE => e(splice::sys_splice, "fxfxux"),
         nr::TEE => e(splice::sys_tee, "ffux"),
         nr::VMSPLICE => e(splice::sys_vmsplice, "fxux"),
