@@ -133,3 +133,22 @@ fn fs_mount_other_types_and_bad_options_fail() {
 fn fs_mount_and_umount_without_cap_sys_admin_are_eperm_as_native() {
     differential("mountperm");
 }
+
+#[test]
+fn fs_umount_ends_inotify_watches_with_in_unmount() {
+    // The expected output is the program's run on Linux in a private
+    // mount namespace (it mounts, so it is not run natively here).
+    let want =
+        "mount: 0 \nwatch the root: 1 \numount: 0 \nwd=1 mask=0x40002000\nwd=1 mask=0x8000\n";
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/umountwatch"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, want),
+            "{p}: {}",
+            out.stderr
+        );
+    });
+}

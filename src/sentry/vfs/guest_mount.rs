@@ -156,7 +156,8 @@ impl GoferFs {
     /// Unmounts the mount rooted at `root`: EINVAL for another dentry,
     /// EBUSY for the container's root or, unless `detach`, a mount in use
     /// (see the module doc). A detached mount stays usable by whoever
-    /// holds its files.
+    /// holds its files. inotify watches on a mount that ends see
+    /// IN_UNMOUNT.
     pub fn umount(&self, root: Arc<Node>, detach: bool) -> SysResult<()> {
         if !self.is_mount_point(&root) {
             return Err(Errno::EINVAL);
@@ -165,10 +166,16 @@ impl GoferFs {
             return Err(Errno::EBUSY);
         }
         // Held by: the parent's entry, the mount list, and `root` here.
-        if !detach && busy(&root, 3) {
+        let in_use = busy(&root, 3);
+        if in_use && !detach {
             return Err(Errno::EBUSY);
         }
         self.detach_mount(&root);
+        if !in_use {
+            // Nobody is left on it: its file system ends now (a detached
+            // one in use lives on, and inotify watches on it stay).
+            super::inotify::unmounted(root.mount.dev);
+        }
         Ok(())
     }
 }

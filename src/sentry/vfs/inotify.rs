@@ -41,6 +41,7 @@ pub const IN_CREATE: u32 = 0x100;
 pub const IN_DELETE: u32 = 0x200;
 pub const IN_DELETE_SELF: u32 = 0x400;
 pub const IN_MOVE_SELF: u32 = 0x800;
+pub const IN_UNMOUNT: u32 = 0x2000;
 pub const IN_Q_OVERFLOW: u32 = 0x4000;
 pub const IN_IGNORED: u32 = 0x8000;
 pub const IN_ONLYDIR: u32 = 0x0100_0000;
@@ -115,6 +116,8 @@ struct Watch {
     key: Key,
     /// Events asked for, with IN_ONESHOT and IN_EXCL_UNLINK.
     mask: u32,
+    /// The inode is a directory (IN_UNMOUNT carries IN_ISDIR).
+    dir: bool,
 }
 
 #[derive(Default)]
@@ -241,7 +244,15 @@ impl Inotify {
             .find(|wd| !st.watches.contains_key(wd))
             .ok_or(Errno::ENOSPC)?;
         st.last_wd = wd;
-        st.watches.insert(wd, Watch { key, mask: wanted });
+        let dir = node.stat.is_dir();
+        st.watches.insert(
+            wd,
+            Watch {
+                key,
+                mask: wanted,
+                dir,
+            },
+        );
         table
             .by_key
             .entry(key)
@@ -378,13 +389,19 @@ fn deliver(table: &mut Table, d: &Delivery, ends: bool, woken: &mut Vec<Arc<Inot
             continue;
         };
         let wmask = w.mask;
-        let wanted = wmask & d.mask & IN_ALL_EVENTS != 0;
+        let unmount = d.mask & IN_UNMOUNT != 0;
+        let wanted = unmount || wmask & d.mask & IN_ALL_EVENTS != 0;
+        let mask = if unmount && w.dir {
+            d.mask | IN_ISDIR
+        } else {
+            d.mask
+        };
         let excluded = wmask & IN_EXCL_UNLINK != 0 && !d.name.is_empty() && (d.child_unlinked)();
         let mut queued = false;
         if wanted && !excluded {
             queued |= st.push(Event {
                 wd,
-                mask: d.mask,
+                mask,
                 cookie: d.cookie,
                 name: d.name.to_vec(),
             });
@@ -567,6 +584,27 @@ pub fn renamed(
     self_event(t, node, IN_MOVE_SELF, false, &mut woken);
     if let Some((victim, true)) = target {
         self_event(t, victim, IN_DELETE_SELF, true, &mut woken);
+    }
+    drop(table);
+    wake(woken);
+}
+
+/// The file system of device `dev` went away (unmounted): every watch
+/// on one of its inodes sees IN_UNMOUNT, then IN_IGNORED.
+pub fn unmounted(dev: u64) {
+    if !active() {
+        return;
+    }
+    let mut woken = vec![];
+    let mut table = table();
+    let keys: Vec<Key> = table
+        .by_key
+        .keys()
+        .filter(|k| k.0 == dev)
+        .copied()
+        .collect();
+    for key in keys {
+        send(&mut table, (key, IN_UNMOUNT, 0), b"", true, &mut woken);
     }
     drop(table);
     wake(woken);
