@@ -374,9 +374,10 @@ struct Delivery<'a> {
 }
 
 /// Delivers `d` to every watch on its inode; with `ends`, the watches
-/// end afterwards (the inode was deleted). Instances to wake are added
-/// to `woken`.
-fn deliver(table: &mut Table, d: &Delivery, ends: bool, woken: &mut Vec<Arc<Inotify>>) {
+/// end afterwards (the inode was deleted). Every instance reached goes
+/// into `woken`, with whether it queued an event, to be woken and let go
+/// after the table's lock.
+fn deliver(table: &mut Table, d: &Delivery, ends: bool, woken: &mut Vec<(Arc<Inotify>, bool)>) {
     let Some(list) = table.by_key.get(&d.key).cloned() else {
         return;
     };
@@ -415,9 +416,10 @@ fn deliver(table: &mut Table, d: &Delivery, ends: bool, woken: &mut Vec<Arc<Inot
         } else {
             drop(st);
         }
-        if queued {
-            woken.push(inst);
-        }
+        // Kept past the table's lock even when nothing was queued: the
+        // last reference to an instance must not go while the table is
+        // held (its Drop takes the table).
+        woken.push((inst, queued));
     }
 }
 
@@ -434,9 +436,13 @@ fn is_dir_bit(node: &Node) -> u32 {
     }
 }
 
-fn wake(woken: Vec<Arc<Inotify>>) {
-    for inst in woken {
-        inst.queue.notify(POLLIN | POLLRDNORM);
+/// Tells the instances that queued events; drops the others' references
+/// (outside the table's lock).
+fn wake(woken: Vec<(Arc<Inotify>, bool)>) {
+    for (inst, queued) in woken {
+        if queued {
+            inst.queue.notify(POLLIN | POLLRDNORM);
+        }
     }
 }
 
@@ -477,7 +483,7 @@ fn send(
     (key, mask, cookie): (Key, u32, u32),
     name: &[u8],
     ends: bool,
-    woken: &mut Vec<Arc<Inotify>>,
+    woken: &mut Vec<(Arc<Inotify>, bool)>,
 ) {
     let d = Delivery {
         key,
@@ -497,7 +503,7 @@ fn self_event(
     node: &Node,
     mask: u32,
     ends: bool,
-    woken: &mut Vec<Arc<Inotify>>,
+    woken: &mut Vec<(Arc<Inotify>, bool)>,
 ) {
     send(table, (key_of(node), mask, 0), b"", ends, woken);
 }
@@ -508,7 +514,7 @@ fn entry_event(
     (dir, name, child): (&Node, &[u8], &Node),
     mask: u32,
     cookie: u32,
-    woken: &mut Vec<Arc<Inotify>>,
+    woken: &mut Vec<(Arc<Inotify>, bool)>,
 ) {
     let mask = mask | is_dir_bit(child);
     send(table, (key_of(dir), mask, cookie), name, false, woken);
