@@ -792,7 +792,9 @@ impl Task {
         if let Some(done) = self.vfork_done.take() {
             let _ = done.send(());
         }
-        self.fds.close_on_exec();
+        for file in self.fds.close_on_exec() {
+            syscalls::release_closed_file_locks(self, &file);
+        }
         self.creds.exec();
         // Handlers point into the old image: back to the default, but
         // ignored signals stay ignored.
@@ -838,7 +840,8 @@ impl Task {
         } else {
             self.access_bits(st) & 1 != 0
         };
-        if !st.is_reg() || !can_exec {
+        let noexec = node.mount.has(crate::sentry::vfs::mount::MS_NOEXEC);
+        if !st.is_reg() || !can_exec || noexec {
             return Err(Errno::EACCES);
         }
         if node.upper().is_some() {

@@ -11,18 +11,22 @@ mod event;
 mod file;
 mod fs;
 mod futex;
+mod inotify;
 mod ipc;
 mod lifecycle;
 mod lock;
 mod mm;
+mod mount;
 mod poll;
 mod process;
 
 pub use ipc::process_key as ipc_process_key;
+pub use lock::closed as release_closed_file_locks;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
 mod socket;
+mod splice;
 mod strace;
 mod time;
 
@@ -229,6 +233,16 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETCPU => e(process::sys_getcpu, "xxx"),
         nr::EXECVEAT => e(lifecycle::sys_execveat, "fpxxx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
+        nr::INOTIFY_INIT => e(inotify::sys_inotify_init, ""),
+        nr::INOTIFY_INIT1 => e(inotify::sys_inotify_init1, "x"),
+        nr::INOTIFY_ADD_WATCH => e(inotify::sys_inotify_add_watch, "fpx"),
+        nr::INOTIFY_RM_WATCH => e(inotify::sys_inotify_rm_watch, "fi"),
+        nr::MOUNT => e(mount::sys_mount, "ppxxx"),
+        nr::UMOUNT2 => e(mount::sys_umount2, "px"),
+        nr::SPLICE => e(splice::sys_splice, "fxfxux"),
+        nr::TEE => e(splice::sys_tee, "ffux"),
+        nr::VMSPLICE => e(splice::sys_vmsplice, "fxux"),
+        nr::COPY_FILE_RANGE => e(splice::sys_copy_file_range, "fxfxux"),
         nr::CLOSE_RANGE => e(file::sys_close_range, "uux"),
         nr::MREMAP => e(mm::sys_mremap, "xuuxx"),
         nr::STATX => e(file::sys_statx, "fpxux"),

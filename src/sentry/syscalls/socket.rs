@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::file::{fd_arg, iovecs, lookup_at, permitted, raise_sigpipe, AT_FDCWD};
+use super::file::{fd_arg, iovecs, lookup_at, permitted, sigpipe, AT_FDCWD};
 use crate::abi::types::{S_IFMT, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
@@ -419,12 +419,7 @@ fn send(
     let cred = claimed.unwrap_or_else(|| cred_of(t));
     let nonblock = file.nonblocking() || flags & MSG_DONTWAIT != 0;
     match sock.send(data, rights, cred, to, sock.name(), nonblock) {
-        Err(Errno::EPIPE) => {
-            if flags & MSG_NOSIGNAL == 0 {
-                raise_sigpipe(t);
-            }
-            Err(Errno::EPIPE)
-        }
+        Err(Errno::EPIPE) if flags & MSG_NOSIGNAL == 0 => Err(sigpipe(t)),
         r => Ok(r? as u64),
     }
 }

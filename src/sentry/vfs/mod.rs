@@ -16,6 +16,8 @@ pub mod epoll;
 pub mod eventfd;
 mod file;
 mod gofer;
+pub mod guest_mount;
+pub mod inotify;
 pub mod locks;
 pub mod memfd;
 pub mod memfile;
