@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{each_platform, image, sandboxd, TempDir};
+use common::{each_platform, image, TempDir};
 
 /// Runs `script` with busybox sh in a pod mounting `source` on /data.
 fn run_with_bind(
@@ -18,7 +18,6 @@ fn run_with_bind(
     script: &str,
     p: &str,
 ) -> common::Out {
-    let pod = dir.0.join("pod.json");
     let json = serde_json::json!({
         "containers": {"app": {
             "image": image("busybox"),
@@ -26,13 +25,7 @@ fn run_with_bind(
             "mounts": [{"source": source, "target": "/data", "readonly": readonly}],
         }}
     });
-    std::fs::write(&pod, json.to_string()).unwrap();
-    sandboxd(&[
-        "run".into(),
-        "--platform".into(),
-        p.into(),
-        pod.to_str().unwrap().into(),
-    ])
+    common::run_pod(dir, &json, p)
 }
 
 /// Every entry under `dir` as "path type mode size [content]", sorted.

@@ -271,6 +271,7 @@ fn run_testprogs_match_their_native_runs() {
         "sockets",
         "vecio",
         "sysvipc",
+        "growsdown",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

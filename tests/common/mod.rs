@@ -196,6 +196,19 @@ impl TestPod {
     }
 }
 
+/// Runs the pod `json` (written into `dir`) with `sandboxd run` on
+/// platform `p`.
+pub fn run_pod(dir: &TempDir, json: &serde_json::Value, p: &str) -> Out {
+    let pod = dir.0.join("pod.json");
+    std::fs::write(&pod, json.to_string()).unwrap();
+    sandboxd(&[
+        "run".into(),
+        "--platform".into(),
+        p.into(),
+        pod.to_str().unwrap().into(),
+    ])
+}
+
 /// Runs the sandboxd binary with `args`; fails the test after TIMEOUT.
 pub fn sandboxd(args: &[String]) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))

@@ -777,6 +777,7 @@ impl Task {
         let setup = crate::sentry::loader::Setup {
             ids,
             vdso: self.k.vdso.as_ref(),
+            stack_limit: self.rlimits[libc::RLIMIT_STACK as usize].0,
         };
         let loaded = crate::sentry::loader::load(&mut mm, &open, path, argv, envp, setup)?;
         // The point of no return: the other threads go now, and with the

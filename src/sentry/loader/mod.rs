@@ -47,6 +47,8 @@ pub struct Setup<'a> {
     pub ids: [u32; 4],
     /// The vDSO to map, if any.
     pub vdso: Option<&'a Vdso>,
+    /// RLIMIT_STACK: how far stacks may grow.
+    pub stack_limit: u64,
 }
 
 /// Loads the program at `path` into `mm` (which must be empty), maps the
@@ -59,6 +61,7 @@ pub fn load(
     envp: &[Vec<u8>],
     setup: Setup,
 ) -> SysResult<Loaded> {
+    mm.stack_limit = setup.stack_limit;
     let prog = resolve_shebang(open, path, argv)?;
     let hdr = elf::parse_header(&prog.head)?;
     let phdrs = read_phdrs(prog.file.as_ref(), &hdr)?;
@@ -181,7 +184,10 @@ fn map_segments(
     phdrs: &[Phdr],
     bias: u64,
 ) -> SysResult<u64> {
-    let source = file.clone().page_source().ok_or(Errno::EACCES)?;
+    // The file's page cache: every process running it shares its pages.
+    let object = file
+        .page_cache(&mm.memory().clone(), false)
+        .ok_or(Errno::EACCES)?;
     let mut top = 0;
     for p in phdrs.iter().filter(|p| p.kind == PT_LOAD && p.memsz > 0) {
         let start = page_down(p.vaddr + bias);
@@ -196,7 +202,7 @@ fn map_segments(
         if file_map_end > start {
             let zero_from = (p.memsz > p.filesz).then_some(file_end);
             let backing = Backing::File {
-                source: source.clone(),
+                object: object.clone(),
                 offset: page_down(p.offset),
                 zero_from,
             };

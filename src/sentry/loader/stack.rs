@@ -3,7 +3,7 @@
 //! `create_elf_tables` does.
 
 use crate::abi::SysResult;
-use crate::sentry::mm::{Backing, MemoryManager, USER_TOP};
+use crate::sentry::mm::{Backing, MapRequest, MemoryManager, Placement, USER_TOP};
 use crate::sentry::platform::Prot;
 
 /// Size of the main thread's stack mapping (RLIMIT_STACK default).
@@ -58,7 +58,15 @@ pub fn build(
         write: true,
         exec: false,
     };
-    mm.map(top - STACK_SIZE, STACK_SIZE, rw, Backing::Anon)?;
+    // Grows down past its first 8 MiB when RLIMIT_STACK allows.
+    mm.mmap(MapRequest {
+        placement: Placement::Fixed(top - STACK_SIZE),
+        len: STACK_SIZE,
+        prot: rw,
+        backing: Backing::Anon,
+        may_write: true,
+        grows_down: true,
+    })?;
     mm.mmap_top = mm.mmap_top.min(top - STACK_SIZE - (256 << 20));
 
     let mut sp = top - 8;

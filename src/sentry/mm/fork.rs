@@ -19,6 +19,7 @@ pub struct Snapshot {
     brk_start: u64,
     brk: u64,
     mmap_top: u64,
+    stack_limit: u64,
 }
 
 impl MemoryManager {
@@ -54,6 +55,7 @@ impl MemoryManager {
             brk_start: self.brk_start,
             brk: self.brk,
             mmap_top: self.mmap_top,
+            stack_limit: self.stack_limit,
         })
     }
 
@@ -65,6 +67,7 @@ impl MemoryManager {
     ) -> SysResult<MemoryManager> {
         let mut mm = MemoryManager::new(snap.mem.clone(), space);
         (mm.brk_start, mm.brk, mm.mmap_top) = (snap.brk_start, snap.brk, snap.mmap_top);
+        mm.stack_limit = snap.stack_limit;
         mm.vmas = std::mem::take(&mut snap.vmas);
         mm.pages = std::mem::take(&mut snap.pages);
         for vma in mm.vmas.values() {

@@ -9,9 +9,14 @@
 //!
 //! Freed frames are punched out of the memfd (`MADV_REMOVE`), so freeing
 //! really returns memory to the host and a reused frame reads as zeros.
+//!
+//! Page caches hold frames nobody maps (clean file pages kept for the next
+//! mapping). They register as [`Reclaim`]ers: when the limit is reached,
+//! an allocation first asks them to let such frames go, and fails with
+//! ENOMEM only when that freed nothing.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::abi::Errno;
 
@@ -41,12 +46,22 @@ struct Frames {
     limit: u64,
 }
 
+/// Something holding frames it can give back under memory pressure (a
+/// page cache).
+pub trait Reclaim: Send + Sync {
+    /// Frees what it can without losing data; returns the frames freed.
+    /// Must not block on a lock its owner may hold while allocating.
+    fn reclaim(&self) -> u64;
+}
+
 /// The memfd that backs all guest memory of a sandbox.
 pub struct GuestMemory {
     memfd: OwnedFd,
     base: *mut u8,
     size: u64,
     frames: Mutex<Frames>,
+    /// Asked for frames when the limit is reached (lock taken alone).
+    reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
 }
 
 // SAFETY: `base` points to a MAP_SHARED mapping owned by this struct for its
@@ -107,6 +122,7 @@ impl GuestMemory {
                 used: 0,
                 limit: (limit / PAGE_SIZE).min(nframes as u64),
             }),
+            reclaimers: Mutex::new(Vec::new()),
         })
     }
 
@@ -130,9 +146,35 @@ impl GuestMemory {
         self.frames.lock().unwrap().used * PAGE_SIZE
     }
 
+    /// Registers `r` to be asked for frames when memory runs out (for as
+    /// long as it lives).
+    pub fn add_reclaimer(&self, r: Weak<dyn Reclaim>) {
+        let mut list = self.reclaimers.lock().unwrap();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(r);
+    }
+
+    /// Asks every reclaimer to give frames back; returns how many it did.
+    pub fn reclaim(&self) -> u64 {
+        let live: Vec<Arc<dyn Reclaim>> = {
+            let mut list = self.reclaimers.lock().unwrap();
+            list.retain(|w| w.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        live.iter().map(|r| r.reclaim()).sum()
+    }
+
     /// Allocates one zeroed frame with a reference count of 1 and returns its
-    /// offset. ENOMEM when the limit is reached.
+    /// offset. At the limit, page caches are asked to let unmapped frames
+    /// go first; ENOMEM when that frees nothing.
     pub fn alloc_frame(&self) -> Result<u64, Errno> {
+        match self.try_alloc() {
+            Err(Errno::ENOMEM) if self.reclaim() > 0 => self.try_alloc(),
+            r => r,
+        }
+    }
+
+    fn try_alloc(&self) -> Result<u64, Errno> {
         let mut f = self.frames.lock().unwrap();
         if f.used >= f.limit {
             return Err(Errno::ENOMEM);
@@ -166,13 +208,26 @@ impl GuestMemory {
     /// Drops a reference; the last one frees the frame and returns its
     /// memory to the host.
     pub fn decref(&self, off: u64) {
+        self.release(off, false);
+    }
+
+    /// Frees the frame if the caller holds its only reference (a page
+    /// cache letting an unmapped page go); returns whether it did.
+    pub fn free_if_sole(&self, off: u64) -> bool {
+        self.release(off, true)
+    }
+
+    fn release(&self, off: u64, only_if_sole: bool) -> bool {
         let idx = (off / PAGE_SIZE) as usize;
         {
             let mut f = self.frames.lock().unwrap();
             debug_assert!(f.refs[idx] > 0, "decref of a free frame");
+            if only_if_sole && f.refs[idx] != 1 {
+                return false;
+            }
             f.refs[idx] -= 1;
             if f.refs[idx] > 0 {
-                return;
+                return false;
             }
         }
         // SAFETY: the range is one frame inside our mapping, now owned by
@@ -188,6 +243,7 @@ impl GuestMemory {
         let mut f = self.frames.lock().unwrap();
         f.used -= 1;
         f.free.push(idx as u32);
+        true
     }
 
     fn check(&self, off: u64, len: usize) {
@@ -299,19 +355,49 @@ impl GuestMemory {
         len: usize,
         file_off: u64,
     ) -> std::io::Result<usize> {
+        self.host_io(off, len, file_off, |at, n, pos| {
+            // SAFETY: `at` points into our mapping with `n` bytes to spare
+            // (see `host_io`); pread writes at most `n` bytes there.
+            unsafe { libc::pread(fd.as_raw_fd(), at as *mut libc::c_void, n, pos) }
+        })
+    }
+
+    /// Writes `len` bytes of guest memory at `off` to host `fd` at
+    /// `file_off` (a dirty page going back to its file).
+    pub fn pwrite_from(
+        &self,
+        fd: BorrowedFd<'_>,
+        off: u64,
+        len: usize,
+        file_off: u64,
+    ) -> std::io::Result<()> {
+        let done = self.host_io(off, len, file_off, |at, n, pos| {
+            // SAFETY: `at` points into our mapping with `n` bytes to spare
+            // (see `host_io`); pwrite reads at most `n` bytes of it.
+            unsafe { libc::pwrite(fd.as_raw_fd(), at as *const libc::c_void, n, pos) }
+        })?;
+        if done < len {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        Ok(())
+    }
+
+    /// Runs `op(address, bytes, file offset)` (a pread or pwrite) over the
+    /// guest range `[off, off+len)` until it is done, fails or does
+    /// nothing; returns the bytes done.
+    fn host_io(
+        &self,
+        off: u64,
+        len: usize,
+        file_off: u64,
+        op: impl Fn(*mut u8, usize, libc::off_t) -> isize,
+    ) -> std::io::Result<usize> {
         self.check(off, len);
         let mut done = 0;
         while done < len {
-            // SAFETY: the destination range lies inside our mapping (checked
-            // above); pread writes at most `len - done` bytes there.
-            let n = unsafe {
-                libc::pread(
-                    fd.as_raw_fd(),
-                    self.base.add((off as usize) + done) as *mut libc::c_void,
-                    len - done,
-                    (file_off + done as u64) as libc::off_t,
-                )
-            };
+            // SAFETY: the range was checked to lie inside our mapping.
+            let at = unsafe { self.base.add((off as usize) + done) };
+            let n = op(at, len - done, (file_off + done as u64) as libc::off_t);
             if n < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.kind() == std::io::ErrorKind::Interrupted {

@@ -12,12 +12,16 @@
 //! read-only (`Page::cow`) and the first write to it copies the frame, or
 //! just maps it writable again once the other side let go of it.
 //!
-//! Shared mappings (MAP_SHARED, anonymous or of a tmpfs file) are backed
-//! by a [`SharedObject`]: their pages map the object's own frames, fork
-//! hands the child the same object, and a write by anyone is seen by all.
-//! Such pages are never copy-on-write. When an object shrinks, the memory
+//! Shared mappings (MAP_SHARED, anonymous or of a file) are backed by a
+//! [`SharedObject`]: their pages map the object's own frames, fork hands
+//! the child the same object, and a write by anyone is seen by all. Such
+//! pages are never copy-on-write. When an object shrinks, the memory
 //! managers mapping it drop the pages past its end on their next entry
-//! (see `shared`).
+//! (see `shared`). A file's object is its data (tmpfs, memfd) or its page
+//! cache (image and bind files, see `pagecache`); private file mappings
+//! map the same frames copy-on-write, so every process mapping a library
+//! shares its pages until it writes one. Dirty pages of a bind file's
+//! cache go back to the host on msync, munmap and exit.
 //!
 //! Invariants: VMAs never overlap and are page aligned; every page lies
 //! inside a VMA and is mapped in the platform with that VMA's protection,
@@ -33,6 +37,7 @@ pub mod fixed;
 mod fork;
 mod handle;
 pub mod memory;
+mod pagecache;
 mod shared;
 mod vma;
 
@@ -41,8 +46,9 @@ use std::sync::Arc;
 
 pub use fork::Snapshot;
 pub use handle::{FutexKey, Mm};
+pub use pagecache::{CacheSlot, FileSource};
 pub use shared::{Quota, SharedObject, PAST_END};
-pub use vma::{Backing, PageSource, Vma};
+pub use vma::{Backing, Vma};
 
 use shared::Stale;
 
@@ -56,6 +62,17 @@ const FAULT_AROUND: u64 = 16;
 /// Highest user address + 1 handed out to guests: the x86-64 user half
 /// less its top 4 GiB, which the platforms keep for their stub code.
 pub const USER_TOP: u64 = 0x7fff_0000_0000;
+
+/// Room kept free below a grows-down VMA: it never grows closer than this
+/// to an accessible mapping below, and mmap places nothing there unasked
+/// (Linux's stack_guard_gap, 256 pages).
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+
+/// Lowest address a grows-down VMA grows to (Linux's mmap_min_addr).
+const MIN_ADDR: u64 = 0x1_0000;
+
+/// The default RLIMIT_STACK (8 MiB).
+pub const DEFAULT_STACK_LIMIT: u64 = 8 << 20;
 
 /// A populated guest page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +101,8 @@ pub struct MapRequest {
     pub backing: Backing,
     /// See [`Vma::may_write`].
     pub may_write: bool,
+    /// MAP_GROWSDOWN: see [`Vma::grows_down`].
+    pub grows_down: bool,
 }
 
 /// The memory of one guest process.
@@ -103,6 +122,8 @@ pub struct MemoryManager {
     pub brk: u64,
     /// Top of the region where mmap picks addresses, growing down.
     pub mmap_top: u64,
+    /// The largest a grows-down VMA may grow to (RLIMIT_STACK).
+    pub stack_limit: u64,
 }
 
 fn effective(prot: Prot, page: Page) -> Prot {
@@ -124,6 +145,7 @@ impl MemoryManager {
             brk_start: 0,
             brk: 0,
             mmap_top: USER_TOP - (1 << 30),
+            stack_limit: DEFAULT_STACK_LIMIT,
         }
     }
 
@@ -166,7 +188,7 @@ impl MemoryManager {
             if vma.end <= top && top - vma.end >= len {
                 return Ok(top - len);
             }
-            top = top.min(start);
+            top = top.min(start_gap(start, vma));
         }
         if top >= len + PAGE_SIZE * 16 {
             return Ok(top - len);
@@ -181,6 +203,7 @@ impl MemoryManager {
             prot,
             backing,
             may_write: true,
+            grows_down: false,
         };
         self.insert(start, len, vma)
     }
@@ -206,7 +229,7 @@ impl MemoryManager {
         let fits = |a: u64| a.checked_add(len).is_some_and(|e| e <= USER_TOP);
         let start = match req.placement {
             Placement::Hint(a) if a != 0 && a % PAGE_SIZE == 0 && fits(a) => {
-                if self.overlaps(a, a + len) {
+                if self.overlaps(a, a + len) || self.in_guard_gap(a + len) {
                     self.find_free(len)?
                 } else {
                     a
@@ -226,9 +249,42 @@ impl MemoryManager {
             prot: req.prot,
             backing: req.backing,
             may_write: req.may_write,
+            grows_down: req.grows_down,
         };
         self.insert(start, len, vma)?;
         Ok(start)
+    }
+
+    /// Whether a mapping ending at `end` would lie in the guard gap of the
+    /// grows-down VMA above it.
+    fn in_guard_gap(&self, end: u64) -> bool {
+        let above = self.vmas.range(end..).next();
+        above.is_some_and(|(&s, v)| v.grows_down && end > s.saturating_sub(STACK_GUARD_GAP))
+    }
+
+    /// Grows the grows-down VMA just above `addr` (which no VMA holds) down
+    /// to its page, as a fault there does on Linux; returns the VMA's new
+    /// start. EFAULT (the guest's SIGSEGV) when there is none, when it
+    /// would outgrow `stack_limit`, or come within the guard gap of an
+    /// accessible mapping below (a PROT_NONE one, or another stack, may be
+    /// reached).
+    fn grow_down(&mut self, addr: u64) -> SysResult<u64> {
+        let (&start, vma) = self.vmas.range(addr..).next().ok_or(Errno::EFAULT)?;
+        let new = page_down(addr);
+        let anon = matches!(vma.backing, Backing::Anon);
+        if !vma.grows_down || !anon || new < MIN_ADDR || vma.end - new > self.stack_limit {
+            return Err(Errno::EFAULT);
+        }
+        if let Some((_, below)) = self.vmas.range(..new).next_back() {
+            let p = below.prot;
+            let accessible = p.read || p.write || p.exec;
+            if !below.grows_down && accessible && new - below.end < STACK_GUARD_GAP {
+                return Err(Errno::EFAULT);
+            }
+        }
+        let vma = self.vmas.remove(&start).ok_or(Errno::EFAULT)?;
+        self.vmas.insert(new, vma);
+        Ok(new)
     }
 
     /// Splits the VMA that contains `addr` (strictly inside) in two.
@@ -251,10 +307,17 @@ impl MemoryManager {
         self.split_at(start);
         self.split_at(end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        let mut files = Vec::new();
         for s in doomed {
-            self.vmas.remove(&s);
+            if let Some(vma) = self.vmas.remove(&s) {
+                files.extend(written_file(&vma));
+            }
         }
         self.drop_pages(start, end);
+        for object in files {
+            // munmap succeeds whatever the host says (as Linux's does).
+            let _ = object.write_back();
+        }
         Ok(())
     }
 
@@ -281,6 +344,7 @@ impl MemoryManager {
             prot: vma.prot,
             backing: vma.backing.advanced(old - start),
             may_write: vma.may_write,
+            grows_down: vma.grows_down,
         };
         if old_len == 0 {
             return self.duplicate(moved_vma, new_len, may_move, fixed);
@@ -385,14 +449,31 @@ impl MemoryManager {
         true
     }
 
-    /// msync: ENOMEM when part of `[start, start+len)` is not mapped. The
-    /// memory is all there is (no file to write back), so nothing else.
+    /// msync: writes the dirty pages of the host files mapped shared in
+    /// `[start, start+len)` back (EIO when the host refuses); ENOMEM when
+    /// part of the range is not mapped. Memory files have nothing to
+    /// write back.
     pub fn sync(&self, start: u64, len: u64) -> SysResult<()> {
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if self.covered(start, end) {
-            Ok(())
-        } else {
-            Err(Errno::ENOMEM)
+        if !self.covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let first = self.vma_at(start).map_or(start, |(s, _)| s);
+        for (_, vma) in self.vmas.range(first..end) {
+            if let Some(object) = written_file(vma) {
+                object.write_back().map_err(|_| Errno::EIO)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the dirty pages of every host file mapped shared back (a
+    /// process's exit, before its parent hears of it); errors are logged.
+    pub fn write_back_files(&self) {
+        for vma in self.vmas.values() {
+            if let Some(object) = written_file(vma) {
+                let _ = object.write_back();
+            }
         }
     }
 
@@ -500,11 +581,23 @@ impl MemoryManager {
             .map(|(&a, &p)| (a, p))
             .collect();
         for (addr, page) in present {
+            if prot.write {
+                self.mark_dirty(addr);
+            }
             self.space
                 .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
                 .map_err(|_| Errno::ENOMEM)?;
         }
         Ok(())
+    }
+
+    /// Marks the page at `addr` dirty in its object, if it is a page of a
+    /// shared mapping of a host file (about to be writable).
+    fn mark_dirty(&self, addr: u64) {
+        let shared = self.vma_at(addr).and_then(|(s, v)| v.shared_at(s, addr));
+        if let Some((object, off)) = shared {
+            object.mark_dirty(off);
+        }
     }
 
     /// Sets the program break; returns the new (or unchanged) break.
@@ -545,6 +638,9 @@ impl MemoryManager {
     /// means the access is not allowed: PAST_END for a page past the end
     /// of a shared object (the guest gets SIGBUS), else SIGSEGV.
     pub fn fault(&mut self, addr: u64, write: bool, exec: bool, present: bool) -> SysResult<()> {
+        if self.vma_at(addr).is_none() {
+            self.grow_down(addr)?;
+        }
         let (start, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
         let allowed = if write {
             vma.prot.write
@@ -650,7 +746,7 @@ impl MemoryManager {
     fn populate_frame(&mut self, page: u64, vma_start: u64, around: bool) -> SysResult<()> {
         let vma = &self.vmas[&vma_start];
         if let Some((object, off)) = vma.shared_at(vma_start, page) {
-            let frame = object.page(off, !around)?;
+            let frame = object.page(off, !around, vma.prot.write)?;
             self.pages.insert(page, Page { frame, cow: false });
             return Ok(());
         }
@@ -663,27 +759,42 @@ impl MemoryManager {
             self.pages.insert(page, Page { frame, cow: true });
             return Ok(());
         }
-        let frame = self.mem.alloc_frame()?;
         if let Backing::File {
-            source,
+            object,
             offset,
             zero_from,
         } = &vma.backing
         {
-            let file_off = offset + (page - vma_start);
-            if let Err(e) = source.fill(&self.mem, frame, file_off) {
-                self.mem.decref(frame);
-                return Err(e);
+            let cached = object.page(offset + (page - vma_start), true, false)?;
+            // Bytes of this page at or past `z` (a guest address) are
+            // bss, not file data: the page is a private copy at once.
+            let Some(z) = zero_from.filter(|&z| z < page + PAGE_SIZE) else {
+                self.pages.insert(
+                    page,
+                    Page {
+                        frame: cached,
+                        cow: true,
+                    },
+                );
+                return Ok(());
+            };
+            let copy = self.mem.alloc_frame();
+            if let Ok(copy) = copy {
+                self.mem.copy_frame(cached, copy);
+                let from = z.saturating_sub(page);
+                self.mem.zero(copy + from, (PAGE_SIZE - from) as usize);
+                self.pages.insert(
+                    page,
+                    Page {
+                        frame: copy,
+                        cow: false,
+                    },
+                );
             }
-            if let Some(z) = zero_from {
-                // Bytes of this page at or past `z` (a guest address) are
-                // bss, not file data.
-                if *z < page + PAGE_SIZE {
-                    let from = z.saturating_sub(page);
-                    self.mem.zero(frame + from, (PAGE_SIZE - from) as usize);
-                }
-            }
+            self.mem.decref(cached);
+            return copy.map(|_| ());
         }
+        let frame = self.mem.alloc_frame()?;
         self.pages.insert(page, Page { frame, cow: false });
         Ok(())
     }
@@ -786,19 +897,42 @@ impl MemoryManager {
     /// Linux's exit_mm does before the parent can see the exit, not when
     /// the last reference to the memory manager drops. The platform's
     /// address space keeps its stale entries, which nothing runs in again.
+    /// Host files mapped shared get their dirty pages back first.
     pub fn release_all(&mut self) {
         for (_, page) in std::mem::take(&mut self.pages) {
             self.mem.decref(page.frame);
         }
+        self.write_back_files();
         self.vmas.clear();
     }
 }
 
+/// Where the room kept below a VMA starts: its guard gap for a grows-down
+/// one.
+fn start_gap(start: u64, vma: &Vma) -> u64 {
+    if vma.grows_down {
+        start.saturating_sub(STACK_GUARD_GAP)
+    } else {
+        start
+    }
+}
+
+/// The page cache object a shared VMA writes to, if it is one whose dirty
+/// pages go back to a host file.
+fn written_file(vma: &Vma) -> Option<Arc<SharedObject>> {
+    let (object, _) = vma.backing.shared()?;
+    let mutable = object.file().is_some_and(FileSource::mutable);
+    mutable.then(|| object.clone())
+}
+
 impl Drop for MemoryManager {
+    /// Process exit (or exec): the frames go, and host files mapped shared
+    /// get their dirty pages back.
     fn drop(&mut self) {
         for (_, page) in std::mem::take(&mut self.pages) {
             self.mem.decref(page.frame);
         }
+        self.write_back_files();
     }
 }
 

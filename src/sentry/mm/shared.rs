@@ -17,14 +17,19 @@
 //! still reach the old frames, which stay allocated while mapped: no use
 //! after free, only a late SIGBUS.
 //!
+//! An object may cache a host file (see `pagecache`): its pages are then
+//! filled from the file instead of zeroed, may be dirty, and, when clean
+//! and mapped by nobody, are given back under memory pressure.
+//!
 //! Lock order: a memory manager, then an object's state, then its list of
 //! mappers, then a `Stale`, then the frame table of `GuestMemory`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use super::memory::{page_up, GuestMemory, PAGE_SIZE};
+use super::memory::{page_up, GuestMemory, Reclaim, PAGE_SIZE};
+use super::pagecache::FileSource;
 use crate::abi::{Errno, SysResult};
 
 /// The error a fault past the end of an object gets (the guest sees
@@ -102,6 +107,9 @@ struct State {
     size: u64,
     /// Page index -> frame, for the pages touched so far.
     frames: BTreeMap<u64, u64>,
+    /// Pages of a cached file that a shared mapping may have written and
+    /// that were not written back since (or are still mapped writable).
+    dirty: BTreeSet<u64>,
 }
 
 /// Memory that several mappings and a file can share.
@@ -109,6 +117,8 @@ pub struct SharedObject {
     id: u64,
     mem: Arc<GuestMemory>,
     quota: Option<&'static Quota>,
+    /// The host file this object caches, if it is a page cache.
+    file: Option<FileSource>,
     state: Mutex<State>,
     /// The memory managers that mapped this object (to tell of shrinks).
     mappers: Mutex<Vec<Weak<Stale>>>,
@@ -119,25 +129,52 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl SharedObject {
     /// An object of `size` bytes of zeros (MAP_SHARED|MAP_ANONYMOUS).
     pub fn new(mem: Arc<GuestMemory>, size: u64) -> Arc<SharedObject> {
-        SharedObject::build(mem, size, None)
+        SharedObject::build(mem, size, None, None)
     }
 
     /// An empty object whose size is charged to `quota` (a tmpfs file).
     pub fn with_quota(mem: Arc<GuestMemory>, quota: &'static Quota) -> Arc<SharedObject> {
-        SharedObject::build(mem, 0, Some(quota))
+        SharedObject::build(mem, 0, Some(quota), None)
     }
 
-    fn build(mem: Arc<GuestMemory>, size: u64, quota: Option<&'static Quota>) -> Arc<SharedObject> {
+    /// The page cache of a host file of `size` bytes: pages are read from
+    /// `file` on first touch; clean ones nobody maps go under memory
+    /// pressure.
+    pub fn of_file(mem: &Arc<GuestMemory>, size: u64, file: FileSource) -> Arc<SharedObject> {
+        let object = SharedObject::build(mem.clone(), size, None, Some(file));
+        let weak: Weak<dyn Reclaim> = Arc::downgrade(&object) as Weak<dyn Reclaim>;
+        mem.add_reclaimer(weak);
+        object
+    }
+
+    fn build(
+        mem: Arc<GuestMemory>,
+        size: u64,
+        quota: Option<&'static Quota>,
+        file: Option<FileSource>,
+    ) -> Arc<SharedObject> {
         Arc::new(SharedObject {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             mem,
             quota,
+            file,
             state: Mutex::new(State {
                 size,
                 frames: BTreeMap::new(),
+                dirty: BTreeSet::new(),
             }),
             mappers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The host file this object caches, if any.
+    pub fn file(&self) -> Option<&FileSource> {
+        self.file.as_ref()
+    }
+
+    /// Pages with a frame now.
+    pub fn cached_pages(&self) -> u64 {
+        self.state().frames.len() as u64
     }
 
     /// Names this object for as long as the sandbox runs (never reused).
@@ -168,12 +205,24 @@ impl SharedObject {
         }
     }
 
-    /// The frame of page `index`, allocated (zeroed) on first use.
+    /// The frame of page `index`, allocated on first use: zeroed, or read
+    /// from the cached file.
     fn frame(&self, st: &mut State, index: u64) -> SysResult<u64> {
         if let Some(&f) = st.frames.get(&index) {
             return Ok(f);
         }
         let f = self.mem.alloc_frame()?;
+        if let Some(file) = &self.file {
+            if let Err(e) = file.fill(&self.mem, f, index * PAGE_SIZE) {
+                self.mem.decref(f);
+                return Err(e);
+            }
+            // Bytes past the end (the file grew on the host) read as zeros.
+            let within = st.size.saturating_sub(index * PAGE_SIZE);
+            if within < PAGE_SIZE {
+                self.mem.zero(f + within, (PAGE_SIZE - within) as usize);
+            }
+        }
         st.frames.insert(index, f);
         Ok(f)
     }
@@ -265,6 +314,7 @@ impl SharedObject {
             return Ok(());
         }
         let keep = page_up(len).unwrap_or(u64::MAX) / PAGE_SIZE;
+        st.dirty.split_off(&keep);
         let dropped = st.frames.split_off(&keep);
         if !dropped.is_empty() {
             self.tell_mappers(keep * PAGE_SIZE);
@@ -275,33 +325,109 @@ impl SharedObject {
         Ok(())
     }
 
-    /// Fills `frame` (fresh, zeroed) with a copy of the page at `off`: the
-    /// start of a private mapping's page.
-    pub fn copy_page(&self, off: u64, frame: u64) {
-        let st = self.state();
-        if off >= st.size {
-            return;
-        }
-        if let Some(&f) = st.frames.get(&(off / PAGE_SIZE)) {
-            self.mem.copy_frame(f, frame);
-        }
-    }
-
     /// The frame of the page at `off` with one more reference, for a
     /// mapping's page; PAST_END beyond the object's last page. Without
-    /// `allocate`, ENOENT for a page never touched.
-    pub(super) fn page(&self, off: u64, allocate: bool) -> SysResult<u64> {
+    /// `allocate`, ENOENT for a page never touched. A page mapped
+    /// `writable` into a shared mapping of a cached file is dirty.
+    pub(super) fn page(&self, off: u64, allocate: bool, writable: bool) -> SysResult<u64> {
         let mut st = self.state();
         let end = page_up(st.size).unwrap_or(u64::MAX);
         if off >= end {
             return Err(PAST_END);
         }
-        if !allocate && !st.frames.contains_key(&(off / PAGE_SIZE)) {
+        let index = off / PAGE_SIZE;
+        if !allocate && !st.frames.contains_key(&index) {
             return Err(Errno::ENOENT);
         }
-        let f = self.frame(&mut st, off / PAGE_SIZE)?;
+        let f = self.frame(&mut st, index)?;
         self.mem.incref(f);
+        if writable && self.file.as_ref().is_some_and(FileSource::mutable) {
+            st.dirty.insert(index);
+        }
         Ok(f)
+    }
+
+    /// Marks the page at `off` dirty (a shared mapping of it became
+    /// writable), if this object caches a file that may change.
+    pub(super) fn mark_dirty(&self, off: u64) {
+        if self.file.as_ref().is_some_and(FileSource::mutable) {
+            let mut st = self.state();
+            let index = off / PAGE_SIZE;
+            if st.frames.contains_key(&index) {
+                st.dirty.insert(index);
+            }
+        }
+    }
+
+    /// The cached file was written with `data` at `off` (write-through):
+    /// the pages it has take the new bytes, and the size grows to cover
+    /// them. Pages it lacks will be read from the file when touched.
+    pub fn wrote(&self, off: u64, data: &[u8]) {
+        let mut st = self.state();
+        let end = off.saturating_add(data.len() as u64);
+        if end > st.size {
+            let old = st.size;
+            self.zero_tail(&st, old);
+            st.size = end;
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let at = off + done as u64;
+            let len = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
+            if let Some(&f) = st.frames.get(&(at / PAGE_SIZE)) {
+                self.mem.write(f + at % PAGE_SIZE, &data[done..done + len]);
+            }
+            done += len;
+        }
+    }
+
+    /// Copies into `buf` (the file's bytes at `off`, as read from the
+    /// host) what dirty pages hold there: mapping writes not yet written
+    /// back.
+    pub fn overlay_dirty(&self, off: u64, buf: &mut [u8]) {
+        let st = self.state();
+        let end = off.saturating_add(buf.len() as u64);
+        let (first, last) = (off / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        for &index in st.dirty.range(first..last) {
+            let Some(&f) = st.frames.get(&index) else {
+                continue;
+            };
+            let lo = (index * PAGE_SIZE).max(off);
+            let hi = ((index + 1) * PAGE_SIZE).min(end);
+            let dst = &mut buf[(lo - off) as usize..(hi - off) as usize];
+            self.mem.read(f + lo % PAGE_SIZE, dst);
+        }
+    }
+
+    /// Writes the dirty pages back to the cached file; a page no mapping
+    /// holds any more is clean afterwards. Returns the first error (the
+    /// other pages are still tried).
+    pub fn write_back(&self) -> SysResult<()> {
+        let Some(file) = self.file.as_ref().filter(|f| f.mutable()) else {
+            return Ok(());
+        };
+        let mut st = self.state();
+        let mut result = Ok(());
+        let dirty: Vec<u64> = st.dirty.iter().copied().collect();
+        for index in dirty {
+            let Some(&f) = st.frames.get(&index) else {
+                st.dirty.remove(&index);
+                continue;
+            };
+            let at = index * PAGE_SIZE;
+            let len = st.size.saturating_sub(at).min(PAGE_SIZE) as usize;
+            if len > 0 {
+                if let Err(e) = file.write_back(&self.mem, f, at, len) {
+                    log::warn!("page cache write-back at {at:#x}: {e:?}");
+                    result = result.and(Err(e));
+                    continue;
+                }
+            }
+            if self.mem.refcount(f) == 1 {
+                st.dirty.remove(&index);
+            }
+        }
+        result
     }
 
     /// Records that the memory manager owning `stale` maps this object.
@@ -324,8 +450,29 @@ impl SharedObject {
     }
 }
 
+impl Reclaim for SharedObject {
+    /// Lets go of the clean pages no mapping holds (they are read from the
+    /// file again when next touched). An object busy now is skipped.
+    fn reclaim(&self) -> u64 {
+        if self.file.is_none() {
+            return 0;
+        }
+        let Ok(mut st) = self.state.try_lock() else {
+            return 0;
+        };
+        let st = &mut *st;
+        let before = st.frames.len();
+        st.frames
+            .retain(|index, &mut f| st.dirty.contains(index) || !self.mem.free_if_sole(f));
+        (before - st.frames.len()) as u64
+    }
+}
+
 impl Drop for SharedObject {
     fn drop(&mut self) {
+        if let Err(e) = self.write_back() {
+            log::warn!("page cache dropped with pages not written back: {e:?}");
+        }
         let st = self.state.get_mut().unwrap();
         for (_, f) in std::mem::take(&mut st.frames) {
             self.mem.decref(f);
@@ -368,7 +515,7 @@ mod tests {
     fn shared_object_page_is_the_frame_write_uses() {
         let m = mem();
         let o = SharedObject::new(m.clone(), PAGE_SIZE);
-        let f = o.page(0, true).unwrap();
+        let f = o.page(0, true, false).unwrap();
         m.write(f + 8, b"mapped");
         let mut buf = [0u8; 6];
         o.read(8, &mut buf);
@@ -380,11 +527,11 @@ mod tests {
     #[test]
     fn shared_object_page_past_the_end_is_past_end() {
         let o = SharedObject::new(mem(), PAGE_SIZE + 1);
-        assert!(o.page(PAGE_SIZE, true).is_ok_and(|f| {
+        assert!(o.page(PAGE_SIZE, true, false).is_ok_and(|f| {
             o.mem.decref(f);
             true
         }));
-        assert_eq!(o.page(2 * PAGE_SIZE, true), Err(PAST_END));
+        assert_eq!(o.page(2 * PAGE_SIZE, true, false), Err(PAST_END));
     }
 
     #[test]

@@ -214,6 +214,7 @@ fn mprotect_write_on_a_read_only_shared_mapping_is_eacces() {
         prot: Prot { write: false, ..RW },
         backing: Backing::Shared { object, offset: 0 },
         may_write: false,
+        grows_down: false,
     };
     assert_eq!(mm.mmap(req), Ok(A));
     assert_eq!(mm.protect(A, PAGE_SIZE, RW), Err(Errno::EACCES));
@@ -230,6 +231,7 @@ fn mmap_fixed_noreplace_over_a_mapping_is_eexist() {
         prot: RW,
         backing: Backing::Anon,
         may_write: true,
+        grows_down: false,
     };
     assert_eq!(mm.mmap(req), Err(Errno::EEXIST));
 }
@@ -314,4 +316,203 @@ fn fork_after_a_shrink_does_not_give_the_child_pages_past_the_end() {
         child.fault(A + PAGE_SIZE, false, false, false),
         Err(PAST_END)
     );
+}
+
+/// A host file holding `data` (removed from the directory at once), open
+/// read-write.
+fn host_file(data: &[u8]) -> Arc<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("sandboxd-mm-{}-{n}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f.write_all(data).unwrap();
+    Arc::new(f.into())
+}
+
+fn private_file(object: &Arc<SharedObject>) -> Backing {
+    Backing::File {
+        object: object.clone(),
+        offset: 0,
+        zero_from: None,
+    }
+}
+
+#[test]
+fn file_private_mappings_share_the_cached_frame_until_written() {
+    let mem = memory();
+    let object = SharedObject::of_file(
+        &mem,
+        PAGE_SIZE,
+        FileSource::image(host_file(&[7u8; PAGE_SIZE as usize])),
+    );
+    let (mut a, sa) = manager(&mem);
+    let (mut b, sb) = manager(&mem);
+    a.map(A, PAGE_SIZE, RW, private_file(&object)).unwrap();
+    b.map(A, PAGE_SIZE, RW, private_file(&object)).unwrap();
+    assert_eq!(a.read_u64(A).unwrap(), 0x0707_0707_0707_0707);
+    assert_eq!(b.read_u64(A).unwrap(), 0x0707_0707_0707_0707);
+    assert_eq!(sa.at(A).unwrap().0, sb.at(A).unwrap().0);
+    assert_eq!(mem.used_bytes(), PAGE_SIZE);
+
+    a.write_u64(A, 1).unwrap();
+
+    assert_ne!(sa.at(A).unwrap().0, sb.at(A).unwrap().0);
+    assert_eq!(b.read_u64(A).unwrap(), 0x0707_0707_0707_0707);
+    let mut back = [0u8; 8];
+    object.read(0, &mut back);
+    assert_eq!(back, [7u8; 8]);
+}
+
+#[test]
+fn file_private_page_past_the_end_of_the_file_is_past_end() {
+    let mem = memory();
+    let object = SharedObject::of_file(&mem, 10, FileSource::image(host_file(&[1u8; 10])));
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, 2 * PAGE_SIZE, RW, private_file(&object)).unwrap();
+    assert_eq!(mm.read_u64(A + 8).unwrap() & 0xffff, 0x0101);
+    assert_eq!(mm.read_u64(A + 16).unwrap(), 0);
+    assert_eq!(mm.fault(A + PAGE_SIZE, false, false, false), Err(PAST_END));
+}
+
+#[test]
+fn file_cache_pages_nobody_maps_are_reclaimed_at_the_limit() {
+    let mem = Arc::new(GuestMemory::new(16 * PAGE_SIZE, 8 * PAGE_SIZE).unwrap());
+    let object = SharedObject::of_file(
+        &mem,
+        6 * PAGE_SIZE,
+        FileSource::image(host_file(&[3u8; 6 * PAGE_SIZE as usize])),
+    );
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, 6 * PAGE_SIZE, RW, private_file(&object)).unwrap();
+    for i in 0..6 {
+        mm.read_u64(A + i * PAGE_SIZE).unwrap();
+    }
+    // One page stays mapped: it must stay cached.
+    mm.unmap(A + PAGE_SIZE, 5 * PAGE_SIZE).unwrap();
+    assert_eq!(object.cached_pages(), 6);
+
+    let frames: Vec<u64> = (0..7).map(|_| mem.alloc_frame().unwrap()).collect();
+
+    assert_eq!(object.cached_pages(), 1);
+    assert_eq!(mm.read_u64(A).unwrap(), 0x0303_0303_0303_0303);
+    assert_eq!(mem.alloc_frame(), Err(Errno::ENOMEM));
+    frames.into_iter().for_each(|f| mem.decref(f));
+}
+
+#[test]
+fn file_shared_mapping_of_a_host_file_writes_back_on_msync_and_munmap() {
+    let mem = memory();
+    let fd = host_file(&[0u8; 2 * PAGE_SIZE as usize]);
+    let object = SharedObject::of_file(&mem, 2 * PAGE_SIZE, FileSource::host(fd.clone(), true));
+    let (mut mm, _) = manager(&mem);
+    let backing = Backing::Shared {
+        object: object.clone(),
+        offset: 0,
+    };
+    mm.map(A, 2 * PAGE_SIZE, RW, backing).unwrap();
+    let host = |off: u64| {
+        let mut b = [0u8; 8];
+        nix::sys::uio::pread(fd.as_ref(), &mut b, off as i64).unwrap();
+        u64::from_le_bytes(b)
+    };
+
+    mm.write_u64(A + 8, 42).unwrap();
+    assert_eq!(host(8), 0);
+    mm.sync(A, PAGE_SIZE).unwrap();
+    assert_eq!(host(8), 42);
+
+    mm.write_u64(A + PAGE_SIZE, 43).unwrap();
+    mm.unmap(A, 2 * PAGE_SIZE).unwrap();
+    assert_eq!(host(PAGE_SIZE), 43);
+}
+
+#[test]
+fn file_cache_read_sees_dirty_pages_and_write_updates_cached_ones() {
+    let mem = memory();
+    let fd = host_file(&[0u8; PAGE_SIZE as usize]);
+    let object = SharedObject::of_file(&mem, PAGE_SIZE, FileSource::host(fd.clone(), true));
+    let (mut mm, _) = manager(&mem);
+    let backing = Backing::Shared {
+        object: object.clone(),
+        offset: 0,
+    };
+    mm.map(A, PAGE_SIZE, RW, backing).unwrap();
+    mm.write_u64(A, 5).unwrap();
+    let mut buf = [0u8; 8];
+    object.overlay_dirty(0, &mut buf);
+    assert_eq!(u64::from_le_bytes(buf), 5);
+
+    object.wrote(16, &9u64.to_le_bytes());
+
+    assert_eq!(mm.read_u64(A + 16).unwrap(), 9);
+}
+
+/// Maps `pages` pages of grows-down anonymous memory at `at`.
+fn stack_at(mm: &mut MemoryManager, at: u64, pages: u64) {
+    let req = MapRequest {
+        placement: Placement::Fixed(at),
+        len: pages * PAGE_SIZE,
+        prot: RW,
+        backing: Backing::Anon,
+        may_write: true,
+        grows_down: true,
+    };
+    mm.mmap(req).unwrap();
+}
+
+#[test]
+fn grows_down_fault_below_grows_the_vma_to_that_page() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    let top = A + 1024 * PAGE_SIZE;
+    stack_at(&mut mm, top, 4);
+
+    mm.write_u64(top - 10 * PAGE_SIZE + 8, 5).unwrap();
+
+    assert_eq!(
+        mm.vma_at(top - 10 * PAGE_SIZE).unwrap().0,
+        top - 10 * PAGE_SIZE
+    );
+    assert_eq!(mm.read_u64(top - 10 * PAGE_SIZE + 8), Ok(5));
+}
+
+#[test]
+fn grows_down_stops_at_the_stack_limit_and_the_guard_gap() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    mm.map(A, PAGE_SIZE, RW, Backing::Anon).unwrap();
+    let top = A + PAGE_SIZE + STACK_GUARD_GAP + 8 * PAGE_SIZE;
+    stack_at(&mut mm, top, 4);
+    mm.stack_limit = 8 * PAGE_SIZE;
+
+    assert_eq!(
+        mm.fault(top - 5 * PAGE_SIZE, true, false, false),
+        Err(Errno::EFAULT)
+    );
+    assert!(mm.fault(top - 4 * PAGE_SIZE, true, false, false).is_ok());
+    mm.stack_limit = u64::MAX;
+    assert_eq!(
+        mm.fault(top - 9 * PAGE_SIZE, true, false, false),
+        Err(Errno::EFAULT)
+    );
+    assert!(mm.fault(top - 8 * PAGE_SIZE, true, false, false).is_ok());
+}
+
+#[test]
+fn grows_down_guard_gap_is_left_free_by_mmap() {
+    let mem = memory();
+    let (mut mm, _) = manager(&mem);
+    let top = mm.mmap_top - 4 * PAGE_SIZE;
+    stack_at(&mut mm, top, 4);
+
+    let at = mm.find_free(PAGE_SIZE).unwrap();
+
+    assert!(at + PAGE_SIZE <= top - STACK_GUARD_GAP, "{at:#x}");
 }

@@ -3,28 +3,21 @@
 use std::sync::Arc;
 
 use super::shared::SharedObject;
-use crate::abi::SysResult;
 use crate::sentry::mm::fixed::FixedFrames;
-use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
+use crate::sentry::mm::memory::PAGE_SIZE;
 use crate::sentry::platform::Prot;
-
-/// Something whose bytes can fill guest frames: a file mapping's source.
-pub trait PageSource: Send + Sync {
-    /// Fills the frame at `frame` with one page of data from `offset`
-    /// (zeros past the end of the file).
-    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()>;
-}
 
 /// What backs the pages of a VMA.
 #[derive(Clone)]
 pub enum Backing {
     /// Zero-filled private memory.
     Anon,
-    /// A private file mapping: pages start as a copy of the file at
-    /// `offset`; bytes at guest addresses from `zero_from` on are zeros (the
-    /// part of an ELF segment's last file page that belongs to bss).
+    /// A private file mapping: pages map the frames of the file's page
+    /// cache `object` at `offset`, copy-on-write; bytes at guest addresses
+    /// from `zero_from` on are zeros (the part of an ELF segment's last
+    /// file page that belongs to bss: that page is a private copy at once).
     File {
-        source: Arc<dyn PageSource>,
+        object: Arc<SharedObject>,
         offset: u64,
         zero_from: Option<u64>,
     },
@@ -48,11 +41,11 @@ impl Backing {
         match self {
             Backing::Anon => Backing::Anon,
             Backing::File {
-                source,
+                object,
                 offset,
                 zero_from,
             } => Backing::File {
-                source: source.clone(),
+                object: object.clone(),
                 offset: offset + delta,
                 zero_from: *zero_from,
             },
@@ -93,6 +86,9 @@ pub struct Vma {
     /// Whether PROT_WRITE may be had: false for a shared mapping of a file
     /// opened read-only (mprotect then refuses it with EACCES).
     pub may_write: bool,
+    /// MAP_GROWSDOWN (and the main thread's stack): a fault just below
+    /// grows the VMA down (see `MemoryManager::grow_down`).
+    pub grows_down: bool,
 }
 
 impl Vma {

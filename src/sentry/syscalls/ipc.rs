@@ -190,6 +190,7 @@ pub fn sys_shmat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                     offset: 0,
                 },
                 may_write: !rdonly,
+                grows_down: false,
             })
             .map_err(|e| if e == Errno::EEXIST { Errno::EINVAL } else { e })?;
     ipc().note_attached(&seg);

@@ -13,12 +13,13 @@ const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_TYPE: u64 = 0x0f;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_GROWSDOWN: u64 = 0x100;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 /// Implements mmap(2). MAP_SHARED|MAP_ANONYMOUS makes a new shared
-/// object; MAP_SHARED of a file maps the file's own pages when it has
-/// them (tmpfs), else (read-only image files) a private copy that can
-/// never be made writable.
+/// object; a file mapping maps the file's own pages (tmpfs, memfd) or its
+/// page cache (image and bind files): as they are for MAP_SHARED,
+/// copy-on-write for MAP_PRIVATE.
 pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let [addr, len, prot, flags, fd, off] = a;
     let kind = flags & MAP_TYPE;
@@ -33,7 +34,14 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         .ok_or(Errno::ENOMEM)?;
     let prot = Prot::from_bits(prot);
     let shared = kind != MAP_PRIVATE;
-    let (backing, may_write) = if flags & MAP_ANONYMOUS == 0 {
+    let anon = flags & MAP_ANONYMOUS != 0;
+    // Linux refuses a grows-down shared memory segment; a grows-down file
+    // mapping is mapped but never grows here.
+    let grows_down = flags & MAP_GROWSDOWN != 0 && anon;
+    if grows_down && shared {
+        return Err(Errno::EINVAL);
+    }
+    let (backing, may_write) = if !anon {
         file_backing(t, fd as i32, off, prot, shared)?
     } else if shared {
         let object = SharedObject::new(t.k.memory.clone(), len);
@@ -57,6 +65,7 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         prot,
         backing,
         may_write,
+        grows_down,
     })
 }
 
@@ -86,20 +95,21 @@ fn file_backing(
     if !file.readable() || (prot.write && !may_write) {
         return Err(Errno::EACCES);
     }
-    if let Some(object) = file.ops.shared_object().filter(|_| shared) {
-        return Ok((
-            Backing::Shared {
-                object,
-                offset: off,
-            },
-            may_write,
-        ));
-    }
-    let source = file.ops.clone().page_source().ok_or(Errno::ENODEV)?;
-    let backing = Backing::File {
-        source,
-        offset: off,
-        zero_from: None,
+    let object = file
+        .ops
+        .page_cache(&t.k.memory, file.writable())
+        .ok_or(Errno::ENODEV)?;
+    let backing = if shared {
+        Backing::Shared {
+            object,
+            offset: off,
+        }
+    } else {
+        Backing::File {
+            object,
+            offset: off,
+            zero_from: None,
+        }
     };
     Ok((backing, may_write))
 }

@@ -134,6 +134,9 @@ pub fn sys_prlimit64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             return Err(Errno::EPERM);
         }
         t.rlimits[res as usize] = (cur, max);
+        if res == libc::RLIMIT_STACK as u64 {
+            t.mm.lock().stack_limit = cur;
+        }
     }
     Ok(0)
 }

@@ -14,6 +14,11 @@
 //! Read-only binds never reach the gofer with a change: the syscalls
 //! refuse them with EROFS first (`check_writable`), and the gofer would
 //! refuse them again.
+//!
+//! A mapped bind file has a page cache object (see `mm::pagecache`) while
+//! mappings hold it. Then the sentry keeps it coherent: write(2) goes to
+//! the host and into the cached pages, truncate resizes it, and read(2)
+//! takes what shared mappings wrote and did not write back yet from it.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -25,8 +30,8 @@ use super::node::Node;
 use crate::abi::types::{Stat, S_IFIFO, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::gofer::{Owner, SetAttr};
-use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::PageSource;
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::{FileSource, SharedObject};
 
 const AT_REMOVEDIR: i32 = 0x200;
 const RENAME_EXCHANGE: u32 = 2;
@@ -237,14 +242,18 @@ impl GoferFs {
 /// A regular file of a bind mount, read and written through the host fd
 /// the gofer donated.
 pub struct BindFile {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     node: Arc<Node>,
     fs: Arc<GoferFs>,
 }
 
 impl BindFile {
     pub fn new(fd: OwnedFd, node: Arc<Node>, fs: Arc<GoferFs>) -> Arc<BindFile> {
-        Arc::new(BindFile { fd, node, fs })
+        Arc::new(BindFile {
+            fd: Arc::new(fd),
+            node,
+            fs,
+        })
     }
 }
 
@@ -255,7 +264,11 @@ fn host_stat(fd: &OwnedFd) -> SysResult<Stat> {
 
 impl FileOps for BindFile {
     fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
-        Ok(nix::sys::uio::pread(self.fd.as_fd(), buf, off as i64)?)
+        let n = nix::sys::uio::pread(self.fd.as_fd(), buf, off as i64)?;
+        if let Some(cache) = self.node.page_cache.get() {
+            cache.overlay_dirty(off, &mut buf[..n]);
+        }
+        Ok(n)
     }
 
     fn write(&self, buf: &[u8], off: u64) -> SysResult<usize> {
@@ -265,7 +278,11 @@ impl FileOps for BindFile {
         {
             return Err(Errno::EFBIG);
         }
-        Ok(nix::sys::uio::pwrite(self.fd.as_fd(), buf, off as i64)?)
+        let n = nix::sys::uio::pwrite(self.fd.as_fd(), buf, off as i64)?;
+        if let Some(cache) = self.node.page_cache.get() {
+            cache.wrote(off, &buf[..n]);
+        }
+        Ok(n)
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -278,27 +295,31 @@ impl FileOps for BindFile {
             size: Some(len),
             ..Default::default()
         };
-        self.fs.bind_setattr(&self.node, &attr)
+        self.fs.bind_setattr(&self.node, &attr)?;
+        if let Some(cache) = self.node.page_cache.get() {
+            cache.set_size(len)?;
+        }
+        Ok(())
     }
 
     fn sync(&self) -> SysResult<()> {
         self.fs.client.fsync(self.node.fid)
     }
 
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        Some(self)
+    /// The page cache, shared by every mapping of this dentry while any
+    /// holds it; a writable descriptor lets it write back.
+    fn page_cache(&self, mem: &Arc<GuestMemory>, writer: bool) -> Option<Arc<SharedObject>> {
+        let object = self.node.page_cache.get_or_make(false, || {
+            let size = self.node.current_stat().size.max(0) as u64;
+            SharedObject::of_file(mem, size, FileSource::host(self.fd.clone(), writer))
+        });
+        if let Some(file) = object.file() {
+            file.offer(&self.fd, writer);
+        }
+        Some(object)
     }
 
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
-    }
-}
-
-impl PageSource for BindFile {
-    /// Private mappings copy the host file's pages (a shared mapping of a
-    /// bind file is a private copy: see `FileOps::shared_object`).
-    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        mem.pread_into(self.fd.as_fd(), frame, PAGE_SIZE as usize, offset)?;
-        Ok(())
     }
 }

@@ -7,8 +7,8 @@ use super::tmpfs::TmpInode;
 use super::{GoferFs, Node};
 use crate::abi::types::{dtype_of_mode, Stat, S_IFCHR, S_IFIFO};
 use crate::abi::{Errno, SysResult};
-use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::{PageSource, SharedObject};
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::{FileSource, SharedObject};
 
 /// Directory entries as (ino, d_type, name).
 pub type Entries = Arc<Vec<(u64, u8, Vec<u8>)>>;
@@ -43,9 +43,12 @@ pub trait FileOps: Send + Sync {
     fn winsize(&self) -> SysResult<[u8; 8]> {
         Err(Errno::ENOTTY)
     }
-    /// The source of pages for a private file mapping, if mappable.
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        None
+    /// The object whose frames mappings of this file map (shared ones as
+    /// they are, private ones copy-on-write): the file's data, or its page
+    /// cache. None: not mappable. `writer`: this open file may write, so
+    /// the cache may write a shared mapping's pages back through it.
+    fn page_cache(&self, _mem: &Arc<GuestMemory>, _writer: bool) -> Option<Arc<SharedObject>> {
+        self.shared_object()
     }
     /// The object that holds the file's data, for a shared mapping that
     /// sees (and makes) the file's changes. None: a shared mapping of it
@@ -428,13 +431,16 @@ impl Slots {
 
 /// A regular file of the image, read through the host fd the gofer donated.
 pub struct HostFile {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     node: Arc<Node>,
 }
 
 impl HostFile {
     pub fn new(fd: OwnedFd, node: Arc<Node>) -> HostFile {
-        HostFile { fd, node }
+        HostFile {
+            fd: Arc::new(fd),
+            node,
+        }
     }
 }
 
@@ -458,23 +464,20 @@ impl FileOps for HostFile {
         Ok(self.node.current_stat())
     }
 
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        Some(self)
+    /// The memory inode's data once copied up; before, the image file's
+    /// page cache, kept with its dentry (the image never changes).
+    fn page_cache(&self, mem: &Arc<GuestMemory>, _writer: bool) -> Option<Arc<SharedObject>> {
+        if let Some(up) = self.copied() {
+            return up.data().cloned();
+        }
+        let size = self.node.stat.size.max(0) as u64;
+        Some(self.node.page_cache.get_or_make(true, || {
+            SharedObject::of_file(mem, size, FileSource::image(self.fd.clone()))
+        }))
     }
 
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
-    }
-}
-
-impl PageSource for HostFile {
-    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        if let Some(up) = self.copied() {
-            up.data().expect("a regular file").copy_page(offset, frame);
-            return Ok(());
-        }
-        mem.pread_into(self.fd.as_fd(), frame, PAGE_SIZE as usize, offset)?;
-        Ok(())
     }
 }
 

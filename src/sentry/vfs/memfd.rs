@@ -14,7 +14,7 @@ use super::file::FileOps;
 use crate::abi::types::{Stat, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::GuestMemory;
-use crate::sentry::mm::{PageSource, Quota, SharedObject};
+use crate::sentry::mm::{Quota, SharedObject};
 
 pub const F_SEAL_SEAL: u32 = 0x1;
 pub const F_SEAL_SHRINK: u32 = 0x2;
@@ -118,10 +118,6 @@ impl FileOps for MemFd {
         self.data.set_size(len)
     }
 
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        Some(self)
-    }
-
     fn shared_object(&self) -> Option<Arc<SharedObject>> {
         Some(self.data.clone())
     }
@@ -135,13 +131,5 @@ impl FileOps for MemFd {
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
-    }
-}
-
-impl PageSource for MemFd {
-    /// Private mappings get a copy of the data as it is now.
-    fn fill(&self, _mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        self.data.copy_page(offset, frame);
-        Ok(())
     }
 }

@@ -1,23 +1,29 @@
 //! A read-only file whose bytes live in the sentry (the embedded
 //! mini-init): readable, executable, mappable.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::file::FileOps;
 use crate::abi::types::{Stat, S_IFREG};
 use crate::abi::SysResult;
-use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE};
-use crate::sentry::mm::PageSource;
+use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::mm::SharedObject;
 
 /// Static bytes served as a regular file.
 pub struct MemFile {
     bytes: &'static [u8],
     ino: u64,
+    /// The bytes in guest frames, once mapped (every mapping shares them).
+    frames: OnceLock<Arc<SharedObject>>,
 }
 
 impl MemFile {
     pub fn new(bytes: &'static [u8], ino: u64) -> Arc<MemFile> {
-        Arc::new(MemFile { bytes, ino })
+        Arc::new(MemFile {
+            bytes,
+            ino,
+            frames: OnceLock::new(),
+        })
     }
 
     fn slice(&self, off: u64, len: usize) -> &[u8] {
@@ -48,15 +54,15 @@ impl FileOps for MemFile {
         })
     }
 
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        Some(self)
-    }
-}
-
-impl PageSource for MemFile {
-    fn fill(&self, mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        let src = self.slice(offset, PAGE_SIZE as usize);
-        mem.write(frame, src);
-        Ok(())
+    fn page_cache(&self, mem: &Arc<GuestMemory>, _writer: bool) -> Option<Arc<SharedObject>> {
+        if let Some(o) = self.frames.get() {
+            return Some(o.clone());
+        }
+        let object = SharedObject::new(mem.clone(), 0);
+        object
+            .write(0, self.bytes)
+            .ok()
+            .filter(|&n| n == self.bytes.len())?;
+        Some(self.frames.get_or_init(|| object).clone())
     }
 }

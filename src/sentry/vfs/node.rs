@@ -23,6 +23,7 @@ use super::tmpfs::TmpInode;
 use crate::abi::types::Stat;
 use crate::abi::{Errno, SysResult};
 use crate::gofer::Fid;
+use crate::sentry::mm::CacheSlot;
 
 /// The fid of a node without a lower file.
 pub const NOFID: Fid = u32::MAX;
@@ -49,6 +50,8 @@ pub struct Node {
     fresh: Mutex<Stat>,
     /// The file system this node belongs to.
     pub mount: Arc<Mount>,
+    /// The page cache of a mapped image or bind file (see `mm::pagecache`).
+    pub page_cache: CacheSlot,
 }
 
 impl Node {
@@ -70,6 +73,7 @@ impl Node {
             upper: OnceLock::new(),
             fresh: Mutex::new(stat),
             mount,
+            page_cache: CacheSlot::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use super::pipe::Fifo;
 use crate::abi::types::{Stat, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::mm::memory::GuestMemory;
-use crate::sentry::mm::{PageSource, Quota, SharedObject};
+use crate::sentry::mm::{Quota, SharedObject};
 
 /// Default size of /tmp.
 pub const LIMIT: u64 = 256 << 20;
@@ -294,24 +294,12 @@ impl FileOps for TmpFile {
         self.inode().truncate(len)
     }
 
-    fn page_source(self: Arc<Self>) -> Option<Arc<dyn PageSource>> {
-        Some(self)
-    }
-
     fn shared_object(&self) -> Option<Arc<SharedObject>> {
         Some(self.data().clone())
     }
 
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
-    }
-}
-
-impl PageSource for TmpFile {
-    /// Private mappings get a copy of the data as it is now.
-    fn fill(&self, _mem: &GuestMemory, frame: u64, offset: u64) -> SysResult<()> {
-        self.data().copy_page(offset, frame);
-        Ok(())
     }
 }
 

@@ -1,0 +1,89 @@
+//! The page cache end to end: processes running one dynamic program share
+//! the frames of its libraries, and mappings of a bind-mounted host file
+//! agree with read(2) and write(2) inside the sandbox and reach the host
+//! file, exactly as the same program sees them natively.
+
+mod common;
+
+use std::path::Path;
+
+use common::{each_platform, image, TempDir, TestPod};
+
+/// Guest memory (kB) each of 10 more sleeping dash-started `/bin/sleep`s
+/// (dynamic: libc, ld.so) costs, from /proc/meminfo.
+const PER_PROCESS: &str = "m() { sed -n 's/^MemFree: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo; }; \
+    /bin/sleep 4 & /bin/sleep 0.5; a=$(m); \
+    for i in 1 2 3 4 5 6 7 8 9 10; do /bin/sleep 3 & done; /bin/sleep 1; \
+    b=$(m); echo $(( (a - b) / 10 )); wait";
+
+#[test]
+fn pagecache_processes_of_a_dynamic_program_share_their_library_frames() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("debian"), &["/bin/dash", "-c", PER_PROCESS])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{out:?}");
+        let kb: u64 = out.stdout.trim().parse().expect("a number of kB");
+        // Each private copy of libc's, ld.so's and sleep's touched pages
+        // cost about 1500 kB a process; shared, what is left is the
+        // process's own data, stack and page tables (about 250 kB).
+        assert!(kb < 700, "{kb} kB per process: library pages not shared");
+    });
+}
+
+/// Runs /bin/mapfile on `file` in a pod that mounts its directory on /data.
+fn mapfile_in_pod(dir: &TempDir, file: &Path, p: &str) -> common::Out {
+    let json = serde_json::json!({
+        "containers": {"app": {
+            "image": image("testprogs"),
+            "command": ["/bin/mapfile", "/data/f"],
+            "mounts": [{"source": file.parent().unwrap(), "target": "/data"}],
+        }}
+    });
+    common::run_pod(dir, &json, p)
+}
+
+/// What mapfile leaves in its file: "shared" at 0 and, on the second
+/// page (zeros since it was truncated away and grown back), "exit"
+/// (written through the shared mapping); "private" nowhere.
+fn expected_file() -> Vec<u8> {
+    let mut want = vec![b'.'; 4096];
+    want[..6].copy_from_slice(b"shared");
+    want.extend_from_slice(b"exit");
+    want.resize(8192, 0);
+    want
+}
+
+#[test]
+fn pagecache_bind_file_mappings_match_native_and_reach_the_host() {
+    let native_dir = TempDir::new("mapfile-native");
+    let native_file = native_dir.0.join("f");
+    std::fs::write(&native_file, vec![b'.'; 8192]).unwrap();
+    let want = common::native(
+        &image("testprogs"),
+        "mapfile",
+        &[native_file.to_str().unwrap()],
+    );
+    assert_eq!(want.status, 0, "native: {want:?}");
+    assert!(std::fs::read(&native_file).unwrap() == expected_file());
+    each_platform(|p| {
+        let dir = TempDir::new("mapfile");
+        let host = dir.0.join("data");
+        std::fs::create_dir(&host).unwrap();
+        let file = host.join("f");
+        std::fs::write(&file, vec![b'.'; 8192]).unwrap();
+
+        let got = mapfile_in_pod(&dir, &file, p);
+
+        assert_eq!(
+            (got.status, &got.stdout),
+            (want.status, &want.stdout),
+            "{}",
+            got.stderr
+        );
+        assert!(
+            std::fs::read(&file).unwrap() == expected_file(),
+            "host file on {p}"
+        );
+    });
+}
