@@ -120,14 +120,28 @@ enum Slot {
     Held(Weak<SharedObject>),
 }
 
-impl CacheSlot {
-    /// The object in the slot, if there is one alive.
-    pub fn get(&self) -> Option<Arc<SharedObject>> {
-        match &*self.0.lock().unwrap() {
+impl Slot {
+    fn live(&self) -> Option<Arc<SharedObject>> {
+        match self {
             Slot::Empty => None,
             Slot::Kept(o) => Some(o.clone()),
             Slot::Held(w) => w.upgrade(),
         }
+    }
+}
+
+impl CacheSlot {
+    /// The object in the slot, if there is one alive.
+    pub fn get(&self) -> Option<Arc<SharedObject>> {
+        self.0.lock().unwrap().live()
+    }
+
+    /// Runs `f` with the object in the slot (if any), holding the slot so
+    /// that no cache is made meanwhile: a write to the file that finds no
+    /// cache cannot race a new cache's first reads.
+    pub fn with<R>(&self, f: impl FnOnce(Option<Arc<SharedObject>>) -> R) -> R {
+        let slot = self.0.lock().unwrap();
+        f(slot.live())
     }
 
     /// The object in the slot, made by `make` when there is none; `keep`
@@ -138,12 +152,7 @@ impl CacheSlot {
         make: impl FnOnce() -> Arc<SharedObject>,
     ) -> Arc<SharedObject> {
         let mut slot = self.0.lock().unwrap();
-        let live = match &*slot {
-            Slot::Empty => None,
-            Slot::Kept(o) => Some(o.clone()),
-            Slot::Held(w) => w.upgrade(),
-        };
-        if let Some(o) = live {
+        if let Some(o) = slot.live() {
             return o;
         }
         let o = make();

@@ -301,14 +301,26 @@ impl SharedObject {
     /// Sets the size (ftruncate): growth reads as zeros; shrinking drops
     /// the pages past the new end, here and, soon, in every mapping.
     pub fn set_size(&self, len: u64) -> SysResult<()> {
+        self.resize(&mut self.state(), len)
+    }
+
+    /// Truncates the cached file with `host` (the host's truncate) and
+    /// this object with it, under the object's lock: no write-back of a
+    /// page past the new end can land after the host's truncate.
+    pub fn truncate_with(&self, len: u64, host: impl FnOnce() -> SysResult<()>) -> SysResult<()> {
         let mut st = self.state();
+        host()?;
+        self.resize(&mut st, len)
+    }
+
+    fn resize(&self, st: &mut State, len: u64) -> SysResult<()> {
         let old = st.size;
         if len > old {
             self.charge(len - old)?;
         } else {
             self.release(old - len);
         }
-        self.zero_tail(&st, old.min(len));
+        self.zero_tail(st, old.min(len));
         st.size = len;
         if len >= old {
             return Ok(());
@@ -359,15 +371,28 @@ impl SharedObject {
         }
     }
 
-    /// The cached file was written with `data` at `off` (write-through):
-    /// the pages it has take the new bytes, and the size grows to cover
-    /// them. Pages it lacks will be read from the file when touched.
-    pub fn wrote(&self, off: u64, data: &[u8]) {
+    /// Writes `data` at `off` to the cached file with `host` (the host's
+    /// pwrite, returning the bytes written), then the pages this object
+    /// has take the new bytes and the size grows to cover them; under the
+    /// object's lock, so that no write-back of an older page lands after
+    /// it. Pages it lacks are read from the file when touched.
+    pub fn write_through(
+        &self,
+        off: u64,
+        data: &[u8],
+        host: impl FnOnce(&[u8]) -> SysResult<usize>,
+    ) -> SysResult<usize> {
         let mut st = self.state();
+        let n = host(data)?;
+        self.wrote(&mut st, off, &data[..n]);
+        Ok(n)
+    }
+
+    fn wrote(&self, st: &mut State, off: u64, data: &[u8]) {
         let end = off.saturating_add(data.len() as u64);
         if end > st.size {
             let old = st.size;
-            self.zero_tail(&st, old);
+            self.zero_tail(st, old);
             st.size = end;
         }
         let mut done = 0;

@@ -449,7 +449,8 @@ fn file_cache_read_sees_dirty_pages_and_write_updates_cached_ones() {
     object.overlay_dirty(0, &mut buf);
     assert_eq!(u64::from_le_bytes(buf), 5);
 
-    object.wrote(16, &9u64.to_le_bytes());
+    let host = |b: &[u8]| Ok(nix::sys::uio::pwrite(fd.as_ref(), b, 16)?);
+    assert_eq!(object.write_through(16, &9u64.to_le_bytes(), host), Ok(8));
 
     assert_eq!(mm.read_u64(A + 16).unwrap(), 9);
 }

@@ -278,11 +278,11 @@ impl FileOps for BindFile {
         {
             return Err(Errno::EFBIG);
         }
-        let n = nix::sys::uio::pwrite(self.fd.as_fd(), buf, off as i64)?;
-        if let Some(cache) = self.node.page_cache.get() {
-            cache.wrote(off, &buf[..n]);
-        }
-        Ok(n)
+        let host = |b: &[u8]| Ok(nix::sys::uio::pwrite(self.fd.as_fd(), b, off as i64)?);
+        self.node.page_cache.with(|cache| match cache {
+            Some(cache) => cache.write_through(off, buf, host),
+            None => host(buf),
+        })
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -295,11 +295,11 @@ impl FileOps for BindFile {
             size: Some(len),
             ..Default::default()
         };
-        self.fs.bind_setattr(&self.node, &attr)?;
-        if let Some(cache) = self.node.page_cache.get() {
-            cache.set_size(len)?;
-        }
-        Ok(())
+        let host = || self.fs.bind_setattr(&self.node, &attr);
+        self.node.page_cache.with(|cache| match cache {
+            Some(cache) => cache.truncate_with(len, host),
+            None => host(),
+        })
     }
 
     fn sync(&self) -> SysResult<()> {
