@@ -54,18 +54,30 @@ fn expected_file() -> Vec<u8> {
     want
 }
 
+/// mapfile's native run on a host file; checks what it leaves there.
+fn native_mapfile() -> common::Out {
+    let dir = TempDir::new("mapfile-native");
+    let file = dir.0.join("f");
+    std::fs::write(&file, vec![b'.'; 8192]).unwrap();
+    let want = common::native(&image("testprogs"), "mapfile", &[file.to_str().unwrap()]);
+    assert_eq!(want.status, 0, "native: {want:?}");
+    assert!(std::fs::read(&file).unwrap() == expected_file());
+    want
+}
+
+/// Asserts that a sandboxed run printed and ended as the native one.
+fn assert_same_run(got: &common::Out, want: &common::Out) {
+    assert_eq!(
+        (got.status, &got.stdout),
+        (want.status, &want.stdout),
+        "{}",
+        got.stderr
+    );
+}
+
 #[test]
 fn pagecache_bind_file_mappings_match_native_and_reach_the_host() {
-    let native_dir = TempDir::new("mapfile-native");
-    let native_file = native_dir.0.join("f");
-    std::fs::write(&native_file, vec![b'.'; 8192]).unwrap();
-    let want = common::native(
-        &image("testprogs"),
-        "mapfile",
-        &[native_file.to_str().unwrap()],
-    );
-    assert_eq!(want.status, 0, "native: {want:?}");
-    assert!(std::fs::read(&native_file).unwrap() == expected_file());
+    let want = native_mapfile();
     each_platform(|p| {
         let dir = TempDir::new("mapfile");
         let host = dir.0.join("data");
@@ -75,15 +87,41 @@ fn pagecache_bind_file_mappings_match_native_and_reach_the_host() {
 
         let got = mapfile_in_pod(&dir, &file, p);
 
-        assert_eq!(
-            (got.status, &got.stdout),
-            (want.status, &want.stdout),
-            "{}",
-            got.stderr
-        );
+        assert_same_run(&got, &want);
         assert!(
             std::fs::read(&file).unwrap() == expected_file(),
             "host file on {p}"
+        );
+    });
+}
+
+#[test]
+fn pagecache_tmpfs_file_mappings_match_native() {
+    let want = native_mapfile();
+    let script = "head -c 8192 /dev/zero | tr '\\0' . >/tmp/f && /bin/mapfile /tmp/f";
+    each_platform(|p| {
+        let got = TestPod::new(&image("testprogs"), &["/bin/sh", "-c", script])
+            .platform(p)
+            .run();
+        assert_same_run(&got, &want);
+    });
+}
+
+#[test]
+fn pagecache_image_file_mappings_follow_its_copy_up_as_overlayfs() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("testprogs"), &["/bin/mapcopyup", "/data/hello.txt"])
+            .platform(p)
+            .run();
+        assert_eq!(
+            out.stdout,
+            "before: hello\n\
+             mapped before the copy-up: hello\n\
+             mapped after, read-only fd: HELLO\n\
+             mapped after, shared: HELLO\n\
+             after another write: JELLO JELLO\n",
+            "{}",
+            out.stderr
         );
     });
 }
