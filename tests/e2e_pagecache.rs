@@ -125,3 +125,28 @@ fn pagecache_image_file_mappings_follow_its_copy_up_as_overlayfs() {
         );
     });
 }
+
+/// Maps all of cc1 (33 MB) and touches every page, so its page cache
+/// holds it; then, in another process, needs 100 MiB more.
+const FILL_THEN_ALLOCATE: &str = "python3 -c \"import mmap; \
+    f = open('/usr/lib/gcc/x86_64-linux-gnu/12/cc1', 'rb'); \
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); \
+    print('touched', sum(m[i] for i in range(0, len(m), 4096)) > 0)\"; \
+    python3 -c \"x = b'x' * (100 << 20); print('allocated', len(x) >> 20)\"";
+
+#[test]
+fn pagecache_pages_nobody_maps_give_way_before_an_oom_kill() {
+    each_platform(|p| {
+        // 128 MiB: the cached 33 MB and the 100 MiB do not fit together.
+        let out = TestPod::new(&image("debian"), &["/bin/dash", "-c", FILL_THEN_ALLOCATE])
+            .resources("{\"memory\": 134217728}")
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (0, "touched True\nallocated 100\n"),
+            "{}",
+            out.stderr
+        );
+    });
+}
