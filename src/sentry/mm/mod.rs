@@ -80,6 +80,19 @@ struct Page {
     frame: u64,
     /// Shared copy-on-write: mapped read-only even in a writable VMA.
     cow: bool,
+    /// A clean page of a host file's cache in a shared mapping: mapped
+    /// read-only until the first write marks it dirty in the cache.
+    clean: bool,
+}
+
+impl Page {
+    fn new(frame: u64, cow: bool) -> Page {
+        Page {
+            frame,
+            cow,
+            clean: false,
+        }
+    }
 }
 
 /// Where mmap puts a new mapping.
@@ -128,7 +141,7 @@ pub struct MemoryManager {
 
 fn effective(prot: Prot, page: Page) -> Prot {
     Prot {
-        write: prot.write && !page.cow,
+        write: prot.write && !page.cow && !page.clean,
         ..prot
     }
 }
@@ -581,9 +594,6 @@ impl MemoryManager {
             .map(|(&a, &p)| (a, p))
             .collect();
         for (addr, page) in present {
-            if prot.write {
-                self.mark_dirty(addr);
-            }
             self.space
                 .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
                 .map_err(|_| Errno::ENOMEM)?;
@@ -592,7 +602,7 @@ impl MemoryManager {
     }
 
     /// Marks the page at `addr` dirty in its object, if it is a page of a
-    /// shared mapping of a host file (about to be writable).
+    /// shared mapping of a host file (written to).
     fn mark_dirty(&self, addr: u64) {
         let shared = self.vma_at(addr).and_then(|(s, v)| v.shared_at(s, addr));
         if let Some((object, off)) = shared {
@@ -658,6 +668,13 @@ impl MemoryManager {
             if p.cow && prot.write && (write || present) && !exec {
                 return self.break_cow(page, p, prot);
             }
+            if p.clean && prot.write && (write || present) && !exec {
+                self.dirty(page, p);
+                return self
+                    .space
+                    .map(page, PAGE_SIZE, p.frame, prot)
+                    .map_err(|_| Errno::ENOMEM);
+            }
             if present {
                 // Mapped with the VMA's full protection: a real violation.
                 return Err(Errno::EFAULT);
@@ -673,6 +690,9 @@ impl MemoryManager {
             // A fixed frame (the vDSO) starts copy-on-write.
             self.unshare(page, p)?;
         }
+        if write && p.clean {
+            self.dirty(page, p);
+        }
         let mut fresh = vec![page];
         let lo = page.saturating_sub(FAULT_AROUND / 4 * PAGE_SIZE).max(start);
         let hi = (page + FAULT_AROUND * PAGE_SIZE).min(end);
@@ -683,6 +703,15 @@ impl MemoryManager {
         }
         fresh.sort_unstable();
         self.map_runs(&fresh, prot)
+    }
+
+    /// The first write to a clean page of a host file's cache: the cache
+    /// learns it is dirty, and the page may be written from now on.
+    fn dirty(&mut self, page: u64, p: Page) {
+        self.widened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.mark_dirty(page);
+        self.pages.insert(page, Page { clean: false, ..p });
     }
 
     /// Gives `page` its own writable frame: a copy while another process
@@ -707,7 +736,7 @@ impl MemoryManager {
         } else {
             p.frame
         };
-        self.pages.insert(page, Page { frame, cow: false });
+        self.pages.insert(page, Page::new(frame, false));
         Ok(frame)
     }
 
@@ -723,6 +752,7 @@ impl MemoryManager {
                 && pages[i + n] == first + n as u64 * PAGE_SIZE
                 && self.pages[&pages[i + n]].frame == page.frame + n as u64 * PAGE_SIZE
                 && self.pages[&pages[i + n]].cow == page.cow
+                && self.pages[&pages[i + n]].clean == page.clean
             {
                 n += 1;
             }
@@ -746,8 +776,15 @@ impl MemoryManager {
     fn populate_frame(&mut self, page: u64, vma_start: u64, around: bool) -> SysResult<()> {
         let vma = &self.vmas[&vma_start];
         if let Some((object, off)) = vma.shared_at(vma_start, page) {
-            let frame = object.page(off, !around, vma.prot.write)?;
-            self.pages.insert(page, Page { frame, cow: false });
+            let frame = object.page(off, !around)?;
+            let clean = object.tracks_dirty();
+            self.pages.insert(
+                page,
+                Page {
+                    clean,
+                    ..Page::new(frame, false)
+                },
+            );
             return Ok(());
         }
         if let Backing::Fixed { frames, index } = &vma.backing {
@@ -756,7 +793,7 @@ impl MemoryManager {
                 .frame(index + (page - vma_start) / PAGE_SIZE)
                 .ok_or(Errno::EFAULT)?;
             self.mem.incref(frame);
-            self.pages.insert(page, Page { frame, cow: true });
+            self.pages.insert(page, Page::new(frame, true));
             return Ok(());
         }
         if let Backing::File {
@@ -765,17 +802,11 @@ impl MemoryManager {
             zero_from,
         } = &vma.backing
         {
-            let cached = object.page(offset + (page - vma_start), true, false)?;
+            let cached = object.page(offset + (page - vma_start), true)?;
             // Bytes of this page at or past `z` (a guest address) are
             // bss, not file data: the page is a private copy at once.
             let Some(z) = zero_from.filter(|&z| z < page + PAGE_SIZE) else {
-                self.pages.insert(
-                    page,
-                    Page {
-                        frame: cached,
-                        cow: true,
-                    },
-                );
+                self.pages.insert(page, Page::new(cached, true));
                 return Ok(());
             };
             let copy = self.mem.alloc_frame();
@@ -783,19 +814,13 @@ impl MemoryManager {
                 self.mem.copy_frame(cached, copy);
                 let from = z.saturating_sub(page);
                 self.mem.zero(copy + from, (PAGE_SIZE - from) as usize);
-                self.pages.insert(
-                    page,
-                    Page {
-                        frame: copy,
-                        cow: false,
-                    },
-                );
+                self.pages.insert(page, Page::new(copy, false));
             }
             self.mem.decref(cached);
             return copy.map(|_| ());
         }
         let frame = self.mem.alloc_frame()?;
-        self.pages.insert(page, Page { frame, cow: false });
+        self.pages.insert(page, Page::new(frame, false));
         Ok(())
     }
 
@@ -812,7 +837,7 @@ impl MemoryManager {
     fn translate_faulting(&mut self, addr: u64, write: bool) -> SysResult<u64> {
         let page = page_down(addr);
         match self.pages.get(&page) {
-            Some(p) if !(write && p.cow) => {
+            Some(p) if !(write && (p.cow || p.clean)) => {
                 let (_, vma) = self.vma_at(addr).ok_or(Errno::EFAULT)?;
                 if write && !vma.prot.write {
                     return Err(Errno::EFAULT);

@@ -14,10 +14,12 @@
 //! - An image file is immutable: its cache never needs revalidation, is
 //!   kept for the life of its dentry, and its pages are never dirty.
 //! - A bind-mounted file may be written: the sentry writes through
-//!   (write(2) goes to the host, then into the cached pages it touches), a
-//!   page mapped writable into a shared mapping counts as dirty until it
-//!   was written back with no mapping left on it, and dirty pages go back
-//!   to the host on msync, munmap, process exit and when the object goes.
+//!   (write(2) goes to the host, then into the cached pages it touches).
+//!   A shared mapping maps a clean page read-only; its first write marks
+//!   the page dirty (and maps it writable), and it stays dirty until it was
+//!   written back with no mapping left on it (a writable mapping elsewhere
+//!   may still change it). Dirty pages go back to the host on msync,
+//!   munmap, process exit and when the object goes.
 //!   read(2) takes dirty pages from the cache and the rest from the host.
 //!
 //! Clean pages that no mapping holds are the cache's alone: under memory

@@ -339,9 +339,8 @@ impl SharedObject {
 
     /// The frame of the page at `off` with one more reference, for a
     /// mapping's page; PAST_END beyond the object's last page. Without
-    /// `allocate`, ENOENT for a page never touched. A page mapped
-    /// `writable` into a shared mapping of a cached file is dirty.
-    pub(super) fn page(&self, off: u64, allocate: bool, writable: bool) -> SysResult<u64> {
+    /// `allocate`, ENOENT for a page never touched.
+    pub(super) fn page(&self, off: u64, allocate: bool) -> SysResult<u64> {
         let mut st = self.state();
         let end = page_up(st.size).unwrap_or(u64::MAX);
         if off >= end {
@@ -353,16 +352,19 @@ impl SharedObject {
         }
         let f = self.frame(&mut st, index)?;
         self.mem.incref(f);
-        if writable && self.file.as_ref().is_some_and(FileSource::mutable) {
-            st.dirty.insert(index);
-        }
         Ok(f)
     }
 
-    /// Marks the page at `off` dirty (a shared mapping of it became
-    /// writable), if this object caches a file that may change.
+    /// Whether writes through shared mappings must be tracked: this
+    /// object caches a host file that may change (the pages go back).
+    pub(super) fn tracks_dirty(&self) -> bool {
+        self.file.as_ref().is_some_and(FileSource::mutable)
+    }
+
+    /// Marks the page at `off` dirty (a shared mapping wrote to it), if
+    /// this object caches a file that may change.
     pub(super) fn mark_dirty(&self, off: u64) {
-        if self.file.as_ref().is_some_and(FileSource::mutable) {
+        if self.tracks_dirty() {
             let mut st = self.state();
             let index = off / PAGE_SIZE;
             if st.frames.contains_key(&index) {
@@ -540,7 +542,7 @@ mod tests {
     fn shared_object_page_is_the_frame_write_uses() {
         let m = mem();
         let o = SharedObject::new(m.clone(), PAGE_SIZE);
-        let f = o.page(0, true, false).unwrap();
+        let f = o.page(0, true).unwrap();
         m.write(f + 8, b"mapped");
         let mut buf = [0u8; 6];
         o.read(8, &mut buf);
@@ -552,11 +554,11 @@ mod tests {
     #[test]
     fn shared_object_page_past_the_end_is_past_end() {
         let o = SharedObject::new(mem(), PAGE_SIZE + 1);
-        assert!(o.page(PAGE_SIZE, true, false).is_ok_and(|f| {
+        assert!(o.page(PAGE_SIZE, true).is_ok_and(|f| {
             o.mem.decref(f);
             true
         }));
-        assert_eq!(o.page(2 * PAGE_SIZE, true, false), Err(PAST_END));
+        assert_eq!(o.page(2 * PAGE_SIZE, true), Err(PAST_END));
     }
 
     #[test]

@@ -336,6 +336,33 @@ fn host_file(data: &[u8]) -> Arc<std::os::fd::OwnedFd> {
     Arc::new(f.into())
 }
 
+/// What `with_host_file` makes.
+struct HostMapping {
+    mm: MemoryManager,
+    space: Arc<FakeSpace>,
+    fd: Arc<std::os::fd::OwnedFd>,
+    object: Arc<SharedObject>,
+}
+
+/// A manager with a host file of `pages` pages of zeros, cached and
+/// mapped shared (read-write) at A.
+fn with_host_file(mem: &Arc<GuestMemory>, pages: u64) -> HostMapping {
+    let fd = host_file(&vec![0u8; (pages * PAGE_SIZE) as usize]);
+    let object = SharedObject::of_file(mem, pages * PAGE_SIZE, FileSource::host(fd.clone(), true));
+    let (mut mm, space) = manager(mem);
+    let backing = Backing::Shared {
+        object: object.clone(),
+        offset: 0,
+    };
+    mm.map(A, pages * PAGE_SIZE, RW, backing).unwrap();
+    HostMapping {
+        mm,
+        space,
+        fd,
+        object,
+    }
+}
+
 fn private_file(object: &Arc<SharedObject>) -> Backing {
     Backing::File {
         object: object.clone(),
@@ -408,15 +435,7 @@ fn file_cache_pages_nobody_maps_are_reclaimed_at_the_limit() {
 
 #[test]
 fn file_shared_mapping_of_a_host_file_writes_back_on_msync_and_munmap() {
-    let mem = memory();
-    let fd = host_file(&[0u8; 2 * PAGE_SIZE as usize]);
-    let object = SharedObject::of_file(&mem, 2 * PAGE_SIZE, FileSource::host(fd.clone(), true));
-    let (mut mm, _) = manager(&mem);
-    let backing = Backing::Shared {
-        object: object.clone(),
-        offset: 0,
-    };
-    mm.map(A, 2 * PAGE_SIZE, RW, backing).unwrap();
+    let HostMapping { mut mm, fd, .. } = with_host_file(&memory(), 2);
     let host = |off: u64| {
         let mut b = [0u8; 8];
         nix::sys::uio::pread(fd.as_ref(), &mut b, off as i64).unwrap();
@@ -435,15 +454,9 @@ fn file_shared_mapping_of_a_host_file_writes_back_on_msync_and_munmap() {
 
 #[test]
 fn file_cache_read_sees_dirty_pages_and_write_updates_cached_ones() {
-    let mem = memory();
-    let fd = host_file(&[0u8; PAGE_SIZE as usize]);
-    let object = SharedObject::of_file(&mem, PAGE_SIZE, FileSource::host(fd.clone(), true));
-    let (mut mm, _) = manager(&mem);
-    let backing = Backing::Shared {
-        object: object.clone(),
-        offset: 0,
-    };
-    mm.map(A, PAGE_SIZE, RW, backing).unwrap();
+    let HostMapping {
+        mut mm, fd, object, ..
+    } = with_host_file(&memory(), 1);
     mm.write_u64(A, 5).unwrap();
     let mut buf = [0u8; 8];
     object.overlay_dirty(0, &mut buf);
@@ -516,4 +529,42 @@ fn grows_down_guard_gap_is_left_free_by_mmap() {
     let at = mm.find_free(PAGE_SIZE).unwrap();
 
     assert!(at + PAGE_SIZE <= top - STACK_GUARD_GAP, "{at:#x}");
+}
+
+#[test]
+fn file_shared_mapping_only_read_writes_nothing_back() {
+    let HostMapping {
+        mut mm, space, fd, ..
+    } = with_host_file(&memory(), 1);
+
+    assert_eq!(mm.read_u64(A), Ok(0));
+    assert!(
+        !space.at(A).unwrap().1.write,
+        "a clean page is mapped read-only"
+    );
+    nix::sys::uio::pwrite(fd.as_ref(), b"host", 0).unwrap();
+    mm.unmap(A, PAGE_SIZE).unwrap();
+
+    let mut back = [0u8; 4];
+    nix::sys::uio::pread(fd.as_ref(), &mut back, 0).unwrap();
+    assert_eq!(&back, b"host");
+}
+
+#[test]
+fn file_shared_mapping_first_write_makes_the_page_writable_and_dirty() {
+    let HostMapping {
+        mut mm, space, fd, ..
+    } = with_host_file(&memory(), 1);
+    mm.read_u64(A).unwrap();
+
+    // A write fault on the read-only page, as a platform reports it.
+    mm.fault(A, true, false, true).unwrap();
+
+    assert!(space.at(A).unwrap().1.write);
+    // Dirty: munmap writes the cached page over what the host put there.
+    nix::sys::uio::pwrite(fd.as_ref(), b"host", 0).unwrap();
+    mm.unmap(A, PAGE_SIZE).unwrap();
+    let mut back = [1u8; 4];
+    nix::sys::uio::pread(fd.as_ref(), &mut back, 0).unwrap();
+    assert_eq!(back, [0u8; 4]);
 }
