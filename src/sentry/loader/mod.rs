@@ -185,9 +185,7 @@ fn map_segments(
     bias: u64,
 ) -> SysResult<u64> {
     // The file's page cache: every process running it shares its pages.
-    let object = file
-        .page_cache(&mm.memory().clone(), false)
-        .ok_or(Errno::EACCES)?;
+    let object = file.page_cache(mm.memory(), false).ok_or(Errno::EACCES)?;
     let mut top = 0;
     for p in phdrs.iter().filter(|p| p.kind == PT_LOAD && p.memsz > 0) {
         let start = page_down(p.vaddr + bias);

@@ -241,17 +241,28 @@ impl SharedObject {
     }
 
     /// Copies bytes at `off` into `buf`, stopping at the end of the object;
-    /// returns how many. Pages never touched read as zeros.
+    /// returns how many. Pages never touched read as zeros, or, in a
+    /// file's cache, are read from the file (and stay cached).
     pub fn read(&self, off: u64, buf: &mut [u8]) -> usize {
-        let st = self.state();
+        let mut st = self.state();
         let n = (st.size.saturating_sub(off)).min(buf.len() as u64) as usize;
         let mut done = 0;
         while done < n {
             let at = off + done as u64;
             let len = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(n - done);
             let part = &mut buf[done..done + len];
-            match st.frames.get(&(at / PAGE_SIZE)) {
-                Some(&f) => self.mem.read(f + at % PAGE_SIZE, part),
+            let index = at / PAGE_SIZE;
+            let frame = match st.frames.get(&index) {
+                Some(&f) => Some(f),
+                None if self.file.is_some() => match self.frame(&mut st, index) {
+                    Ok(f) => Some(f),
+                    // Short: the file could not be read (or no frame).
+                    Err(_) => return done,
+                },
+                None => None,
+            };
+            match frame {
+                Some(f) => self.mem.read(f + at % PAGE_SIZE, part),
                 None => part.fill(0),
             }
             done += len;

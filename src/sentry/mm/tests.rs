@@ -568,3 +568,15 @@ fn file_shared_mapping_first_write_makes_the_page_writable_and_dirty() {
     nix::sys::uio::pread(fd.as_ref(), &mut back, 0).unwrap();
     assert_eq!(back, [0u8; 4]);
 }
+
+#[test]
+fn file_cache_read_reads_pages_nobody_touched_from_the_file() {
+    let mem = memory();
+    let object = SharedObject::of_file(&mem, 5000, FileSource::image(host_file(&[4u8; 5000])));
+    let mut buf = [0u8; 10];
+
+    assert_eq!(object.read(4095, &mut buf), 10);
+
+    assert_eq!(buf, [4u8; 10]);
+    assert_eq!(object.cached_pages(), 2);
+}
