@@ -28,6 +28,7 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
             init: c.init,
             mounts: mounts(c, volumes),
             after: c.after.clone(),
+            background: c.background,
         })
         .collect();
     SentrySpec {
@@ -168,6 +169,7 @@ mod tests {
             init: true,
             mounts: vec![],
             after: vec![],
+            background: false,
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

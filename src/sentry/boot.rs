@@ -182,14 +182,56 @@ pub fn run(
     // (or failed to), so the pod's processes are there to signal.
     while started.recv().is_ok() {}
     let _ = ack.send(());
+    // The main containers end the pod; background helpers are then
+    // stopped, and their statuses do not count.
+    let (main, background): (Vec<_>, Vec<_>) = sandbox
+        .containers
+        .iter()
+        .zip(handles)
+        .partition(|(c, _)| !c.spec.background);
     let mut status = 0;
-    for h in handles {
+    for (_, h) in main {
         let s = h.join().map_err(|_| SentryError::Panicked)??;
         if status == 0 {
             status = s;
         }
     }
+    for (ctr, h) in background {
+        stop_background(ctr, &h);
+        h.join().map_err(|_| SentryError::Panicked)??;
+    }
     Ok(status)
+}
+
+/// How long a background helper has between SIGTERM and SIGKILL.
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stops a background container whose thread is `h`: SIGTERM to its
+/// pid 1 (the mini-init passes it on to the command), then, if it has not
+/// ended within BACKGROUND_GRACE, SIGKILL to every process it has.
+fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, SentryError>>) {
+    use super::kernel::signal;
+    if h.is_finished() {
+        return;
+    }
+    log::info!(
+        "container {}: main containers done, stopping it",
+        ctr.spec.name
+    );
+    if let Some(init) = ctr.ns.control(1) {
+        signal::send(&init, libc::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + BACKGROUND_GRACE;
+    while !h.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Until the thread ends: a process forked meanwhile is killed too.
+    while !h.is_finished() {
+        for (_, ctl) in ctr.ns.members(None) {
+            signal::send(&ctl, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Set once a container's first process exists (or it failed to start).

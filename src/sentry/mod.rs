@@ -34,6 +34,10 @@ pub struct ContainerSpec {
     /// Containers whose first process must exist before this one starts.
     #[serde(default)]
     pub after: Vec<String>,
+    /// A background helper: its end does not end the pod; it is stopped
+    /// once the other containers are done.
+    #[serde(default)]
+    pub background: bool,
 }
 
 /// One mount of a container, as the sentry sees it.

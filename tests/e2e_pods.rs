@@ -1,0 +1,286 @@
+//! End-to-end pod composition and pod-level behaviour: `imports` and
+//! `check`, background helper containers, `resources.cpus`, memory
+//! volumes in the sentry.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{each_platform, image, sandboxd, Out, TempDir};
+
+fn write(dir: &Path, name: &str, json: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+fn run(platform: &str, pod: &Path) -> Out {
+    sandboxd(&[
+        "run".into(),
+        "--platform".into(),
+        platform.into(),
+        pod.to_str().unwrap().into(),
+    ])
+}
+
+/// Runs `pod` on every platform and expects `status` and `stdout`.
+fn runs_everywhere_with(pod: &Path, status: i32, stdout: &str) {
+    each_platform(|p| {
+        let out = run(p, pod);
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (status, stdout),
+            "{p}: {out:?}"
+        );
+    });
+}
+
+fn check(pod: &Path) -> Out {
+    sandboxd(&["check".into(), pod.to_str().unwrap().into()])
+}
+
+// ---- imports ----
+
+/// A base in another directory (with its own relative bundle path), a
+/// fragment, and a pod importing both and overriding some of it.
+fn composed(dir: &Path) -> PathBuf {
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(image("busybox"), lib.join("bb.tar.gz")).unwrap();
+    write(
+        &lib,
+        "base.json",
+        r#"{"images": {"bb": {"path": "bb.tar.gz"}},
+            "resources": {"memory": "128MiB", "cpus": 1},
+            "containers": {"app": {"image": "bb", "command": ["/bin/false"],
+                                   "env": {"A": "base", "B": "base"}}}}"#,
+    );
+    write(
+        dir,
+        "env.json",
+        r#"{"containers": {"app": {"env": {"B": "fragment", "C": "fragment"}}}}"#,
+    );
+    write(
+        dir,
+        "top.pod.json",
+        r#"{"imports": ["lib/base.json", "env.json"],
+            "resources": {"memory": "256MiB"},
+            "containers": {"app": {"command": ["/bin/sh", "-c", "echo $A $B $C"],
+                                   "env": {"C": "top"}}}}"#,
+    )
+}
+
+#[test]
+fn check_imports_merge_deeply_later_wins_and_lists_replace() {
+    let dir = TempDir::new("imports");
+    let out = check(&composed(&dir.0));
+    assert_eq!(out.status, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let lib = std::fs::canonicalize(dir.0.join("lib")).unwrap();
+    assert_eq!(v["name"], "top");
+    assert_eq!(
+        v["images"]["bb"]["path"],
+        lib.join("bb.tar.gz").to_str().unwrap()
+    );
+    assert_eq!(v["resources"]["memory"], 256 << 20);
+    assert_eq!(v["resources"]["cpus"], 1);
+    let app = &v["containers"]["app"];
+    assert_eq!(
+        app["env"],
+        serde_json::json!({"A": "base", "B": "fragment", "C": "top"})
+    );
+    assert_eq!(
+        app["command"],
+        serde_json::json!(["/bin/sh", "-c", "echo $A $B $C"])
+    );
+    // Every default is filled in.
+    assert_eq!(app["workdir"], "/");
+    assert_eq!(app["init"], true);
+    assert_eq!(app["background"], false);
+    assert_eq!(app["user"], serde_json::json!({"uid": 0, "gid": 0}));
+    assert_eq!(v["platform"], "auto");
+    assert_eq!(v["volumes"], serde_json::json!({}));
+}
+
+#[test]
+fn run_composed_pod_sees_the_merged_environment() {
+    let dir = TempDir::new("imports-run");
+    let pod = composed(&dir.0);
+    runs_everywhere_with(&pod, 0, "base fragment top\n");
+}
+
+#[test]
+fn check_import_cycle_is_a_one_line_error() {
+    let dir = TempDir::new("imports-cycle");
+    let d = std::fs::canonicalize(&dir.0).unwrap();
+    write(&d, "a.json", r#"{"imports": ["b.json"]}"#);
+    write(&d, "b.json", r#"{"imports": ["./a.json"]}"#);
+    let out = check(&d.join("a.json"));
+    let d = d.display();
+    assert_eq!(out.status, 125);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "sandboxd: {d}/b.json: imports[0]: import cycle: {d}/a.json -> {d}/b.json -> {d}/a.json\n"
+        )
+    );
+}
+
+#[test]
+fn check_missing_import_is_a_one_line_error() {
+    let dir = TempDir::new("imports-missing");
+    let pod = write(&dir.0, "p.json", r#"{"imports": ["x.json", "nope.json"]}"#);
+    write(&dir.0, "x.json", "{}");
+    let out = check(&pod);
+    let d = dir.0.display();
+    assert_eq!(out.status, 125);
+    assert_eq!(
+        out.stderr,
+        format!("sandboxd: {d}/p.json: imports[1]: {d}/nope.json: No such file or directory\n")
+    );
+}
+
+#[test]
+fn check_invalid_imported_file_names_that_file_and_path() {
+    let dir = TempDir::new("imports-invalid");
+    write(
+        &dir.0,
+        "frag.json",
+        r#"{"containers": {"app": {"env": {"N": 1}}}}"#,
+    );
+    let pod = write(
+        &dir.0,
+        "p.json",
+        &format!(
+            r#"{{"imports": ["frag.json"], "containers": {{"app": {{"image": {:?}, "command": ["true"]}}}}}}"#,
+            image("busybox")
+        ),
+    );
+    let out = check(&pod);
+    let d = dir.0.display();
+    assert_eq!(out.status, 125);
+    assert_eq!(
+        out.stderr,
+        format!("sandboxd: {d}/frag.json: containers.app.env.N: expected a string, got a number\n")
+    );
+    // A syntax error in an imported file names it and the position.
+    write(&dir.0, "frag.json", "{\"containers\": [}");
+    let out = check(&pod);
+    assert_eq!(
+        out.stderr,
+        format!("sandboxd: {d}/frag.json: line 1 column 17: expected value\n")
+    );
+}
+
+#[test]
+fn check_imports_of_the_wrong_type_is_a_one_line_error() {
+    let dir = TempDir::new("imports-type");
+    let pod = write(&dir.0, "p.json", r#"{"imports": "base.json"}"#);
+    let out = check(&pod);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "sandboxd: {}/p.json: imports: expected an array of strings, got a string\n",
+            dir.0.display()
+        )
+    );
+}
+
+// ---- background containers ----
+
+/// Writes `dir/pod.json`: pod members `top` (raw JSON, may be empty)
+/// and busybox containers `(name, extra fields as raw JSON, sh script)`.
+fn busybox_pod(dir: &Path, top: &str, containers: &[(&str, &str, &str)]) -> PathBuf {
+    let bb = image("busybox");
+    let cs: Vec<String> = containers
+        .iter()
+        .map(|(name, extra, script)| {
+            let sep = if extra.is_empty() { "" } else { ", " };
+            format!(
+                r#"{name:?}: {{"image": {bb:?}, "command": ["/bin/sh", "-c", {}]{sep}{extra}}}"#,
+                serde_json::to_string(script).unwrap()
+            )
+        })
+        .collect();
+    let sep = if top.is_empty() { "" } else { ", " };
+    let json = format!(r#"{{"containers": {{{}}}{sep}{top}}}"#, cs.join(", "));
+    write(dir, "pod.json", &json)
+}
+
+#[test]
+fn run_background_helpers_are_stopped_when_the_main_containers_end() {
+    let dir = TempDir::new("background");
+    let pod = busybox_pod(
+        &dir.0,
+        "",
+        &[
+            (
+                "main",
+                r#""after": ["helper", "stubborn"]"#,
+                "sleep 0.3; echo main done; exit 3",
+            ),
+            (
+                "helper",
+                r#""background": true"#,
+                "trap 'echo got TERM; exit 9' TERM; echo up; while true; do sleep 0.05; done",
+            ),
+            (
+                "stubborn",
+                r#""background": true"#,
+                "trap '' TERM; echo up; while true; do sleep 0.05; done",
+            ),
+        ],
+    );
+    each_platform(|p| {
+        let start = std::time::Instant::now();
+        let out = run(p, &pod);
+        let took = start.elapsed();
+        // The main container's status, not the helpers' (9, 137).
+        assert_eq!(out.status, 3, "{p}: {out:?}");
+        let mut lines: Vec<&str> = out.stdout.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "[helper] got TERM",
+                "[helper] up",
+                "[main] main done",
+                "[stubborn] up"
+            ],
+            "{p}: {out:?}"
+        );
+        // The stubborn one is killed after the grace period (2 s).
+        assert!(took.as_secs_f64() > 2.0 && took.as_secs() < 10, "{took:?}");
+    });
+}
+
+#[test]
+fn run_background_helper_that_ends_early_does_not_end_the_pod() {
+    let dir = TempDir::new("background-early");
+    let pod = busybox_pod(
+        &dir.0,
+        "",
+        &[
+            ("main", "", "sleep 0.5; echo main done"),
+            ("helper", r#""background": true"#, "exit 5"),
+        ],
+    );
+    runs_everywhere_with(&pod, 0, "[main] main done\n");
+}
+
+#[test]
+fn check_pod_of_only_background_containers_is_refused() {
+    let dir = TempDir::new("background-only");
+    let pod = busybox_pod(&dir.0, "", &[("h", r#""background": true"#, "true")]);
+    let want = format!(
+        "sandboxd: {}/pod.json: containers: every container is a background helper: at least one must not be\n",
+        dir.0.display()
+    );
+    let out = check(&pod);
+    assert_eq!((out.status, out.stderr.as_str()), (125, want.as_str()));
+    let out = run("ptrace", &pod);
+    assert_eq!((out.status, out.stderr.as_str()), (125, want.as_str()));
+}
