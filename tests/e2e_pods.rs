@@ -284,3 +284,60 @@ fn check_pod_of_only_background_containers_is_refused() {
     let out = run("ptrace", &pod);
     assert_eq!((out.status, out.stderr.as_str()), (125, want.as_str()));
 }
+
+// ---- resources.cpus ----
+
+/// Runs `cpuburn THREADS 200` in a pod with `cpus` CPUs; returns the CPU
+/// counts line and how many CPUs the threads used at once on average.
+fn cpuburn(platform: &str, cpus: u32, threads: u32) -> (String, f64) {
+    let dir = TempDir::new("cpus");
+    let pod = write(
+        &dir.0,
+        "pod.json",
+        &format!(
+            r#"{{"resources": {{"cpus": {cpus}}}, "containers": {{"app": {{"image": {:?},
+                "command": ["/bin/cpuburn", "{threads}", "200"]}}}}}}"#,
+            image("testprogs")
+        ),
+    );
+    let out = run(platform, &pod);
+    assert_eq!(out.status, 0, "{platform}: {out:?}");
+    let mut lines = out.stdout.lines();
+    let counts = lines.next().unwrap_or_default().to_string();
+    let parallel = lines
+        .next()
+        .and_then(|l| l.strip_prefix("parallel "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{platform}: {out:?}"));
+    (counts, parallel)
+}
+
+#[test]
+fn run_cpus_is_the_count_the_guest_sees_and_uses() {
+    each_platform(|p| {
+        // Three busy threads on one CPU all finish (each is preempted
+        // after its time slice) and never run at the same time.
+        let (counts, parallel) = cpuburn(p, 1, 3);
+        assert_eq!(counts, "affinity 1 nprocs 1 cpuinfo 1", "{p}");
+        assert!(parallel <= 1.1, "{p}: {parallel} CPUs used at once");
+        let (counts, _) = cpuburn(p, 2, 1);
+        assert_eq!(counts, "affinity 2 nprocs 2 cpuinfo 2", "{p}");
+    });
+}
+
+#[test]
+fn run_one_cpu_is_not_held_by_a_thread_blocked_in_a_syscall() {
+    // The shell blocks in wait4 while its child computes: with one CPU the
+    // child still runs. And a reader blocked on a pipe lets the writer run.
+    let dir = TempDir::new("cpus-block");
+    let pod = busybox_pod(
+        &dir.0,
+        r#""resources": {"cpus": 1}"#,
+        &[(
+            "app",
+            "",
+            "(sleep 0.2; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; echo $i) | cat",
+        )],
+    );
+    runs_everywhere_with(&pod, 0, "2000\n");
+}

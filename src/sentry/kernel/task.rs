@@ -629,13 +629,24 @@ impl Task {
             self.interrupted_syscall = None;
             // Pages of shared objects that shrank must not be reachable.
             self.mm.settle();
+            // A CPU of the guest's (`resources.cpus`), then past the pause.
+            let control = &self.control;
+            let Some(cpu) = self
+                .k
+                .cpu_gate
+                .enter(&control.interrupter, || control.killed().is_some())
+            else {
+                continue;
+            };
             if !self.k.pause.enter_guest(&self.control) {
+                self.k.cpu_gate.leave(cpu);
                 continue;
             }
             let entered = std::time::Instant::now();
             let widened = self.mm.widened();
             let switched = self.ctx.switch(self.mm.space(), &mut self.regs);
             self.k.pause.leave_guest();
+            self.k.cpu_gate.leave(cpu);
             let event = switched?;
             self.control
                 .guest_time
