@@ -2,10 +2,10 @@
 //! first process of each container.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use super::control::{Container, HostStream, Sandbox};
-use super::kernel::process::PidNs;
 use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
@@ -62,6 +62,8 @@ pub enum SentryError {
     Control(#[source] std::io::Error),
     #[error("the control socket closed before the containers were started")]
     NoStart,
+    #[error("watching a gofer socket")]
+    WatchGofer(#[source] std::io::Error),
 }
 
 /// How starting a container's command failed, as the user sees it.
@@ -117,6 +119,7 @@ pub fn run(
     );
     let mut containers = Vec::new();
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
+        let watch = sock.try_clone().map_err(SentryError::WatchGofer)?;
         let fs =
             GoferFs::attach(GoferClient::new(sock), memory.clone(), size).map_err(|errno| {
                 SentryError::Attach {
@@ -125,11 +128,9 @@ pub fn run(
                 }
             })?;
         build_tree(&fs, &c, &hostname)?;
-        containers.push(Arc::new(Container {
-            spec: c,
-            fs: Arc::new(fs),
-            ns: PidNs::new(),
-        }));
+        let ctr = Arc::new(Container::new(c, Arc::new(fs)));
+        super::control::watch_gofer(ctr.clone(), watch).map_err(SentryError::WatchGofer)?;
+        containers.push(ctr);
     }
     let sandbox = Arc::new(Sandbox {
         kernel: kernel.clone(),
@@ -190,8 +191,11 @@ pub fn run(
         .zip(handles)
         .partition(|(c, _)| !c.spec.background);
     let mut status = 0;
-    for (_, h) in main {
-        let s = h.join().map_err(|_| SentryError::Panicked)??;
+    for (ctr, h) in main {
+        let mut s = h.join().map_err(|_| SentryError::Panicked)??;
+        if ctr.gofer_dead.load(Ordering::SeqCst) {
+            s = crate::exit::ExitStatus::Failed.code().into();
+        }
         if status == 0 {
             status = s;
         }
@@ -289,6 +293,15 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
         .map_err(|e| fail("/etc", errno_text(e)))
 }
 
+/// Sets its flag when dropped.
+struct Finished<'a>(&'a AtomicBool);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Runs one container's command as its first process; returns its
 /// shell-style status. `output`, when given, is its stdout and stderr.
 fn run_container(
@@ -297,8 +310,10 @@ fn run_container(
     output: Option<OwnedFd>,
     started: Started,
 ) -> Result<i32, SentryError> {
-    // Whatever happens, the container counts as started when this goes.
+    // Whatever happens, the container counts as started when this goes,
+    // and as finished when this returns.
     let _started = started;
+    let _finished = Finished(&ctr.finished);
     let c = &ctr.spec;
     let fds = FdTable::default();
     let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);
