@@ -341,3 +341,112 @@ fn run_one_cpu_is_not_held_by_a_thread_blocked_in_a_syscall() {
     );
     runs_everywhere_with(&pod, 0, "2000\n");
 }
+
+// ---- memory volumes ----
+
+#[test]
+fn run_memory_volume_is_one_sentry_tmpfs_shared_with_its_size_limit() {
+    let dir = TempDir::new("volume-tmpfs");
+    let writer = "mkdir /work/d; echo payload >/work/d/f; cd /work/d; pwd; cd ../..; pwd; \
+        dd if=/dev/zero of=/work/big bs=64k count=32 2>/dev/null || echo full; \
+        df -k /work | tail -1 | tr -s ' ' | cut -d' ' -f1,2; touch /work/ready";
+    let reader = "while [ ! -e /mnt/in/ready ]; do sleep 0.05; done; cat /mnt/in/d/f; \
+        cd /mnt/in/d && pwd && cd ../.. && pwd; echo x >/mnt/in/y || echo refused; \
+        grep /mnt/in /proc/mounts";
+    let pod = busybox_pod(
+        &dir.0,
+        r#""volumes": {"work": {"type": "tmpfs", "size": "1MiB"}}"#,
+        &[
+            (
+                "a-writer",
+                r#""mounts": [{"volume": "work", "target": "/work"}]"#,
+                writer,
+            ),
+            (
+                "b-reader",
+                r#""after": ["a-writer"], "mounts": [{"volume": "work", "target": "/mnt/in", "readonly": true}]"#,
+                reader,
+            ),
+        ],
+    );
+    each_platform(|p| {
+        let out = run(p, &pod);
+        assert_eq!(out.status, 0, "{p}: {out:?}");
+        let mut w: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("[a")).collect();
+        let r: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("[b")).collect();
+        w.sort_unstable();
+        assert_eq!(
+            w,
+            [
+                "[a-writer] /",
+                "[a-writer] /work/d",
+                "[a-writer] full",
+                "[a-writer] tmpfs 1024"
+            ],
+            "{p}: {out:?}"
+        );
+        // `..` at the volume's root leads into the reader's own tree.
+        assert_eq!(
+            r,
+            [
+                "[b-reader] payload",
+                "[b-reader] /mnt/in/d",
+                "[b-reader] /mnt",
+                "[b-reader] /bin/sh: can't create /mnt/in/y: Read-only file system",
+                "[b-reader] refused",
+                "[b-reader] tmpfs /mnt/in tmpfs ro,nosuid,nodev,relatime,size=1024k 0 0"
+            ],
+            "{p}: {out:?}"
+        );
+    });
+}
+
+#[test]
+fn run_memory_volume_counts_against_the_pod_memory() {
+    // The volume may hold 1GiB, the pod has 64MiB: the writer is killed as
+    // by the OOM killer once guest memory is gone, and removing the file
+    // gives the memory back.
+    let dir = TempDir::new("volume-memory");
+    let pod = busybox_pod(
+        &dir.0,
+        r#""resources": {"memory": "64MiB"}, "volumes": {"work": {"size": "1GiB"}}"#,
+        &[(
+            "a",
+            r#""mounts": [{"volume": "work", "target": "/work"}]"#,
+            "dd if=/dev/zero of=/work/big bs=1M count=100 2>/dev/null; echo dd $?; \
+             rm /work/big; dd if=/dev/zero of=/work/big bs=1M count=8 2>/dev/null; echo dd $?",
+        )],
+    );
+    runs_everywhere_with(&pod, 0, "dd 137\ndd 0\n");
+}
+
+#[test]
+fn check_volume_size_is_read_and_refused_where_it_does_not_belong() {
+    let dir = TempDir::new("volume-size");
+    let pod = busybox_pod(
+        &dir.0,
+        r#""volumes": {"work": {"size": "2MiB"}, "plain": {}}"#,
+        &[("a", "", "true")],
+    );
+    let out = check(&pod);
+    assert_eq!(out.status, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["volumes"],
+        serde_json::json!({"plain": {"type": "tmpfs", "size": 64 << 20},
+                           "work": {"type": "tmpfs", "size": 2 << 20}})
+    );
+    let pod = busybox_pod(
+        &dir.0,
+        r#""volumes": {"src": {"source": ".", "size": "2MiB"}}"#,
+        &[("a", "", "true")],
+    );
+    let out = check(&pod);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "sandboxd: {}/pod.json: volumes.src.size: not allowed in a bind volume\n",
+            dir.0.display()
+        )
+    );
+}

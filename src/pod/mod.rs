@@ -128,10 +128,9 @@ pub enum Mount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Volume {
-    /// Memory, empty at start, gone with the pod: a directory on the
-    /// host's memory file system (/dev/shm) made for the run and removed
-    /// after it, served to each container by its gofer.
-    Tmpfs,
+    /// Memory of the sentry (a tmpfs), empty at start, gone with the pod,
+    /// holding at most `size` bytes (default 64MiB) of the pod's memory.
+    Tmpfs { size: u64 },
     /// A host directory (canonical absolute path).
     Bind { source: PathBuf },
 }

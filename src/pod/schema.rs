@@ -139,10 +139,10 @@ fn read_volumes(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Resu
         }
         let obj = json::object(spec, &vat)?;
         for key in obj.keys() {
-            if key != "type" && key != "source" {
+            if !["type", "source", "size"].contains(&key.as_str()) {
                 return Err(Invalid::new(
                     &vat.key(key),
-                    "unknown field (known fields: source, type)",
+                    "unknown field (known fields: size, source, type)",
                 ));
             }
         }
@@ -151,28 +151,32 @@ fn read_volumes(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Resu
             None if obj.contains_key("source") => "bind",
             None => "tmpfs",
         };
-        let volume = match (kind, obj.get("source")) {
-            ("tmpfs", None) => Volume::Tmpfs,
-            ("tmpfs", Some(_)) => {
-                return Err(Invalid::new(
-                    &vat.key("source"),
-                    "not allowed in a tmpfs volume",
-                ))
-            }
-            ("bind", Some(src)) => {
+        let not_allowed = |field: &str| {
+            Err(Invalid::new(
+                &vat.key(field),
+                format!("not allowed in a {kind} volume"),
+            ))
+        };
+        let volume = match kind {
+            "tmpfs" if obj.contains_key("source") => return not_allowed("source"),
+            "tmpfs" => Volume::Tmpfs {
+                size: match obj.get("size") {
+                    Some(v) => super::mounts::size_value(v, &vat.key("size"))?,
+                    None => super::DEFAULT_TMPFS_SIZE,
+                },
+            },
+            "bind" if obj.contains_key("size") => return not_allowed("size"),
+            "bind" => {
                 let src_at = vat.key("source");
+                let Some(src) = obj.get("source") else {
+                    return Err(Invalid::new(&src_at, "required field is missing"));
+                };
                 let rel = json::string(src, &src_at)?;
                 Volume::Bind {
                     source: super::mounts::host_dir(&ctx.dir, rel, &src_at)?,
                 }
             }
-            ("bind", None) => {
-                return Err(Invalid::new(
-                    &vat.key("source"),
-                    "required field is missing",
-                ))
-            }
-            (other, _) => {
+            other => {
                 return Err(Invalid::new(
                     &vat.key("type"),
                     format!("expected \"tmpfs\" or \"bind\", got {other:?}"),

@@ -121,8 +121,7 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
     let roots = prepare_images(pod, opts)?;
     let signals = SignalPipe::install(&FORWARDED).map_err(LaunchError::Signals)?;
     let listener = track.map(Track::listen).transpose()?;
-    // Made before any process, removed when this returns (any way).
-    let volumes = spec::VolumeDirs::new(pod).map_err(plumbing("volume directory"))?;
+    let volumes = spec::VolumeDirs::new(pod);
     let mut children = Children::default();
     let mut sentry_ends = Vec::new();
     for (name, root) in roots {

@@ -1,6 +1,7 @@
 //! Starting the sentry: guest memory, the platform, the kernel, and the
 //! first process of each container.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -11,8 +12,8 @@ use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
 use super::vfs::memfile::MemFile;
-use super::vfs::tmpfs;
 use super::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, OpenFile, StdioFile};
+use super::vfs::{tmpfs, volume, Node};
 use super::{ContainerSpec, MountKind, SentrySpec};
 
 use crate::abi::Errno;
@@ -117,6 +118,12 @@ pub fn run(
         hostname.clone(),
         cpus,
     );
+    // The pod's memory volumes: one tmpfs each, in guest memory.
+    let volumes: HashMap<String, Arc<Node>> = spec
+        .volumes
+        .iter()
+        .map(|v| (v.name.clone(), volume::new_volume(v.size)))
+        .collect();
     let mut containers = Vec::new();
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
         let watch = sock.try_clone().map_err(SentryError::WatchGofer)?;
@@ -127,7 +134,7 @@ pub fn run(
                     errno,
                 }
             })?;
-        build_tree(&fs, &c, &hostname)?;
+        build_tree(&fs, &c, &hostname, &volumes)?;
         let ctr = Arc::new(Container::new(c, Arc::new(fs)));
         super::control::watch_gofer(ctr.clone(), watch).map_err(SentryError::WatchGofer)?;
         containers.push(ctr);
@@ -270,7 +277,12 @@ impl Drop for Started {
 
 /// Mounts the container's file systems (the standard ones, then its
 /// own in order) and writes the default /etc files.
-fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), SentryError> {
+fn build_tree(
+    fs: &GoferFs,
+    c: &ContainerSpec,
+    hostname: &str,
+    volumes: &HashMap<String, Arc<Node>>,
+) -> Result<(), SentryError> {
     let fail = |target: &str, reason: String| SentryError::Mount {
         name: c.name.clone(),
         target: target.to_string(),
@@ -287,6 +299,13 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
             MountKind::Bind { aname, readonly } => fs
                 .mount_bind(target, aname, *readonly)
                 .map_err(|e| fail(&m.target, errno_text(e)))?,
+            MountKind::Volume { name, readonly } => {
+                let root = volumes
+                    .get(name)
+                    .ok_or_else(|| fail(&m.target, format!("no memory volume {name:?}")))?;
+                fs.mount_volume(target, root, *readonly)
+                    .map_err(|e| fail(&m.target, errno_text(e)))?
+            }
         }
     }
     fs.default_etc(hostname)

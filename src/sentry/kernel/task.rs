@@ -789,7 +789,7 @@ impl Task {
         self.control.group.timers.lock().unwrap().clear();
         self.mm = Mm::new(mm);
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
-            .map(|n| n.path())
+            .map(|n| self.fs.path_of(&n))
             .unwrap_or_else(|_| path.to_vec());
         *self.control.group.cmdline.lock().unwrap() = cmdline.clone();
         self.exe = (exe_path, cmdline);

@@ -32,6 +32,7 @@ pub mod signalfd;
 mod tests;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod volume;
 pub mod waitq;
 
 pub use bind::{BindFile, NewEntry};
