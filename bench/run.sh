@@ -4,6 +4,9 @@
 #   - guest clock_gettime() cost through libc (the vDSO): native, sandboxd on each platform
 #   - fork+exec+wait of /bin/true inside the guest: native, each platform
 #   - /bin/true cold start: sandboxd on each platform
+#   - files: reading a 64 MiB image file, stat of one file in a loop,
+#     creating and deleting 10,000 files (in /tmp: the sandbox's tmpfs,
+#     the host's /tmp natively): native and each platform
 # Usage: bench/run.sh [ITERATIONS]   (needs root; installs runsc if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +16,9 @@ mkdir -p "$OUT/rootfs/bin"
 gcc -static -O2 -o "$OUT/rootfs/bin/getppid" bench/getppid.c
 gcc -static -O2 -o "$OUT/rootfs/bin/clock_gettime" bench/clock_gettime.c
 gcc -static -O2 -o "$OUT/rootfs/bin/forkexec" bench/forkexec.c
+gcc -static -O2 -o "$OUT/rootfs/bin/files" bench/files.c
+mkdir -p "$OUT/rootfs/data"
+[ -f "$OUT/rootfs/data/64m" ] || head -c 64M /dev/urandom >"$OUT/rootfs/data/64m"
 gcc -static -O2 -x c -o "$OUT/rootfs/bin/true" - <<<'int main(void){return 0;}'
 tar -C "$OUT/rootfs" -czf "$OUT/bench.tar.gz" .
 BIN=${SANDBOXD:-target/x86_64-unknown-linux-gnu/release/sandboxd}
@@ -68,3 +74,22 @@ for p in kvm ptrace; do
   printf '%-28s' "sandboxd --platform $p:"; median_ms "$BIN" run --platform "$p" "$OUT/true.json"
 done
 printf '%-28s' "sandboxd (auto):"; median_ms "$BIN" run "$OUT/true.json"
+echo "== files: read a 64 MiB image file (1 MiB reads; first, then again)"
+printf '%-28s' "native:"; (cd "$OUT/rootfs" && ./bin/files read data/64m)
+for p in kvm ptrace; do
+  printf '%-28s' "sandboxd --platform $p:"
+  "$BIN" run --platform "$p" "$(pod readfile /bin/files read /data/64m)" || echo "(failed)"
+done
+echo "== files: stat() of one image file ($N calls)"
+printf '%-28s' "native:"; (cd "$OUT/rootfs" && ./bin/files stat bin/true "$N")
+for p in kvm ptrace; do
+  printf '%-28s' "sandboxd --platform $p:"
+  "$BIN" run --platform "$p" "$(pod statloop /bin/files stat /bin/true "$N")" || echo "(failed)"
+done
+echo "== files: create then delete 10000 files in /tmp"
+tmp=$(mktemp -d)
+printf '%-28s' "native:"; "$OUT/rootfs/bin/files" create "$tmp" 10000; rmdir "$tmp"
+for p in kvm ptrace; do
+  printf '%-28s' "sandboxd --platform $p:"
+  "$BIN" run --platform "$p" "$(pod createfiles /bin/files create /tmp 10000)" || echo "(failed)"
+done

@@ -148,6 +148,25 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 }
 
 #[test]
+fn run_containers_of_a_pod_share_system_v_ipc() {
+    let dir = TempDir::new("ipc");
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"containers": {{
+            "recv": {{"image": {tp:?}, "command": ["/bin/sysvipc", "recv", "4242"]}},
+            "send": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "sleep 0.2; sysvipc send 4242 across"]}}}}}}"#,
+        tp = image("testprogs"),
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "[recv] got across\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
     let dir = TempDir::new("volume");
     let pod = dir.0.join("pod.json");
@@ -249,6 +268,9 @@ fn run_testprogs_match_their_native_runs() {
         "events",
         "memfd",
         "locks",
+        "sockets",
+        "vecio",
+        "sysvipc",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {
@@ -685,5 +707,50 @@ fn run_proc_self_maps_shows_vvar_vdso_and_stack() {
         // The vvar page lies just below the image.
         let vvar_end = line("[vvar]").split(['-', ' ']).nth(1).unwrap().to_string();
         assert!(line("[vdso]").starts_with(&vvar_end), "{}", out.stdout);
+    });
+}
+
+/// Real programs on unix sockets: asyncio's unix server and client (and
+/// its socketpair self-pipe), a socketpair stream, and multiprocessing's
+/// Manager (a server process reached over a named socket) and Pool.
+#[test]
+fn run_python_unix_sockets_match_native() {
+    let script = r#"
+import asyncio, socket, multiprocessing as mp
+async def main():
+    async def handle(r, w):
+        w.write((await r.readline()).upper()); await w.drain(); w.close()
+    srv = await asyncio.start_unix_server(handle, path='/tmp/a.sock')
+    r, w = await asyncio.open_unix_connection('/tmp/a.sock')
+    w.write(b'hello asyncio\n'); await w.drain()
+    print((await r.readline()).decode().strip())
+    w.close(); srv.close(); await srv.wait_closed()
+asyncio.run(main())
+a, b = socket.socketpair()
+a.sendall(b'x' * 100000); a.close()
+n = 0
+while d := b.recv(65536):
+    n += len(d)
+print('socketpair bytes', n)
+def sq(x): return x * x
+if __name__ == '__main__':
+    with mp.Manager() as m:
+        d = m.dict(); d['k'] = 5; print('manager', d['k'])
+    with mp.Pool(2) as p: print('pool', sum(p.map(sq, range(10))))
+"#;
+    each_platform(|p| {
+        let out = TestPod::new(&image("debian"), &["/usr/bin/python3", "-c", script])
+            .platform(p)
+            .run();
+        assert_eq!(
+            (out.status, out.stdout.as_str()),
+            (
+                0,
+                "HELLO ASYNCIO\nsocketpair bytes 100000\nmanager 5\npool 285\n"
+            ),
+            "{p}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("unimplemented"), "{p}: {}", out.stderr);
     });
 }

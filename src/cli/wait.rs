@@ -59,9 +59,11 @@ pub fn wait_stopped(dir: &PodDir) -> Result<Meta, PodError> {
             let monitor_alive = meta.monitor.is_some_and(|p| p.alive());
             let since = *stopped_at.get_or_insert_with(Instant::now);
             if !monitor_alive || since.elapsed() > RECORD_GRACE {
+                // Read again: the monitor may have recorded the status
+                // and exited since the read above.
                 return Ok(Meta {
                     status: Status::Stopped,
-                    ..meta
+                    ..dir.read()?
                 });
             }
         }

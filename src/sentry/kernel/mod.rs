@@ -75,6 +75,7 @@ impl Kernel {
         self.unimplemented.lock().unwrap().insert(nr)
     }
 }
+pub mod ipc;
 pub mod itimer;
 pub mod pause;
 pub mod process;

@@ -532,8 +532,15 @@ impl Task {
         self.vfork_done.take();
         let left = group.remove(&self.control);
         if left == 0 {
-            // The process's record locks go with its last thread.
+            // The process's record locks go with its last thread, and
+            // its SEM_UNDO adjustments are applied.
             syscalls::release_process_locks(self);
+            super::ipc::ipc().process_exit(syscalls::ipc_process_key(self), self.pid);
+            // Its memory goes before the parent hears of the exit (unless
+            // another process shares it: vfork, CLONE_VM).
+            if self.mm.users() == 1 {
+                self.mm.lock().release_all();
+            }
         }
         group.dead_times.add_ns(self.control.cpu_times());
         if left > 0 {
@@ -796,7 +803,9 @@ impl Task {
         if let Some(done) = self.vfork_done.take() {
             let _ = done.send(());
         }
-        self.fds.close_on_exec();
+        for file in self.fds.close_on_exec() {
+            syscalls::release_closed_file_locks(self, &file);
+        }
         self.creds.exec();
         // Handlers point into the old image: back to the default, but
         // ignored signals stay ignored.
@@ -842,7 +851,8 @@ impl Task {
         } else {
             self.access_bits(st) & 1 != 0
         };
-        if !st.is_reg() || !can_exec {
+        let noexec = node.mount.has(crate::sentry::vfs::mount::MS_NOEXEC);
+        if !st.is_reg() || !can_exec || noexec {
             return Err(Errno::EACCES);
         }
         if node.upper().is_some() {

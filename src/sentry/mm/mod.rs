@@ -781,6 +781,19 @@ impl MemoryManager {
     }
 }
 
+impl MemoryManager {
+    /// The process is gone: every mapping and its frames go now, as
+    /// Linux's exit_mm does before the parent can see the exit, not when
+    /// the last reference to the memory manager drops. The platform's
+    /// address space keeps its stale entries, which nothing runs in again.
+    pub fn release_all(&mut self) {
+        for (_, page) in std::mem::take(&mut self.pages) {
+            self.mem.decref(page.frame);
+        }
+        self.vmas.clear();
+    }
+}
+
 impl Drop for MemoryManager {
     fn drop(&mut self) {
         for (_, page) in std::mem::take(&mut self.pages) {

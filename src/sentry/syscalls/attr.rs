@@ -11,6 +11,7 @@ use super::fs::{check_writable, owner_or_fowner};
 use crate::abi::{Errno, SysResult};
 use crate::gofer::SetAttr;
 use crate::sentry::kernel::Task;
+use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::tmpfs::{now, TmpInode};
 use crate::sentry::vfs::{Follow, Node};
 
@@ -60,9 +61,11 @@ fn changeable(t: &Task, node: &Arc<Node>) -> SysResult<Arc<TmpInode>> {
 fn change(t: &Task, node: &Arc<Node>, attr: SetAttr, mem: impl FnOnce(&TmpInode)) -> SysResult<()> {
     if node.mount.is_bind() {
         check_writable(&t.fs, node)?;
-        return t.fs.bind_setattr(node, &attr);
+        t.fs.bind_setattr(node, &attr)?;
+    } else {
+        mem(&*changeable(t, node)?);
     }
-    mem(&*changeable(t, node)?);
+    inotify::on_file(node, inotify::setattr_mask(&attr));
     Ok(())
 }
 
@@ -72,7 +75,9 @@ pub fn sys_ftruncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if (a[1] as i64) < 0 || !file.writable() {
         return Err(Errno::EINVAL);
     }
-    file.ops.truncate(a[1]).map(|_| 0)
+    file.ops.truncate(a[1])?;
+    file.modified();
+    Ok(0)
 }
 
 /// Implements truncate(2).
@@ -97,9 +102,12 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             size: Some(a[1]),
             ..Default::default()
         };
-        return t.fs.bind_setattr(&node, &attr).map(|_| 0);
+        t.fs.bind_setattr(&node, &attr)?;
+    } else {
+        t.fs.copy_up(&node, a[1] != 0)?.truncate(a[1])?;
     }
-    t.fs.copy_up(&node, a[1] != 0)?.truncate(a[1]).map(|_| 0)
+    inotify::on_file(&node, inotify::IN_MODIFY);
+    Ok(0)
 }
 
 /// Implements fallocate(2): mode 0 grows the file (its pages are made
@@ -128,13 +136,15 @@ pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let end = off.checked_add(len).ok_or(Errno::EFBIG)? as u64;
     match mode {
-        0 if end > file.ops.stat()?.size as u64 => file.ops.truncate(end).map(|_| 0),
-        0 | FALLOC_FL_KEEP_SIZE => Ok(0),
+        0 if end > file.ops.stat()?.size as u64 => file.ops.truncate(end)?,
+        0 | FALLOC_FL_KEEP_SIZE => {}
         _ => {
             t.unimplemented_option("fallocate", mode);
-            Err(Errno::EOPNOTSUPP)
+            return Err(Errno::EOPNOTSUPP);
         }
     }
+    file.modified();
+    Ok(0)
 }
 
 /// Changes the mode of `node` (chmod family).

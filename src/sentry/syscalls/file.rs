@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use super::splice::At;
 use crate::abi::types::{Stat, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
+use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
@@ -19,11 +21,11 @@ pub(super) const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 /// Largest chunk copied through the sentry per step of read/write.
-const CHUNK: usize = 1 << 20;
+pub(super) const CHUNK: usize = 1 << 20;
 /// Most iovecs per readv/writev (IOV_MAX).
 const IOV_MAX: u64 = 1024;
 
-fn fd_arg(v: u64) -> i32 {
+pub(super) fn fd_arg(v: u64) -> i32 {
     v as i32
 }
 
@@ -194,6 +196,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         }
         let trunc_flag = if trunc { libc::O_TRUNC } else { 0 };
         let fd = t.fs.open(&node, acc as i32 | trunc_flag)?;
+
         return Ok(OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status));
     }
     if writes {
@@ -275,7 +278,7 @@ fn open_at(
                     Err(Errno::EEXIST) if !excl => {
                         let node = resolve_with(&t.fs, &root, &base, path, follow, rules)?;
                         let file = open_node(t, node, flags)?;
-                        return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+                        return install(t, file, flags, true);
                     }
                     r => r?,
                 };
@@ -284,11 +287,23 @@ fn open_at(
                 let node = super::fs::create_file(t, &dir, &name, mode & 0o7777)?;
                 OpenFile::new(TmpFile::new(node), status)
             };
-            return Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64);
+            return install(t, file, flags, false);
         }
         Err(e) => return Err(e),
     };
     let file = open_node(t, node, flags)?;
+    install(t, file, flags, true)
+}
+
+/// Gives the guest a descriptor of `file`, just opened with `flags`
+/// (`existed`: not created by this open, so O_TRUNC truncated it, which
+/// inotify reports after the open, as Linux).
+fn install(t: &mut Task, file: Arc<OpenFile>, flags: u64, existed: bool) -> SysResult<u64> {
+    file.opened();
+    let trunc = flags & libc::O_TRUNC as u64 != 0 && flags & libc::O_PATH as u64 == 0;
+    if existed && trunc && file.ops.node().is_some_and(|n| n.stat.is_reg()) {
+        file.modified();
+    }
     Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64)
 }
 
@@ -383,24 +398,28 @@ pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 }
 
 /// Writes, raising SIGPIPE on the writer when a pipe has no reader left.
-fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
+pub(super) fn write_or_sigpipe(t: &mut Task, file: &OpenFile, buf: &[u8]) -> SysResult<u64> {
     match file.write(buf) {
-        Err(Errno::EPIPE) => {
-            let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
-                libc::SIGPIPE,
-                crate::sentry::kernel::siginfo::SI_USER,
-                t.pid,
-                t.creds.uid,
-            );
-            crate::sentry::kernel::signal::send_thread(&t.control, info);
-            Err(Errno::EPIPE)
-        }
+        Err(Errno::EPIPE) => Err(sigpipe(t)),
         r => Ok(r? as u64),
     }
 }
 
+/// Raises SIGPIPE at the calling thread (a write to a pipe or socket
+/// found no reader); returns EPIPE for the caller to fail with.
+pub(super) fn sigpipe(t: &mut Task) -> Errno {
+    let info = crate::sentry::kernel::siginfo::SigInfo::from_process(
+        libc::SIGPIPE,
+        crate::sentry::kernel::siginfo::SI_USER,
+        t.pid,
+        t.creds.uid,
+    );
+    crate::sentry::kernel::signal::send_thread(&t.control, info);
+    Errno::EPIPE
+}
+
 /// Reads the iovec array of readv/writev as (base, len) pairs.
-fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
+pub(super) fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
     if count > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -421,28 +440,30 @@ fn iovecs(t: &mut Task, addr: u64, count: u64) -> SysResult<Vec<(u64, usize)>> {
     Ok(iov)
 }
 
-/// Implements writev(2): the pieces are gathered and written at once.
-pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(fd_arg(a[0]))?;
+/// The guest bytes of `iov`, gathered (at most CHUNK).
+fn gather(t: &Task, iov: &[(u64, usize)]) -> SysResult<Vec<u8>> {
     let mut buf = vec![];
-    for (base, len) in iovecs(t, a[1], a[2])? {
+    for &(base, len) in iov {
         let take = len.min(CHUNK.saturating_sub(buf.len()));
         let at = buf.len();
         buf.resize(at + take, 0);
         t.mm.copy_in(base, &mut buf[at..])?;
     }
-    write_or_sigpipe(t, &file, &buf)
+    Ok(buf)
 }
 
-/// Implements readv(2).
-pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let file = t.fds.get(fd_arg(a[0]))?;
-    let iov = iovecs(t, a[1], a[2])?;
+/// Reads with `read` into a buffer the size of `iov` (at most CHUNK)
+/// and scatters what it got over the pieces.
+fn scatter(
+    t: &Task,
+    iov: &[(u64, usize)],
+    read: impl FnOnce(&mut [u8]) -> SysResult<usize>,
+) -> SysResult<u64> {
     let total: usize = iov.iter().map(|&(_, l)| l).sum::<usize>().min(CHUNK);
     let mut buf = vec![0u8; total];
-    let n = file.read(&mut buf)?;
+    let n = read(&mut buf)?;
     let mut done = 0;
-    for (base, len) in iov {
+    for &(base, len) in iov {
         if done == n {
             break;
         }
@@ -451,6 +472,109 @@ pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         done += take;
     }
     Ok(n as u64)
+}
+
+/// Implements writev(2): the pieces are gathered and written at once.
+pub fn sys_writev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let buf = gather(t, &iov)?;
+    write_or_sigpipe(t, &file, &buf)
+}
+
+/// Implements readv(2).
+pub fn sys_readv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    scatter(t, &iov, |buf| file.read(buf))
+}
+
+/// preadv2/pwritev2 flags: RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT,
+/// RWF_APPEND.
+const RWF_DSYNC: u64 = 0x2;
+const RWF_SYNC: u64 = 0x4;
+const RWF_NOWAIT: u64 = 0x8;
+const RWF_APPEND: u64 = 0x10;
+const RWF_ALL: u64 = 0x1f;
+
+/// The offset of preadv/pwritev: on x86-64 the low word holds all of it.
+fn vec_offset(low: u64) -> SysResult<u64> {
+    if (low as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(low)
+}
+
+/// Implements preadv(2).
+pub fn sys_preadv(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_preadv2(t, [a[0], a[1], a[2], vec_offset(a[3])?, a[4], 0])
+}
+
+/// Implements pwritev(2).
+pub fn sys_pwritev(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    sys_pwritev2(t, [a[0], a[1], a[2], vec_offset(a[3])?, a[4], 0])
+}
+
+/// Implements preadv2(2): at the offset, or with offset -1 at (and
+/// advancing) the file offset as readv does. RWF_NOWAIT reads a pipe
+/// without blocking; the other flags change nothing for a read.
+pub fn sys_preadv2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[5];
+    if flags & !RWF_ALL != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let off = a[3] as i64;
+    if off == -1 {
+        return match file.ops.pipe() {
+            Some(p) if flags & RWF_NOWAIT != 0 && file.readable() => {
+                scatter(t, &iov, |buf| p.read_mode(buf, true))
+            }
+            _ => scatter(t, &iov, |buf| file.read(buf)),
+        };
+    }
+    let off = vec_offset(off as u64)?;
+    scatter(t, &iov, |buf| file.pread(buf, off))
+}
+
+/// Implements pwritev2(2): like preadv2, and RWF_APPEND writes at the end
+/// of the file, RWF_SYNC/RWF_DSYNC write the data back before returning.
+pub fn sys_pwritev2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let flags = a[5];
+    if flags & !RWF_ALL != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let file = t.fds.get(fd_arg(a[0]))?;
+    let iov = iovecs(t, a[1], a[2])?;
+    let buf = gather(t, &iov)?;
+    let off = a[3] as i64;
+    let n = if off == -1 {
+        write_or_sigpipe(t, &file, &buf)?
+    } else if flags & RWF_APPEND != 0 {
+        let end = file.ops.stat()?.size.max(0) as u64;
+        file.pwrite(&buf, end)? as u64
+    } else {
+        file.pwrite(&buf, vec_offset(off as u64)?)? as u64
+    };
+    if flags & (RWF_SYNC | RWF_DSYNC) != 0 {
+        file.ops.sync()?;
+    }
+    Ok(n)
+}
+
+/// Implements readahead(2): a hint. The sentry reads file pages when they
+/// are touched, so there is nothing to start; what Linux checks is
+/// checked (a readable descriptor of a regular file).
+pub fn sys_readahead(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let file = t.fds.get(fd_arg(a[0]))?;
+    if !file.readable() {
+        return Err(Errno::EBADF);
+    }
+    if file.ops.stat()?.mode & S_IFMT != S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
 }
 
 /// Implements lseek(2).
@@ -649,6 +773,10 @@ fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
     }
     t.mm.copy_out(a[1], &out)?;
     *off = i as u64;
+    drop(off);
+    if let Some(node) = file.ops.node().filter(|_| inotify::active()) {
+        inotify::on_file(node, inotify::IN_ACCESS);
+    }
     Ok(out.len() as u64)
 }
 
@@ -699,6 +827,16 @@ pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 fn readable_bytes(file: &OpenFile) -> SysResult<u64> {
     if let Some(p) = file.ops.pipe() {
         return Ok(p.available() as u64);
+    }
+    if let Some(s) = crate::sentry::vfs::socket::Socket::of(file) {
+        return Ok(s.available() as u64);
+    }
+    if let Some(i) = file
+        .ops
+        .as_any()
+        .and_then(|a| a.downcast_ref::<inotify::Inotify>())
+    {
+        return Ok(i.pending_bytes() as u64);
     }
     let st = file.ops.stat()?;
     if st.mode & S_IFMT != S_IFREG {
@@ -759,11 +897,10 @@ pub fn sys_dup3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(old)?;
     let newfd = usize::try_from(new).map_err(|_| Errno::EBADF)?;
     let flags = if a[2] != 0 { FD_CLOEXEC } else { 0 };
-    if let Ok(old) = t.fds.get(new) {
+    if let Some(old) = t.fds.set(newfd, file, flags) {
         // Replacing a descriptor closes it.
         super::lock::closed(t, &old);
     }
-    t.fds.set(newfd, file, flags);
     Ok(new as u64)
 }
 
@@ -949,40 +1086,35 @@ pub fn sys_fadvise64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
-/// getpeername/getsockname/getsockopt on a descriptor: sockets do not
-/// exist in the sandbox yet, so every valid descriptor is not a socket.
-pub fn sys_not_a_socket(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    t.fds.get(fd_arg(a[0]))?;
-    Err(Errno::ENOTSOCK)
-}
-
 /// Implements creat(2).
 pub fn sys_creat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
     sys_openat(t, [AT_FDCWD as u64, a[0], flags, a[1], 0, 0])
 }
 
-/// Implements sendfile(2): copies through the sentry, at most one chunk
-/// per call (a short count, as Linux allows).
+/// Implements sendfile(2): copies through the sentry, chunk by chunk
+/// (the loop copy_file_range shares), until either end comes up short.
 pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let out = t.fds.get(fd_arg(a[0]))?;
     let input = t.fds.get(fd_arg(a[1]))?;
     if !input.readable() || !out.writable() {
         return Err(Errno::EBADF);
     }
-    let mut buf = vec![0u8; (a[3] as usize).min(CHUNK)];
-    let n = if a[2] == 0 {
-        input.read(&mut buf)?
-    } else {
-        let off = t.mm.read_u64(a[2])?;
-        if (off as i64) < 0 {
-            return Err(Errno::EINVAL);
-        }
-        let n = input.pread(&mut buf, off)?;
-        t.mm.write_u64(a[2], off + n as u64)?;
-        n
-    };
-    write_or_sigpipe(t, &out, &buf[..n])
+    let count = a[3].min(super::splice::MAX_RW_COUNT);
+    if a[2] == 0 {
+        let mut from = super::splice::At::Offset;
+        return super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
+    }
+    let off = t.mm.read_u64(a[2])?;
+    if (off as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut from = At::Pos(off);
+    let r = super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
+    if let At::Pos(end) = from {
+        t.mm.write_u64(a[2], end)?;
+    }
+    r
 }
 
 /// Implements close_range(2). The descriptor table is never shared
@@ -994,8 +1126,12 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if flags & !(UNSHARE | CLOEXEC) != 0 || first > last {
         return Err(Errno::EINVAL);
     }
-    t.fds
+    let closed = t
+        .fds
         .close_range(first as usize, last as usize, flags & CLOEXEC != 0);
+    for file in closed {
+        super::lock::closed(t, &file);
+    }
     Ok(0)
 }
 
@@ -1006,7 +1142,7 @@ fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
         return Ok(target);
     }
     if let Some(node) = file.ops.node() {
-        return Ok(node.path());
+        return Ok(t.fs.path_of(node));
     }
     let st = file.ops.stat()?;
     Ok(match st.mode & S_IFMT {

@@ -174,6 +174,27 @@ pub fn sys_mknodat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
 }
 
+/// Makes the socket inode a bind(2) to `path` names (mode 0777 less the
+/// umask): EADDRINUSE when the name is taken. A bind mount has no room for
+/// sentry sockets (EOPNOTSUPP).
+pub fn make_socket_node(t: &mut Task, path: &[u8]) -> SysResult<Arc<TmpInode>> {
+    let perm = 0o777 & !t.umask;
+    let mut made = None;
+    new_entry(t, AT_FDCWD as u64, path, None, |_, uid, gid| {
+        let inode = TmpInode::new_socket(perm, uid, gid);
+        made = Some(inode.clone());
+        inode
+    })
+    .map_err(|e| {
+        if e == Errno::EEXIST {
+            Errno::EADDRINUSE
+        } else {
+            e
+        }
+    })?;
+    made.ok_or(Errno::EOPNOTSUPP)
+}
+
 /// Implements mknod(2).
 pub fn sys_mknod(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     sys_mknodat(t, [AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])

@@ -175,7 +175,7 @@ pub(super) fn fcntl_lock(t: &mut Task, file: &Arc<OpenFile>, cmd: i32, arg: u64)
 
 /// The process closed a descriptor of `file`: its POSIX locks on the file
 /// go (however many other descriptors it still has).
-pub(super) fn closed(t: &Task, file: &OpenFile) {
+pub fn closed(t: &Task, file: &OpenFile) {
     if let Ok(key) = key(file) {
         locks::release_process_file(key, process_owner(t));
     }

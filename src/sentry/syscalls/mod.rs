@@ -11,15 +11,22 @@ mod event;
 mod file;
 mod fs;
 mod futex;
+mod inotify;
+mod ipc;
 mod lifecycle;
 mod lock;
 mod mm;
+mod mount;
 mod poll;
 mod process;
 
+pub use ipc::process_key as ipc_process_key;
+pub use lock::closed as release_closed_file_locks;
 pub use lock::process_exit as release_process_locks;
 pub use process::RELEASE;
 mod signal;
+mod socket;
+mod splice;
 mod strace;
 mod time;
 
@@ -65,6 +72,11 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::PWRITE64 => e(file::sys_pwrite64, "fbui"),
         nr::READV => e(file::sys_readv, "fxu"),
         nr::WRITEV => e(file::sys_writev, "fxu"),
+        nr::PREADV => e(file::sys_preadv, "fxuix"),
+        nr::PWRITEV => e(file::sys_pwritev, "fxuix"),
+        nr::PREADV2 => e(file::sys_preadv2, "fxuixo"),
+        nr::PWRITEV2 => e(file::sys_pwritev2, "fxuixo"),
+        nr::READAHEAD => e(file::sys_readahead, "fiu"),
         nr::ACCESS => e(file::sys_access, "po"),
         nr::SCHED_YIELD => e(process::sys_sched_yield, ""),
         nr::MADVISE => e(mm::sys_madvise, "xui"),
@@ -131,8 +143,36 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::FACCESSAT => e(file::sys_faccessat, "fpo"),
         nr::FACCESSAT2 => e(file::sys_faccessat2, "fpoo"),
         nr::DUP3 => e(file::sys_dup3, "ffo"),
-        nr::GETPEERNAME | nr::GETSOCKNAME => e(file::sys_not_a_socket, "fxx"),
-        nr::GETSOCKOPT => e(file::sys_not_a_socket, "fiixx"),
+        nr::SHMGET => e(ipc::sys_shmget, "iuo"),
+        nr::SHMAT => e(ipc::sys_shmat, "ixo"),
+        nr::SHMDT => e(ipc::sys_shmdt, "x"),
+        nr::SHMCTL => e(ipc::sys_shmctl, "iix"),
+        nr::SEMGET => e(ipc::sys_semget, "iio"),
+        nr::SEMOP => e(ipc::sys_semop, "ixu"),
+        nr::SEMTIMEDOP => e(ipc::sys_semtimedop, "ixux"),
+        nr::SEMCTL => e(ipc::sys_semctl, "iiix"),
+        nr::MSGGET => e(ipc::sys_msgget, "io"),
+        nr::MSGSND => e(ipc::sys_msgsnd, "ixuo"),
+        nr::MSGRCV => e(ipc::sys_msgrcv, "ixuio"),
+        nr::MSGCTL => e(ipc::sys_msgctl, "iix"),
+        nr::SOCKET => e(socket::sys_socket, "ixi"),
+        nr::SOCKETPAIR => e(socket::sys_socketpair, "ixix"),
+        nr::BIND => e(socket::sys_bind, "fxu"),
+        nr::LISTEN => e(socket::sys_listen, "fi"),
+        nr::CONNECT => e(socket::sys_connect, "fxu"),
+        nr::ACCEPT => e(socket::sys_accept, "fxx"),
+        nr::ACCEPT4 => e(socket::sys_accept4, "fxxx"),
+        nr::GETSOCKNAME => e(socket::sys_getsockname, "fxx"),
+        nr::GETPEERNAME => e(socket::sys_getpeername, "fxx"),
+        nr::SHUTDOWN => e(socket::sys_shutdown, "fi"),
+        nr::SENDTO => e(socket::sys_sendto, "fbuxxu"),
+        nr::RECVFROM => e(socket::sys_recvfrom, "fxuxxx"),
+        nr::SENDMSG => e(socket::sys_sendmsg, "fxx"),
+        nr::RECVMSG => e(socket::sys_recvmsg, "fxx"),
+        nr::SENDMMSG => e(socket::sys_sendmmsg, "fxux"),
+        nr::RECVMMSG => e(socket::sys_recvmmsg, "fxuxx"),
+        nr::SETSOCKOPT => e(socket::sys_setsockopt, "fiixu"),
+        nr::GETSOCKOPT => e(socket::sys_getsockopt, "fiixx"),
         nr::POLL => e(poll::sys_poll, "xui"),
         nr::PPOLL => e(poll::sys_ppoll, "xuxxu"),
         nr::SELECT => e(poll::sys_select, "ixxxx"),
@@ -193,6 +233,16 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::GETCPU => e(process::sys_getcpu, "xxx"),
         nr::EXECVEAT => e(lifecycle::sys_execveat, "fpxxx"),
         nr::SENDFILE => e(file::sys_sendfile, "ffxu"),
+        nr::INOTIFY_INIT => e(inotify::sys_inotify_init, ""),
+        nr::INOTIFY_INIT1 => e(inotify::sys_inotify_init1, "x"),
+        nr::INOTIFY_ADD_WATCH => e(inotify::sys_inotify_add_watch, "fpx"),
+        nr::INOTIFY_RM_WATCH => e(inotify::sys_inotify_rm_watch, "fi"),
+        nr::MOUNT => e(mount::sys_mount, "ppxxx"),
+        nr::UMOUNT2 => e(mount::sys_umount2, "px"),
+        nr::SPLICE => e(splice::sys_splice, "fxfxux"),
+        nr::TEE => e(splice::sys_tee, "ffux"),
+        nr::VMSPLICE => e(splice::sys_vmsplice, "fxux"),
+        nr::COPY_FILE_RANGE => e(splice::sys_copy_file_range, "fxfxux"),
         nr::CLOSE_RANGE => e(file::sys_close_range, "uux"),
         nr::MREMAP => e(mm::sys_mremap, "xuuxx"),
         nr::STATX => e(file::sys_statx, "fpxux"),
@@ -268,6 +318,11 @@ pub fn dispatch(t: &mut Task) {
         nr::EPOLL_WAIT,
         nr::EPOLL_PWAIT,
         nr::EPOLL_PWAIT2,
+        nr::SEMOP,
+        nr::SEMTIMEDOP,
+        nr::MSGSND,
+        nr::MSGRCV,
+        nr::RT_SIGTIMEDWAIT,
     ];
     t.interrupted_syscall =
         (res == Err(crate::abi::Errno::EINTR)).then_some((n, !no_restart.contains(&n)));

@@ -123,7 +123,9 @@ impl GoferFs {
         let (fid, stat, fd) = self
             .client
             .create(dir.fid, name, libc::O_RDWR, mode, owner)?;
-        Ok((self.bind_entry(dir, name, fid, stat), fd))
+        let node = self.bind_entry(dir, name, fid, stat);
+        super::inotify::created(dir, name, &node);
+        Ok((node, fd))
     }
 
     /// Makes a directory, FIFO, empty file or symlink `name` in bind
@@ -142,7 +144,9 @@ impl GoferFs {
             NewEntry::Fifo(mode) => c.mknod(dir.fid, name, S_IFIFO | mode, owner)?,
             NewEntry::Symlink(target) => c.symlink(dir.fid, name, target, owner)?,
         };
-        Ok(self.bind_entry(dir, name, fid, stat))
+        let node = self.bind_entry(dir, name, fid, stat);
+        super::inotify::created(dir, name, &node);
+        Ok(node)
     }
 
     /// Caches a new entry of a bind directory.

@@ -122,6 +122,14 @@ pub struct OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        if super::inotify::active() && !self.is_path() {
+            let close = if self.writable() {
+                super::inotify::IN_CLOSE_WRITE
+            } else {
+                super::inotify::IN_CLOSE_NOWRITE
+            };
+            self.notify(close);
+        }
         if *self.locked.get_mut() {
             super::locks::release_description(self as *const OpenFile as usize);
         }
@@ -136,6 +144,38 @@ impl OpenFile {
             flags: Mutex::new(flags),
             locked: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Tells inotify watches of the file's inode of `mask`.
+    fn notify(&self, mask: u32) {
+        if let Some(node) = self.ops.node() {
+            super::inotify::on_file(node, mask);
+        }
+    }
+
+    fn is_path(&self) -> bool {
+        *self.flags.lock().unwrap() & libc::O_PATH as u32 != 0
+    }
+
+    /// The file was opened (IN_OPEN; not for O_PATH, as Linux).
+    pub fn opened(&self) {
+        if super::inotify::active() && !self.is_path() {
+            self.notify(super::inotify::IN_OPEN);
+        }
+    }
+
+    /// The file's data or size changed other than by a write (ftruncate,
+    /// fallocate): IN_MODIFY.
+    pub fn modified(&self) {
+        self.did(1, super::inotify::IN_MODIFY);
+    }
+
+    /// Data was read (`n` bytes) or written: IN_ACCESS or IN_MODIFY.
+    fn did(&self, n: usize, mask: u32) -> usize {
+        if n > 0 && super::inotify::active() {
+            self.notify(mask);
+        }
+        n
     }
 
     fn access(&self) -> u32 {
@@ -159,17 +199,18 @@ impl OpenFile {
         if !self.readable() {
             return Err(Errno::EBADF);
         }
-        if let Some(p) = self.ops.pipe() {
-            return p.read_mode(buf, self.nonblocking());
-        }
-        if !self.ops.seekable() {
+        let n = if let Some(p) = self.ops.pipe() {
+            p.read_mode(buf, self.nonblocking())?
+        } else if !self.ops.seekable() {
             // No offset to keep, and a blocked read must not hold it.
-            return self.ops.read_stream(buf, self.nonblocking());
-        }
-        let mut off = self.offset.lock().unwrap();
-        let n = self.ops.read(buf, *off)?;
-        *off += n as u64;
-        Ok(n)
+            self.ops.read_stream(buf, self.nonblocking())?
+        } else {
+            let mut off = self.offset.lock().unwrap();
+            let n = self.ops.read(buf, *off)?;
+            *off += n as u64;
+            n
+        };
+        Ok(self.did(n, super::inotify::IN_ACCESS))
     }
 
     /// write(2): at the file offset, advancing it.
@@ -177,20 +218,21 @@ impl OpenFile {
         if !self.writable() {
             return Err(Errno::EBADF);
         }
-        if let Some(p) = self.ops.pipe() {
-            return p.write_mode(buf, self.nonblocking());
-        }
-        if !self.ops.seekable() {
-            return self.ops.write_stream(buf, self.nonblocking());
-        }
-        let mut off = self.offset.lock().unwrap();
-        if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 && self.ops.seekable() {
-            // Each write goes to the end, atomically with finding it.
-            *off = self.ops.stat()?.size.max(0) as u64;
-        }
-        let n = self.ops.write(buf, *off)?;
-        *off += n as u64;
-        Ok(n)
+        let n = if let Some(p) = self.ops.pipe() {
+            p.write_mode(buf, self.nonblocking())?
+        } else if !self.ops.seekable() {
+            self.ops.write_stream(buf, self.nonblocking())?
+        } else {
+            let mut off = self.offset.lock().unwrap();
+            if *self.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 {
+                // Each write goes to the end, atomically with finding it.
+                *off = self.ops.stat()?.size.max(0) as u64;
+            }
+            let n = self.ops.write(buf, *off)?;
+            *off += n as u64;
+            n
+        };
+        Ok(self.did(n, super::inotify::IN_MODIFY))
     }
 
     /// pread64(2).
@@ -201,7 +243,8 @@ impl OpenFile {
         if !self.ops.seekable() {
             return Err(Errno::ESPIPE);
         }
-        self.ops.read(buf, off)
+        let n = self.ops.read(buf, off)?;
+        Ok(self.did(n, super::inotify::IN_ACCESS))
     }
 
     /// pwrite64(2): at `off`, or at the end with O_APPEND (as Linux); the
@@ -218,7 +261,8 @@ impl OpenFile {
         } else {
             off
         };
-        self.ops.write(buf, off)
+        let n = self.ops.write(buf, off)?;
+        Ok(self.did(n, super::inotify::IN_MODIFY))
     }
 }
 
@@ -252,10 +296,10 @@ impl FdTable {
         self.lock().insert(file, flags, min)
     }
 
-    /// Installs `file` at `fd`, closing what was there.
-    pub fn set(&self, fd: usize, file: Arc<OpenFile>, flags: u32) {
-        let old = self.lock().set(fd, file, flags);
-        drop(old);
+    /// Installs `file` at `fd`; returns what was there (closed when the
+    /// caller drops it).
+    pub fn set(&self, fd: usize, file: Arc<OpenFile>, flags: u32) -> Option<Arc<OpenFile>> {
+        self.lock().set(fd, file, flags).map(|s| s.file)
     }
 
     pub fn get(&self, fd: i32) -> SysResult<Arc<OpenFile>> {
@@ -270,8 +314,9 @@ impl FdTable {
         self.lock().set_flags(fd, flags)
     }
 
-    /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
-    pub fn close_range(&self, first: usize, last: usize, cloexec: bool) {
+    /// close_range(2): closes (or marks close-on-exec) `[first, last]`;
+    /// returns the files closed (dropped by the caller, outside the lock).
+    pub fn close_range(&self, first: usize, last: usize, cloexec: bool) -> Vec<Arc<OpenFile>> {
         self.lock().close_range(first, last, cloexec)
     }
 
@@ -280,8 +325,9 @@ impl FdTable {
         self.lock().open_fds()
     }
 
-    /// Closes every close-on-exec descriptor (execve).
-    pub fn close_on_exec(&self) {
+    /// Closes every close-on-exec descriptor (execve); returns the files
+    /// closed.
+    pub fn close_on_exec(&self) -> Vec<Arc<OpenFile>> {
         self.lock().close_on_exec()
     }
 
@@ -335,17 +381,19 @@ impl Slots {
     }
 
     /// close_range(2): closes (or marks close-on-exec) `[first, last]`.
-    fn close_range(&mut self, first: usize, last: usize, cloexec: bool) {
+    fn close_range(&mut self, first: usize, last: usize, cloexec: bool) -> Vec<Arc<OpenFile>> {
         let end = last.saturating_add(1).min(self.slots.len());
+        let mut closed = vec![];
         for slot in self.slots.iter_mut().take(end).skip(first) {
             if cloexec {
                 if let Some(s) = slot.as_mut() {
                     s.flags |= FD_CLOEXEC;
                 }
-            } else {
-                *slot = None;
+            } else if let Some(s) = slot.take() {
+                closed.push(s.file);
             }
         }
+        closed
     }
 
     /// The open descriptor numbers, ascending.
@@ -359,12 +407,14 @@ impl Slots {
     }
 
     /// Closes every close-on-exec descriptor (execve).
-    fn close_on_exec(&mut self) {
+    fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+        let mut closed = vec![];
         for slot in self.slots.iter_mut() {
             if slot.as_ref().is_some_and(|s| s.flags & FD_CLOEXEC != 0) {
-                *slot = None;
+                closed.extend(slot.take().map(|s| s.file));
             }
         }
+        closed
     }
 
     fn remove(&mut self, fd: i32) -> SysResult<Arc<OpenFile>> {

@@ -85,8 +85,38 @@ impl GoferFs {
     /// Attaches `root` (a new mount's root dentry) as `name` in `dir`,
     /// covering what was there.
     pub(super) fn attach_mount(&self, dir: &Arc<Node>, name: &[u8], root: Arc<Node>) {
-        dir.set_child(name, root.clone());
+        let covered = dir.set_child(name, root.clone());
+        *root.mount.covered.lock().unwrap() = covered;
         self.mounts.lock().unwrap().push(root);
+    }
+
+    /// Takes the mount rooted at `root` and the mounts under it out of
+    /// the tree, putting back what it covered.
+    pub(super) fn detach_mount(&self, root: &Arc<Node>) {
+        let Some(dir) = root.parent() else {
+            return;
+        };
+        let name = root.name();
+        match root.mount.covered.lock().unwrap().take() {
+            Some(old) => {
+                dir.set_child(&name, old);
+            }
+            // A name not looked up when mounted: looked up afresh.
+            None => {
+                dir.forget_child(&name);
+            }
+        }
+        let inside = |n: &Arc<Node>| {
+            let mut cur = Some(n.clone());
+            while let Some(c) = cur {
+                if Arc::ptr_eq(&c, root) {
+                    return true;
+                }
+                cur = c.parent();
+            }
+            false
+        };
+        self.mounts.lock().unwrap().retain(|m| !inside(m));
     }
 
     /// The child `name` of directory `dir` (ENOENT if there is none).

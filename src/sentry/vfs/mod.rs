@@ -16,6 +16,8 @@ pub mod epoll;
 pub mod eventfd;
 mod file;
 mod gofer;
+pub mod guest_mount;
+pub mod inotify;
 pub mod locks;
 pub mod memfd;
 pub mod memfile;
@@ -28,6 +30,7 @@ pub mod pipe;
 pub mod poll;
 mod setup;
 pub mod signalfd;
+pub mod socket;
 #[cfg(test)]
 mod tests;
 pub mod timerfd;

@@ -10,8 +10,10 @@
 //! its mount; a dentry whose mount differs from its parent's is a mount
 //! root (EBUSY to remove or rename).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use super::node::Node;
 use crate::sentry::mm::Quota;
 
 /// statfs f_type of the memory file system.
@@ -22,6 +24,19 @@ pub const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
 pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 /// statfs f_flags bit of a read-only mount.
 pub const ST_RDONLY: u64 = 1;
+/// Per-mount flags of mount(2) kept in [`Mount::flags`].
+pub const MS_RDONLY: u64 = 1;
+pub const MS_NOSUID: u64 = 2;
+pub const MS_NODEV: u64 = 4;
+pub const MS_NOEXEC: u64 = 8;
+
+/// What a mount the guest made shows in /proc/mounts.
+pub struct GuestShown {
+    /// The source it named ("tmpfs", "none", ...).
+    pub source: String,
+    /// Options past the flags (",size=1024k,mode=755").
+    pub extra: String,
+}
 
 /// What a mount holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +67,14 @@ pub struct Mount {
     /// overlay's upper layer). Mounts live as long as the sandbox, so the
     /// budget is leaked on purpose to give file data a `'static` handle.
     pub quota: &'static Quota,
+    /// MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC as set by the guest's
+    /// mount(2) or a remount (0 for the sandbox's own mounts).
+    pub flags: AtomicU64,
+    /// The dentry the mount covers, put back by umount (None for the
+    /// root mount).
+    pub covered: Mutex<Option<Arc<Node>>>,
+    /// Set for mounts the guest made.
+    pub shown: OnceLock<GuestShown>,
 }
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(20);
@@ -68,15 +91,24 @@ impl Mount {
             // Anonymous devices: major 0, one minor per mount.
             dev: 0x20 + id as u64,
             quota: Box::leak(Box::new(Quota::new(limit))),
+            flags: AtomicU64::new(0),
+            covered: Mutex::new(None),
+            shown: OnceLock::new(),
         }
+    }
+
+    /// Whether a flag (MS_RDONLY...) is set on this mount.
+    pub fn has(&self, flag: u64) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
     }
 
     /// Whether the guest may change files of this mount.
     pub fn writable(&self) -> bool {
-        matches!(
+        let kind = matches!(
             self.kind,
             FsKind::Overlay | FsKind::Tmpfs | FsKind::Bind { readonly: false }
-        )
+        );
+        kind && !self.has(MS_RDONLY)
     }
 
     /// Whether this is a bind mount of a host directory.
@@ -100,8 +132,40 @@ impl Mount {
         }
     }
 
+    /// The source of /proc/mounts.
+    pub fn source(&self) -> &str {
+        match self.shown.get() {
+            Some(g) => &g.source,
+            None => self.fstype().1,
+        }
+    }
+
     /// The mount options of /proc/mounts.
     pub fn options(&self) -> String {
+        let rw = if self.has(MS_RDONLY) { "ro" } else { "rw" };
+        if let Some(g) = self.shown.get() {
+            let mut out = rw.to_string();
+            for (flag, name) in [
+                (MS_NOSUID, "nosuid"),
+                (MS_NODEV, "nodev"),
+                (MS_NOEXEC, "noexec"),
+            ] {
+                if self.has(flag) {
+                    out += ",";
+                    out += name;
+                }
+            }
+            return format!("{out},relatime{}", g.extra);
+        }
+        let base = self.kind_options();
+        match base.strip_prefix("rw") {
+            Some(rest) if rw == "ro" => format!("ro{rest}"),
+            _ => base,
+        }
+    }
+
+    /// The options of the sandbox's own mounts of each kind.
+    fn kind_options(&self) -> String {
         match self.kind {
             FsKind::Overlay => "rw,relatime".into(),
             FsKind::Tmpfs => format!(
@@ -153,11 +217,14 @@ impl Mount {
 
     /// f_flags of statfs.
     pub fn flags(&self) -> u64 {
-        if self.writable() || matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+        let mut f = if self.writable() || matches!(self.kind, FsKind::Dev | FsKind::Proc) {
             0
         } else {
             ST_RDONLY
-        }
+        };
+        // statfs's ST_NOSUID, ST_NODEV, ST_NOEXEC are the MS_ bits.
+        f |= self.flags.load(Ordering::Relaxed) & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        f
     }
 }
 

@@ -19,6 +19,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use super::gofer::GoferFs;
+use super::inotify;
 use super::node::Node;
 use super::tmpfs::TmpInode;
 use crate::abi::types::{S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
@@ -100,6 +101,7 @@ impl GoferFs {
         let node = Node::new_upper(name, Some(dir), inode, dir.mount.clone());
         dir.link_child(name, node.clone())?;
         self.touch_dir(dir)?;
+        inotify::created(dir, name, &node);
         Ok(node)
     }
 
@@ -107,16 +109,19 @@ impl GoferFs {
     /// whiteout over the image's entry. Directories must be empty: the
     /// caller checks with [`GoferFs::is_empty`].
     pub fn remove(&self, dir: &Arc<Node>, name: &[u8], victim: &Arc<Node>) -> SysResult<()> {
+        let last = last_link(victim);
         if dir.mount.is_bind() {
-            return self.bind_remove(dir, name, victim);
-        }
-        self.touch_dir(dir)?;
-        dir.remove_child(name);
-        if let Some(up) = victim.upper() {
-            if !victim.stat.is_dir() {
-                up.unlink();
+            self.bind_remove(dir, name, victim)?;
+        } else {
+            self.touch_dir(dir)?;
+            dir.remove_child(name);
+            if let Some(up) = victim.upper() {
+                if !victim.stat.is_dir() {
+                    up.unlink();
+                }
             }
         }
+        inotify::removed(dir, name, victim, last);
         Ok(())
     }
 
@@ -134,9 +139,24 @@ impl GoferFs {
         node: &Arc<Node>,
         target: Option<&Arc<Node>>,
     ) -> SysResult<()> {
+        let over = target.map(|t| (&**t, last_link(t)));
         if odir.mount.is_bind() {
-            return self.bind_rename((odir, oname), (ndir, nname), node, target, false);
+            self.bind_rename((odir, oname), (ndir, nname), node, target, false)?;
+        } else {
+            self.rename_upper((odir, oname), (ndir, nname), node, target)?;
         }
+        inotify::renamed((odir, oname), (ndir, nname), node, over);
+        Ok(())
+    }
+
+    /// [`GoferFs::rename`] in the memory layers.
+    fn rename_upper(
+        &self,
+        (odir, oname): (&Arc<Node>, &[u8]),
+        (ndir, nname): (&Arc<Node>, &[u8]),
+        node: &Arc<Node>,
+        target: Option<&Arc<Node>>,
+    ) -> SysResult<()> {
         self.touch_dir(odir)?;
         self.touch_dir(ndir)?;
         if let Some(up) = target.and_then(|t| t.upper()) {
@@ -162,23 +182,34 @@ impl GoferFs {
         b: &Arc<Node>,
     ) -> SysResult<()> {
         if odir.mount.is_bind() {
-            return self.bind_rename((odir, oname), (ndir, nname), a, Some(b), true);
+            self.bind_rename((odir, oname), (ndir, nname), a, Some(b), true)?;
+        } else {
+            self.touch_dir(odir)?;
+            self.touch_dir(ndir)?;
+            odir.set_child(oname, b.clone());
+            ndir.set_child(nname, a.clone());
+            a.move_to(ndir, nname);
+            b.move_to(odir, oname);
         }
-        self.touch_dir(odir)?;
-        self.touch_dir(ndir)?;
-        odir.set_child(oname, b.clone());
-        ndir.set_child(nname, a.clone());
-        a.move_to(ndir, nname);
-        b.move_to(odir, oname);
+        inotify::renamed((odir, oname), (ndir, nname), a, None);
+        inotify::renamed((ndir, nname), (odir, oname), b, None);
         Ok(())
     }
 
     /// Makes `nname` in `ndir` another hard link of `node` (copied up
     /// first: links live in the upper layer).
     pub fn link(&self, node: &Arc<Node>, ndir: &Arc<Node>, nname: &[u8]) -> SysResult<Arc<Node>> {
-        if ndir.mount.is_bind() {
-            return self.bind_link(node, ndir, nname);
-        }
+        let new = if ndir.mount.is_bind() {
+            self.bind_link(node, ndir, nname)?
+        } else {
+            self.link_upper(node, ndir, nname)?
+        };
+        inotify::linked(ndir, nname, node);
+        Ok(new)
+    }
+
+    /// [`GoferFs::link`] in the memory layers.
+    fn link_upper(&self, node: &Arc<Node>, ndir: &Arc<Node>, nname: &[u8]) -> SysResult<Arc<Node>> {
         let inode = self.copy_up(node, true)?;
         match self.lookup(ndir, nname) {
             Ok(_) => return Err(Errno::EEXIST),
@@ -190,5 +221,17 @@ impl GoferFs {
         inode.link();
         self.touch_dir(ndir)?;
         Ok(new)
+    }
+}
+
+/// Whether removing (or renaming over) `node` ends its inode: a
+/// directory, or a file's last link (an image file has one here).
+fn last_link(node: &Node) -> bool {
+    if node.stat.is_dir() {
+        return true;
+    }
+    match node.upper() {
+        Some(up) => up.stat().nlink <= 1,
+        None => !node.mount.is_bind() || node.current_stat().nlink <= 1,
     }
 }

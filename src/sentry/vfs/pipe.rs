@@ -79,6 +79,15 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
 impl PipeEnd {
     /// Reads without blocking when `nonblock`.
     pub fn read_mode(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        let n = self.peek_mode(buf, nonblock)?;
+        self.consume(n);
+        Ok(n)
+    }
+
+    /// Copies what the pipe holds (up to `buf.len()`) without taking it
+    /// (tee, and splice before it knows how much the other end took),
+    /// waiting for data as a read does: 0 at end of file.
+    pub fn peek_mode(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -86,12 +95,9 @@ impl PipeEnd {
         loop {
             if !st.buf.is_empty() {
                 let n = buf.len().min(st.buf.len());
-                for (i, b) in st.buf.drain(..n).enumerate() {
-                    buf[i] = b;
+                for (i, b) in st.buf.range(..n).enumerate() {
+                    buf[i] = *b;
                 }
-                self.shared.changed.notify_all();
-                drop(st);
-                self.shared.queue.notify(POLLOUT);
                 return Ok(n);
             }
             if st.writers == 0 {
@@ -105,6 +111,45 @@ impl PipeEnd {
             }
             st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
         }
+    }
+
+    /// Takes the first `n` bytes (at most what is there) out of the pipe.
+    pub fn consume(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        let n = n.min(st.buf.len());
+        st.buf.drain(..n);
+        self.shared.changed.notify_all();
+        drop(st);
+        self.shared.queue.notify(POLLOUT);
+    }
+
+    /// Waits until the pipe has room (splice, tee and vmsplice fill only
+    /// what fits); returns the room. EPIPE when no reader is left.
+    pub fn wait_room(&self, nonblock: bool) -> SysResult<usize> {
+        let mut st = self.shared.state.lock().unwrap();
+        loop {
+            if st.readers == 0 {
+                return Err(Errno::EPIPE);
+            }
+            if st.buf.len() < PIPE_BUF_SIZE {
+                return Ok(PIPE_BUF_SIZE - st.buf.len());
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if (self.interrupted)() {
+                return Err(Errno::EINTR);
+            }
+            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
+        }
+    }
+
+    /// Whether `other` is an end of the same pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Writes without blocking when `nonblock`. EPIPE when no reader is
@@ -291,6 +336,13 @@ impl Fifo {
         if write && !read && nonblock && st.readers == 0 {
             return Err(Errno::ENXIO);
         }
+        // Whether the other side is open now (an opener of it may be
+        // waiting for us), and its opens so far, under the same lock as
+        // our own open: one that comes, writes and goes before we look
+        // again must still count.
+        let other = usize::from(read);
+        let start = st.opens[other];
+        let met = if read { st.writers } else { st.readers } > 0;
         if read {
             st.readers += 1;
             st.opens[0] += 1;
@@ -309,18 +361,13 @@ impl Fifo {
         drop(st);
         // An opened end changes what the other side's poll sees.
         self.shared.queue.notify(POLLIN | POLLOUT);
-        let mut st = self.shared.state.lock().unwrap();
-        if read == write || nonblock {
+        if read == write || nonblock || met {
             return Ok(end);
         }
-        // Wait until the other side is open, or was opened meanwhile.
-        let (other, open_now) = if read {
-            (1, st.writers)
-        } else {
-            (0, st.readers)
-        };
-        let start = st.opens[other];
-        while open_now == 0 && st.opens[other] == start {
+        // Wait until the other side is open, or was opened since ours.
+        let mut st = self.shared.state.lock().unwrap();
+        let open = |st: &State| if read { st.writers } else { st.readers } > 0;
+        while !open(&st) && st.opens[other] == start {
             if interrupted() {
                 drop(st);
                 return Err(Errno::EINTR);
@@ -334,6 +381,34 @@ impl Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fifo_reader_meets_a_waiting_writer_that_writes_and_goes_at_once() {
+        for _ in 0..50 {
+            let fifo = Fifo::new();
+            let f = fifo.clone();
+            let writer = std::thread::spawn(move || {
+                let w = f.open(false, true, false, never).unwrap();
+                w.write_mode(b"through-fifo\n", false).unwrap();
+            });
+            // The writer is open and waiting for a reader.
+            while fifo.shared.state.lock().unwrap().writers == 0 {
+                std::thread::yield_now();
+            }
+            let r = fifo.open(true, false, false, never).unwrap();
+            let mut buf = [0u8; 32];
+            let mut got = Vec::new();
+            loop {
+                let n = r.read_mode(&mut buf, false).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            writer.join().unwrap();
+            assert_eq!(got, b"through-fifo\n");
+        }
+    }
 
     fn never() -> bool {
         false
@@ -366,5 +441,29 @@ mod tests {
         let mut buf = vec![0u8; PIPE_BUF_SIZE];
         assert_eq!(r.read_mode(&mut buf, false).unwrap(), PIPE_BUF_SIZE);
         assert_eq!(t.join().unwrap().unwrap(), 10);
+    }
+
+    #[test]
+    fn pipe_peek_leaves_the_data_and_consume_takes_it() {
+        let (r, w) = new_pipe(1, never);
+        w.write_mode(b"abcdef", false).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(r.peek_mode(&mut buf, true).unwrap(), 4);
+        assert_eq!(r.available(), 6);
+        r.consume(2);
+        assert_eq!(r.read_mode(&mut buf, true).unwrap(), 4);
+        assert_eq!(&buf, b"cdef");
+    }
+
+    #[test]
+    fn pipe_wait_room_reports_room_and_epipe_without_readers() {
+        let (r, w) = new_pipe(1, never);
+        w.write_mode(&[0u8; 100], false).unwrap();
+        assert_eq!(w.wait_room(true).unwrap(), PIPE_BUF_SIZE - 100);
+        w.write_mode(&vec![0u8; PIPE_BUF_SIZE - 100], false)
+            .unwrap();
+        assert_eq!(w.wait_room(true), Err(Errno::EAGAIN));
+        drop(r);
+        assert_eq!(w.wait_room(true), Err(Errno::EPIPE));
     }
 }

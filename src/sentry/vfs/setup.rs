@@ -119,7 +119,7 @@ impl GoferFs {
         let mut out = String::new();
         for root in self.mounts() {
             let m = &root.mount;
-            let (fstype, source) = m.fstype();
+            let (fstype, source) = (m.fstype().0, m.source());
             let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
             out += &format!(
                 "{source} {path} {fstype} {} 0 0\n",
@@ -134,7 +134,7 @@ impl GoferFs {
         let mut out = String::new();
         for root in self.mounts() {
             let m = &root.mount;
-            let (fstype, source) = m.fstype();
+            let (fstype, source) = (m.fstype().0, m.source());
             let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
             let opts = self.mount_options(&root);
             let mount_opts = opts.split(',').take(1).collect::<Vec<_>>().join(",");

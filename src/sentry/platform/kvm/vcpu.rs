@@ -395,7 +395,8 @@ impl KvmContext {
             match self.touch_once(entries) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    log::warn!(
+                    // Recovered by the next run: not the user's concern.
+                    log::info!(
                         "page-table rewrite run {} of {TRIES} failed: {e}",
                         attempt + 1
                     );
