@@ -52,6 +52,10 @@ fn wait_hangup(sock: &OwnedFd) -> bool {
 
 /// Kills every process of `ctr` until its first process has ended.
 fn destroy(ctr: &Container) {
+    if ctr.finished.load(Ordering::SeqCst) {
+        // It had ended already: nothing to destroy, its status stands.
+        return;
+    }
     ctr.gofer_dead.store(true, Ordering::SeqCst);
     // The launcher, the gofer's parent, prints the line with the cause.
     log::info!(
