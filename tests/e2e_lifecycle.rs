@@ -93,6 +93,25 @@ impl Lab {
         n
     }
 
+    /// `sandboxd run` of a pod "fg" that prints "started" and sleeps;
+    /// returns once it printed that (stdout and stderr piped).
+    fn run_foreground(&self) -> std::process::Child {
+        let pod = self.pod("fg", &["/bin/sh", "-c", "echo started; sleep 60"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+            .args(["run", pod.to_str().unwrap()])
+            .env("SANDBOXD_STORE", store())
+            .env("SANDBOXD_STATE_ROOT", self.root())
+            .env("SANDBOXD_TEST_TAG", &self.tag)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 8];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        assert_eq!(&first, b"started\n");
+        child
+    }
+
     /// Waits (at most 5 s) until no process of this lab is left.
     fn assert_no_leftovers(&self) {
         let start = Instant::now();
@@ -263,18 +282,7 @@ fn unknown_pod_and_bad_arguments_are_one_line_errors() {
 #[test]
 fn killed_foreground_launcher_takes_the_pod_with_it() {
     let lab = Lab::new("fg-kill");
-    let pod = lab.pod("fg", &["/bin/sh", "-c", "echo started; sleep 60"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .args(["run", pod.to_str().unwrap()])
-        .env("SANDBOXD_STORE", store())
-        .env("SANDBOXD_STATE_ROOT", lab.root())
-        .env("SANDBOXD_TEST_TAG", &lab.tag)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 8];
-    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
-    assert_eq!(&first, b"started\n");
+    let mut child = lab.run_foreground();
     // While it runs, the foreground pod is listed and reachable.
     let list = lab.sandboxd(&["list"]);
     assert!(list.stdout.contains(" fg "), "{list:?}");
@@ -338,4 +346,139 @@ fn two_containers_log_with_prefixes() {
     let del = lab.sandboxd(&["delete", "-f", &id]);
     assert_eq!(del.status, 0, "{del:?}");
     lab.assert_no_leftovers();
+}
+
+// ---- kill -9 of each role while a pod runs ----
+
+impl Lab {
+    fn meta(&self, id: &str) -> serde_json::Value {
+        let text = std::fs::read(self.root().join(id).join("meta.json")).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    }
+
+    /// Writes pod file `name` with two busybox containers: `a` counts,
+    /// `b` lists a directory of its image every 50 ms (so it uses its
+    /// gofer), each line prefixed by the monitor; each ends (status 0)
+    /// once its /tmp/stop exists.
+    fn two_pod(&self, name: &str) -> PathBuf {
+        let img = image("busybox");
+        let a = r#"i=0; until [ -e /tmp/stop ]; do echo tick $i; i=$((i+1)); sleep 0.05; done"#;
+        let b = r#"until [ -e /tmp/stop ]; do ls /bin/sh >/dev/null && echo ok; sleep 0.05; done"#;
+        let json = format!(
+            "{{\"name\": {name:?}, \"containers\": {{\
+             \"a\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", {a:?}]}},\
+             \"b\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", {b:?}]}}}}}}"
+        );
+        let path = self.dir.0.join(format!("{name}.json"));
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+}
+
+fn kill9(pid: i64) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+#[test]
+fn killed_gofer_destroys_its_container_and_the_other_keeps_running() {
+    for (victim, survivor, line) in [(0, "b", "[b] ok\n"), (1, "a", "[a] tick ")] {
+        let lab = Lab::new(&format!("gofer-{victim}"));
+        let id = lab.start(&lab.two_pod("g"));
+        let names = ["a", "b"];
+        eventually("both containers run", || {
+            let log = lab.log(&id);
+            log.contains("[a] tick 1\n") && log.contains("[b] ok\n")
+        });
+        kill9(lab.meta(&id)["gofers"][victim]["pid"].as_i64().unwrap());
+        let report = format!(
+            "sandboxd: container {}: its gofer died (killed by SIGKILL); the container was destroyed\n",
+            names[victim]
+        );
+        eventually("the report", || lab.log(&id).contains(&report));
+        // The victim's processes are gone, the survivor's still run.
+        eventually("the victim's processes are gone", || {
+            let ps = lab.sandboxd(&["ps", &id]);
+            let live = |l: &&str| l.starts_with(names[victim]) && !l.contains(" zombie ");
+            ps.status == 0 && !ps.stdout.lines().any(|l| live(&l))
+        });
+        let after = lab.log(&id).len();
+        eventually("the survivor keeps writing", || {
+            lab.log(&id)[after..].contains(line)
+        });
+        let exec = lab.sandboxd(&["exec", &id, names[victim], "--", "true"]);
+        assert_eq!(
+            exec.stderr,
+            format!(
+                "sandboxd: container {} was destroyed: its gofer died\n",
+                names[victim]
+            )
+        );
+        let stop = lab.sandboxd(&["exec", &id, survivor, "--", "touch", "/tmp/stop"]);
+        assert_eq!(stop.status, 0, "{stop:?}");
+        // The survivor ended well; the pod's status says sandboxd failed
+        // a container, and `events` shows why.
+        let wait = lab.sandboxd(&["wait", &id]);
+        assert_eq!(wait.stdout.trim(), "125", "{wait:?}");
+        let events = lab.sandboxd(&["events", &id]);
+        let lines: Vec<serde_json::Value> = events
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{events:?}");
+        assert_eq!(lines[0]["type"], "gofer-died", "{events:?}");
+        assert_eq!(lines[0]["container"], names[victim]);
+        assert_eq!(lines[0]["cause"], "killed by SIGKILL");
+        assert_eq!(
+            (&lines[1]["type"], &lines[1]["status"]),
+            (&"exit".into(), &125.into())
+        );
+        let del = lab.sandboxd(&["delete", &id]);
+        assert_eq!(del.status, 0, "{del:?}");
+        assert_eq!(std::fs::read_dir(lab.root()).unwrap().count(), 0);
+        lab.assert_no_leftovers();
+    }
+}
+
+#[test]
+fn killed_gofer_of_a_foreground_pod_ends_it_with_a_report() {
+    let lab = Lab::new("fg-gofer");
+    let child = lab.run_foreground();
+    let id = lab.sandboxd(&["list", "-q"]).stdout.trim().to_string();
+    kill9(lab.meta(&id)["gofers"][0]["pid"].as_i64().unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "sandboxd: container app: its gofer died (killed by SIGKILL); the container was destroyed\n"
+    );
+    lab.assert_no_leftovers();
+    assert_eq!(std::fs::read_dir(lab.root()).unwrap().count(), 0);
+}
+
+#[test]
+fn killed_sandbox_stops_the_pod_and_its_gofers_exit() {
+    let lab = Lab::new("sandbox-kill");
+    let id = lab.start(&lab.two_pod("s"));
+    eventually("the pod runs", || lab.log(&id).contains("[b] ok\n"));
+    kill9(lab.meta(&id)["sandbox"]["pid"].as_i64().unwrap());
+    let wait = lab.sandboxd(&["wait", &id]);
+    assert_eq!((wait.status, wait.stdout.trim()), (125, "125"), "{wait:?}");
+    assert!(
+        lab.log(&id)
+            .ends_with("sandboxd: sandbox died: killed by SIGKILL\n"),
+        "{}",
+        lab.log(&id)
+    );
+    let list = lab.sandboxd(&["list"]);
+    assert!(list.stdout.contains(" stopped "), "{list:?}");
+    // The gofers saw their sockets close and exited; nothing is left.
+    lab.assert_no_leftovers();
+    let del = lab.sandboxd(&["delete", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    assert_eq!(std::fs::read_dir(lab.root()).unwrap().count(), 0);
 }

@@ -105,7 +105,8 @@ mod tests {
       }},
       "init": true,
       "mounts": [],
-      "after": []
+      "after": [],
+      "background": false
     }},
     "side": {{
       "image": "./extra.tar",
@@ -132,7 +133,8 @@ mod tests {
           "size": 1048576
         }}
       ],
-      "after": []
+      "after": [],
+      "background": false
     }}
   }},
   "platform": "auto",

@@ -169,6 +169,7 @@ impl RunCmd {
             containers: pod.containers.keys().cloned().collect(),
             control: dir.control_path().display().to_string(),
             exit_status: None,
+            events: vec![],
         }
     }
 }

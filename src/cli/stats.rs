@@ -25,7 +25,8 @@ pub struct StatsCmd {
 }
 
 /// Print a stats JSON line every interval until the pod stops, then one
-/// line with its exit status.
+/// line with its exit status (at once for a stopped pod); and a line for each thing that happened to
+/// the pod's roles (a gofer that died: "gofer-died").
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "events", help_triggers("-h", "--help", "help"))]
 pub struct EventsCmd {
@@ -69,8 +70,12 @@ impl EventsCmd {
             ));
         }
         let (dir, meta) = find(&self.root, &self.pod)?;
-        require(&meta, &LIVE, "it has no events")?;
+        // A stopped pod still has its recorded events and its status.
+        let ran = [Status::Running, Status::Paused, Status::Stopped];
+        require(&meta, &ran, "it has no events")?;
+        let mut seen = 0;
         loop {
+            seen = print_events(&dir, seen);
             match sample(&dir) {
                 Ok(line) => println!("{line}"),
                 // The pod stopping between the check and the request.
@@ -79,6 +84,7 @@ impl EventsCmd {
             }
             if stopped(&dir) {
                 let meta = super::wait::wait_stopped(&dir)?;
+                print_events(&dir, seen);
                 let ev = serde_json::json!({
                     "type": "exit", "id": meta.id, "time": now(), "status": meta.exit_status,
                 });
@@ -88,6 +94,22 @@ impl EventsCmd {
             std::thread::sleep(Duration::from_secs_f64(self.interval));
         }
     }
+}
+
+/// Prints the recorded events after the first `seen`; returns how many
+/// there are now.
+fn print_events(dir: &PodDir, seen: usize) -> usize {
+    let Ok(meta) = dir.read() else {
+        return seen;
+    };
+    for ev in meta.events.iter().skip(seen) {
+        let line = serde_json::json!({
+            "type": ev.kind, "id": meta.id, "time": ev.time,
+            "container": ev.container, "cause": ev.cause,
+        });
+        println!("{line}");
+    }
+    meta.events.len().max(seen)
 }
 
 fn stopped(dir: &PodDir) -> bool {

@@ -36,7 +36,9 @@ impl GoferClient {
         socket::send(sock, &encode_request(tag, req), None).map_err(|e| broken("send", e))?;
         let (packet, fd) = socket::recv(sock).map_err(|e| broken("receive", e))?;
         if packet.is_empty() {
-            log::error!("gofer closed the connection");
+            // The gofer died: the launcher reports it, the sentry's gofer
+            // monitor destroys the container.
+            log::info!("gofer closed the connection");
             return Err(Errno::EIO);
         }
         match decode_reply(&packet) {
@@ -259,7 +261,8 @@ impl GoferClient {
 }
 
 fn broken(op: &str, e: nix::errno::Errno) -> Errno {
-    log::error!("gofer connection broken ({op}): {e}");
+    // Reported by the launcher (the gofer died); see `sentry::control::watch`.
+    log::info!("gofer connection broken ({op}): {e}");
     Errno::EIO
 }
 

@@ -118,6 +118,11 @@ impl JsonPath {
         JsonPath(s)
     }
 
+    /// The path as written in messages, empty for the document itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The element `index` of the array at `self`.
     pub fn index(&self, index: usize) -> JsonPath {
         JsonPath(format!("{}[{index}]", self.0))

@@ -1,36 +1,11 @@
 //! The pod file: a declarative JSON description of the containers to run.
 //!
-//! [`load`] reads a pod file and returns the fully evaluated [`Pod`]: every
-//! default applied, every path absolute, every container's `image` a key of
-//! `images`. The format:
-//!
-//! ```json
-//! {
-//!   "name": "demo",                       // default: the file name without .json / .pod.json
-//!   "platform": "auto",                   // "auto" (default), "kvm" or "ptrace"
-//!   "images": {
-//!     "busybox": { "path": "busybox.tar.gz", "sha256": "<64 hex digits, optional>" }
-//!   },
-//!   "containers": {                       // required, at least one
-//!     "app": {                            // names: [a-zA-Z0-9][a-zA-Z0-9_.-]*
-//!       "image": "busybox",               // required: a key of images, or a bundle path
-//!       "command": ["/bin/sh", "-c", "echo hi"],  // required, non-empty
-//!       "env": { "K": "V" },              // default {}
-//!       "workdir": "/",                   // default "/", absolute
-//!       "user": "1000:1000",              // "UID" or "UID:GID", default "0:0"
-//!       "init": true,                     // run the mini-init as PID 1 (default true)
-//!       "mounts": [                       // default [], made in this order
-//!         { "source": "./data", "target": "/data", "readonly": true },
-//!         { "type": "tmpfs", "target": "/scratch", "size": "64MiB" }
-//!       ]
-//!     }
-//!   }
-//! }
-//! ```
-//!
-//! Mounts are described in `mounts.rs`: a bind mount's `source` is a host
-//! directory (it must exist), `readonly` defaults to false, a tmpfs `size`
-//! defaults to 64MiB.
+//! [`load`] reads a pod file, merges the files it imports (`imports.rs`)
+//! and returns the fully evaluated [`Pod`]: every default applied, every
+//! path absolute, every container's `image` a key of `images`. The fields
+//! and their defaults are listed in one table, in the README ("The pod
+//! file: every field and its default"); `sandboxd check` prints the
+//! evaluated pod.
 //!
 //! Paths are relative to the pod file's directory. An object may not
 //! have the same key twice. A container whose `image`
@@ -42,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod imports;
 mod json;
 mod mounts;
 mod schema;
@@ -115,6 +91,9 @@ pub struct Container {
     /// Containers whose first process must exist before this one starts
     /// (default none).
     pub after: Vec<String>,
+    /// A helper whose exit does not end the pod; stopped (SIGTERM, then
+    /// SIGKILL) once the main containers are done (default false).
+    pub background: bool,
 }
 
 /// One mount of a container.
@@ -149,10 +128,9 @@ pub enum Mount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Volume {
-    /// Memory, empty at start, gone with the pod: a directory on the
-    /// host's memory file system (/dev/shm) made for the run and removed
-    /// after it, served to each container by its gofer.
-    Tmpfs,
+    /// Memory of the sentry (a tmpfs), empty at start, gone with the pod,
+    /// holding at most `size` bytes (default 64MiB) of the pod's memory.
+    Tmpfs { size: u64 },
     /// A host directory (canonical absolute path).
     Bind { source: PathBuf },
 }
@@ -175,20 +153,12 @@ pub struct User {
     pub gid: u32,
 }
 
-/// Reads, checks and evaluates the pod file at `path`.
-pub fn load(path: &Path) -> Result<Pod, PodError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PodError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
-    load_str(path, &text)
-}
-
-/// Checks and evaluates `text` as if it were the content of the pod file
+/// Reads, composes (`imports`), checks and evaluates the pod file at
 /// `path` (which gives the default name and the directory that relative
-/// paths start from; bundle files must exist there).
-pub fn load_str(path: &Path, text: &str) -> Result<Pod, PodError> {
-    let value = json::parse_strict(text).map_err(|e| PodError::parse(path.to_owned(), &e))?;
+/// paths start from). A schema error names the file that wrote the
+/// offending value.
+pub fn load(path: &Path) -> Result<Pod, PodError> {
+    let (value, origins) = imports::compose(path)?;
     let absolute = std::path::absolute(path).map_err(|source| PodError::Read {
         file: path.to_owned(),
         source,
@@ -198,7 +168,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Pod, PodError> {
     let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
     let ctx = schema::Ctx { dir };
     schema::evaluate(&value, &ctx, default_name(path)).map_err(|e| PodError::Validate {
-        file: path.to_owned(),
+        file: origins.file_of(&e.at).unwrap_or(path).to_owned(),
         at: e.at.to_string(),
         msg: e.msg,
     })

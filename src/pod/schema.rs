@@ -139,10 +139,10 @@ fn read_volumes(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Resu
         }
         let obj = json::object(spec, &vat)?;
         for key in obj.keys() {
-            if key != "type" && key != "source" {
+            if !["type", "source", "size"].contains(&key.as_str()) {
                 return Err(Invalid::new(
                     &vat.key(key),
-                    "unknown field (known fields: source, type)",
+                    "unknown field (known fields: size, source, type)",
                 ));
             }
         }
@@ -151,28 +151,32 @@ fn read_volumes(ctx: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Resu
             None if obj.contains_key("source") => "bind",
             None => "tmpfs",
         };
-        let volume = match (kind, obj.get("source")) {
-            ("tmpfs", None) => Volume::Tmpfs,
-            ("tmpfs", Some(_)) => {
-                return Err(Invalid::new(
-                    &vat.key("source"),
-                    "not allowed in a tmpfs volume",
-                ))
-            }
-            ("bind", Some(src)) => {
+        let not_allowed = |field: &str| {
+            Err(Invalid::new(
+                &vat.key(field),
+                format!("not allowed in a {kind} volume"),
+            ))
+        };
+        let volume = match kind {
+            "tmpfs" if obj.contains_key("source") => return not_allowed("source"),
+            "tmpfs" => Volume::Tmpfs {
+                size: match obj.get("size") {
+                    Some(v) => super::mounts::size_value(v, &vat.key("size"))?,
+                    None => super::DEFAULT_TMPFS_SIZE,
+                },
+            },
+            "bind" if obj.contains_key("size") => return not_allowed("size"),
+            "bind" => {
                 let src_at = vat.key("source");
+                let Some(src) = obj.get("source") else {
+                    return Err(Invalid::new(&src_at, "required field is missing"));
+                };
                 let rel = json::string(src, &src_at)?;
                 Volume::Bind {
                     source: super::mounts::host_dir(&ctx.dir, rel, &src_at)?,
                 }
             }
-            ("bind", None) => {
-                return Err(Invalid::new(
-                    &vat.key("source"),
-                    "required field is missing",
-                ))
-            }
-            (other, _) => {
+            other => {
                 return Err(Invalid::new(
                     &vat.key("type"),
                     format!("expected \"tmpfs\" or \"bind\", got {other:?}"),
@@ -310,6 +314,12 @@ impl PodBuilder {
             containers.insert(name, c);
         }
         check_after(&containers, &at)?;
+        if containers.values().all(|c| c.background) {
+            return Err(Invalid::new(
+                &at,
+                "every container is a background helper: at least one must not be",
+            ));
+        }
         Ok(Pod {
             name: self.name.unwrap_or(default_name),
             dir: ctx.dir.clone(),
@@ -401,6 +411,7 @@ struct ContainerBuilder {
     init: bool,
     mounts: Vec<Mount>,
     after: Vec<String>,
+    background: bool,
 }
 
 impl Default for ContainerBuilder {
@@ -414,6 +425,7 @@ impl Default for ContainerBuilder {
             init: true,
             mounts: Vec::new(),
             after: Vec::new(),
+            background: false,
         }
     }
 }
@@ -451,7 +463,18 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
         name: "after",
         read: read_after,
     },
+    Field {
+        name: "background",
+        read: read_background,
+    },
 ];
+
+fn read_background(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.background = v
+        .as_bool()
+        .ok_or_else(|| Invalid::new(at, "expected true or false"))?;
+    Ok(())
+}
 
 fn read_after(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
     b.after = json::strings(v, at)?;
@@ -578,6 +601,7 @@ impl ContainerBuilder {
             init: self.init,
             mounts: self.mounts,
             after: self.after,
+            background: self.background,
         })
     }
 }
@@ -668,11 +692,9 @@ mod tests {
 
     #[test]
     fn evaluate_future_fields_are_not_accepted_yet() {
-        for field in ["imports", "network"] {
-            let mut v = app(json!({}));
-            v[field] = json!(null);
-            assert!(err(v).starts_with(&format!("{field}: unknown field")));
-        }
+        let mut v = app(json!({}));
+        v["network"] = json!(null);
+        assert!(err(v).starts_with("network: unknown field"));
         let e = err(app(json!({ "tty": null })));
         assert!(e.starts_with("containers.app.tty: unknown field"), "{e}");
     }
@@ -682,8 +704,19 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: after, command, env, image, init, mounts, user, workdir)"
+            "containers.app.comand: unknown field (known fields: after, background, command, env, image, init, mounts, user, workdir)"
         );
+    }
+
+    #[test]
+    fn evaluate_only_background_containers_is_refused() {
+        let e = err(app(json!({"background": true})));
+        assert_eq!(
+            e,
+            "containers: every container is a background helper: at least one must not be"
+        );
+        let e = err(app(json!({"background": 1})));
+        assert_eq!(e, "containers.app.background: expected true or false");
     }
 
     #[test]

@@ -121,8 +121,7 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
     let roots = prepare_images(pod, opts)?;
     let signals = SignalPipe::install(&FORWARDED).map_err(LaunchError::Signals)?;
     let listener = track.map(Track::listen).transpose()?;
-    // Made before any process, removed when this returns (any way).
-    let volumes = spec::VolumeDirs::new(pod).map_err(plumbing("volume directory"))?;
+    let volumes = spec::VolumeDirs::new(pod);
     let mut children = Children::default();
     let mut sentry_ends = Vec::new();
     for (name, root) in roots {
@@ -173,7 +172,7 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
         None => Vec::new(),
     };
     let sandbox = children.sandbox.take().expect("stored above");
-    let status = wait_sandbox(&sandbox, &signals);
+    let status = wait_sandbox(&sandbox, &mut children.gofers, &signals, track);
     // `wait_sandbox` reaped the sandbox unless waiting itself failed; then
     // `children` kills and reaps it, and the gofers in any case.
     children.sandbox = matches!(status, Err(LaunchError::Wait { .. })).then_some(sandbox);
@@ -334,14 +333,91 @@ fn exits_soon(child: &Child) -> bool {
 }
 
 /// Forwards signals to the sandbox until it exits; returns the pod status.
-fn wait_sandbox(sandbox: &Child, signals: &SignalPipe) -> Result<ExitStatus, LaunchError> {
+/// A gofer that dies meanwhile is reaped and reported (the sentry destroys
+/// its container): one line on stderr, and an event in the pod's state.
+fn wait_sandbox(
+    sandbox: &Child,
+    gofers: &mut Vec<(String, Child)>,
+    signals: &SignalPipe,
+    track: Option<&Track>,
+) -> Result<ExitStatus, LaunchError> {
     let role = "sandbox";
-    while let Some(sig) = poll_two(sandbox.pidfd.as_fd(), signals).map_err(wait_err(role))? {
-        let _ = process::kill(sandbox.pid, sig);
+    loop {
+        match wait_any(sandbox, gofers, signals).map_err(wait_err(role))? {
+            Woken::Sandbox => break,
+            Woken::Signal(sig) => {
+                let _ = process::kill(sandbox.pid, sig);
+            }
+            Woken::Gofer(i) => {
+                let (name, gofer) = gofers.remove(i);
+                let how = process::wait(gofer.pid);
+                // A gofer ends by itself (status 0) when the sentry's end
+                // of its socket closes, i.e. when the sandbox exits.
+                if !matches!(how, Ok(Exit::Code(0))) {
+                    report_gofer_death(&name, &describe_end(how), track);
+                }
+            }
+        }
     }
     match process::wait(sandbox.pid).map_err(wait_err(role))? {
         Exit::Code(code) => Ok(status_of(code)),
         Exit::Signal(sig) => Err(LaunchError::SandboxDied(describe(Ok(Exit::Signal(sig))))),
+    }
+}
+
+fn report_gofer_death(container: &str, cause: &str, track: Option<&Track>) {
+    eprintln!(
+        "sandboxd: container {container}: its gofer died ({cause}); the container was destroyed"
+    );
+    if let Some(t) = track {
+        if let Err(e) = t.gofer_died(container, cause) {
+            log::warn!("recording the gofer's death: {}", chain(&e));
+        }
+    }
+}
+
+/// What woke [`wait_any`].
+enum Woken {
+    Sandbox,
+    Signal(libc::c_int),
+    /// The gofer at this index has exited.
+    Gofer(usize),
+}
+
+/// Blocks until the sandbox or a gofer exits, or a forwarded signal comes.
+fn wait_any(
+    sandbox: &Child,
+    gofers: &[(String, Child)],
+    signals: &SignalPipe,
+) -> io::Result<Woken> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        if let Some(sig) = signals.take() {
+            return Ok(Woken::Signal(sig));
+        }
+        let mut fds = vec![
+            PollFd::new(sandbox.pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.fd(), PollFlags::POLLIN),
+        ];
+        fds.extend(
+            gofers
+                .iter()
+                .map(|(_, g)| PollFd::new(g.pidfd.as_fd(), PollFlags::POLLIN)),
+        );
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {
+                // A gofer first: its death may be why the sandbox ended.
+                let ready = |f: &PollFd| f.any().unwrap_or(false);
+                if let Some(i) = fds[2..].iter().position(ready) {
+                    return Ok(Woken::Gofer(i));
+                }
+                if ready(&fds[0]) {
+                    return Ok(Woken::Sandbox);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
+        }
     }
 }
 
@@ -352,6 +428,14 @@ fn status_of(code: i32) -> ExitStatus {
         126 => ExitStatus::CannotRun,
         127 => ExitStatus::NotFound,
         c => ExitStatus::Container(c as u8),
+    }
+}
+
+/// "killed by SIGKILL", "exited with status 3".
+fn describe_end(exit: io::Result<Exit>) -> String {
+    match exit {
+        Ok(Exit::Code(code)) => format!("exited with status {code}"),
+        other => describe(other),
     }
 }
 

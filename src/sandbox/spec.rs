@@ -3,10 +3,10 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::pod::{Container, Mount, Pod, Volume};
-use crate::sentry::{ContainerSpec, MountKind, MountSpec, SentrySpec};
+use crate::sentry::{ContainerSpec, MountKind, MountSpec, SentrySpec, VolumeSpec};
 
 use super::RunOptions;
 
@@ -28,6 +28,7 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
             init: c.init,
             mounts: mounts(c, volumes),
             after: c.after.clone(),
+            background: c.background,
         })
         .collect();
     SentrySpec {
@@ -40,6 +41,17 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
         memory: pod.resources.memory.unwrap_or(DEFAULT_MEMORY),
         cpus: pod.resources.cpus.unwrap_or(0),
         hostname: pod.name.clone(),
+        volumes: pod
+            .volumes
+            .iter()
+            .filter_map(|(name, v)| match v {
+                Volume::Tmpfs { size } => Some(VolumeSpec {
+                    name: name.clone(),
+                    size: *size,
+                }),
+                Volume::Bind { .. } => None,
+            })
+            .collect(),
     }
 }
 
@@ -52,60 +64,29 @@ pub struct GoferBind {
     pub readonly: bool,
 }
 
-/// The host directories of a pod's volumes for one run. Memory volumes
-/// (`"type": "tmpfs"`) are directories made on the host's memory file
-/// system for the run, and removed with everything in them when this is
-/// dropped (the end of the run, or a failure before it).
+/// The host directories of a pod's `source` volumes (memory volumes are
+/// the sentry's own: see `MountKind::Volume`).
 #[derive(Default)]
 pub struct VolumeDirs {
     dirs: BTreeMap<String, PathBuf>,
-    made: Vec<PathBuf>,
 }
 
 impl VolumeDirs {
-    pub fn new(pod: &Pod) -> std::io::Result<VolumeDirs> {
-        let mut v = VolumeDirs::default();
-        let base = Path::new("/dev/shm");
-        let base = if base.is_dir() {
-            base.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        for (name, vol) in &pod.volumes {
-            let dir = match vol {
-                Volume::Bind { source } => source.clone(),
-                Volume::Tmpfs => {
-                    let dir = base.join(format!(
-                        "sandboxd-{}-{}-{name}",
-                        std::process::id(),
-                        pod.name
-                    ));
-                    std::fs::create_dir(&dir)?;
-                    v.made.push(dir.clone());
-                    // Anyone in the pod may write there, as in /tmp.
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))?;
-                    dir
-                }
-            };
-            v.dirs.insert(name.clone(), dir);
-        }
-        Ok(v)
+    pub fn new(pod: &Pod) -> VolumeDirs {
+        let dirs = pod
+            .volumes
+            .iter()
+            .filter_map(|(name, vol)| match vol {
+                Volume::Bind { source } => Some((name.clone(), source.clone())),
+                Volume::Tmpfs { .. } => None,
+            })
+            .collect();
+        VolumeDirs { dirs }
     }
 }
 
-impl Drop for VolumeDirs {
-    fn drop(&mut self) {
-        for dir in &self.made {
-            if let Err(e) = std::fs::remove_dir_all(dir) {
-                log::warn!("removing volume directory {}: {e}", dir.display());
-            }
-        }
-    }
-}
-
-/// The bind mounts of `c` (its volumes included), with the attach names
-/// its gofer serves them under.
+/// The bind mounts of `c` (its host-directory volumes included), with the
+/// attach names its gofer serves them under.
 pub fn gofer_binds(c: &Container, volumes: &VolumeDirs) -> Vec<GoferBind> {
     let binds = c.mounts.iter().filter_map(|m| match m {
         Mount::Bind {
@@ -132,6 +113,12 @@ fn mounts(c: &Container, volumes: &VolumeDirs) -> Vec<MountSpec> {
         .map(|m| {
             let kind = match m {
                 Mount::Tmpfs { size, .. } => MountKind::Tmpfs { size: *size },
+                Mount::Volume { name, readonly, .. } if !volumes.dirs.contains_key(name) => {
+                    MountKind::Volume {
+                        name: name.clone(),
+                        readonly: *readonly,
+                    }
+                }
                 Mount::Bind { .. } | Mount::Volume { .. } => {
                     let b = binds.next().expect("one gofer bind per bind mount");
                     MountKind::Bind {
@@ -168,6 +155,7 @@ mod tests {
             init: true,
             mounts: vec![],
             after: vec![],
+            background: false,
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

@@ -119,6 +119,23 @@ impl Track {
         }
     }
 
+    /// Records that container `container`'s gofer died (`cause`).
+    pub fn gofer_died(&self, container: &str, cause: &str) -> Result<(), StateError> {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.dir.update(|m| {
+            m.events.push(crate::state::PodEvent {
+                kind: "gofer-died".into(),
+                container: container.into(),
+                cause: cause.into(),
+                time,
+            });
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     /// Records the end: Stopped with `status` (None: unknown).
     pub fn stopped(&self, status: Option<i32>) -> Result<(), StateError> {
         self.dir.update(|m| {

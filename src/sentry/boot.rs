@@ -1,18 +1,19 @@
 //! Starting the sentry: guest memory, the platform, the kernel, and the
 //! first process of each container.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use super::control::{Container, HostStream, Sandbox};
-use super::kernel::process::PidNs;
 use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
 use super::vfs::memfile::MemFile;
-use super::vfs::tmpfs;
 use super::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, OpenFile, StdioFile};
+use super::vfs::{tmpfs, volume, Node};
 use super::{ContainerSpec, MountKind, SentrySpec};
 
 use crate::abi::Errno;
@@ -62,6 +63,8 @@ pub enum SentryError {
     Control(#[source] std::io::Error),
     #[error("the control socket closed before the containers were started")]
     NoStart,
+    #[error("watching a gofer socket")]
+    WatchGofer(#[source] std::io::Error),
 }
 
 /// How starting a container's command failed, as the user sees it.
@@ -115,8 +118,15 @@ pub fn run(
         hostname.clone(),
         cpus,
     );
+    // The pod's memory volumes: one tmpfs each, in guest memory.
+    let volumes: HashMap<String, Arc<Node>> = spec
+        .volumes
+        .iter()
+        .map(|v| (v.name.clone(), volume::new_volume(v.size)))
+        .collect();
     let mut containers = Vec::new();
     for (c, sock) in spec.containers.into_iter().zip(gofers) {
+        let watch = sock.try_clone().map_err(SentryError::WatchGofer)?;
         let fs =
             GoferFs::attach(GoferClient::new(sock), memory.clone(), size).map_err(|errno| {
                 SentryError::Attach {
@@ -124,12 +134,10 @@ pub fn run(
                     errno,
                 }
             })?;
-        build_tree(&fs, &c, &hostname)?;
-        containers.push(Arc::new(Container {
-            spec: c,
-            fs: Arc::new(fs),
-            ns: PidNs::new(),
-        }));
+        build_tree(&fs, &c, &hostname, &volumes)?;
+        let ctr = Arc::new(Container::new(c, Arc::new(fs)));
+        super::control::watch_gofer(ctr.clone(), watch).map_err(SentryError::WatchGofer)?;
+        containers.push(ctr);
     }
     let sandbox = Arc::new(Sandbox {
         kernel: kernel.clone(),
@@ -182,14 +190,59 @@ pub fn run(
     // (or failed to), so the pod's processes are there to signal.
     while started.recv().is_ok() {}
     let _ = ack.send(());
+    // The main containers end the pod; background helpers are then
+    // stopped, and their statuses do not count.
+    let (main, background): (Vec<_>, Vec<_>) = sandbox
+        .containers
+        .iter()
+        .zip(handles)
+        .partition(|(c, _)| !c.spec.background);
     let mut status = 0;
-    for h in handles {
-        let s = h.join().map_err(|_| SentryError::Panicked)??;
+    for (ctr, h) in main {
+        let mut s = h.join().map_err(|_| SentryError::Panicked)??;
+        if ctr.gofer_dead.load(Ordering::SeqCst) {
+            s = crate::exit::ExitStatus::Failed.code().into();
+        }
         if status == 0 {
             status = s;
         }
     }
+    for (ctr, h) in background {
+        stop_background(ctr, &h);
+        h.join().map_err(|_| SentryError::Panicked)??;
+    }
     Ok(status)
+}
+
+/// How long a background helper has between SIGTERM and SIGKILL.
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stops a background container whose thread is `h`: SIGTERM to its
+/// pid 1 (the mini-init passes it on to the command), then, if it has not
+/// ended within BACKGROUND_GRACE, SIGKILL to every process it has.
+fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, SentryError>>) {
+    use super::kernel::signal;
+    if h.is_finished() {
+        return;
+    }
+    log::info!(
+        "container {}: main containers done, stopping it",
+        ctr.spec.name
+    );
+    if let Some(init) = ctr.ns.control(1) {
+        signal::send(&init, libc::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + BACKGROUND_GRACE;
+    while !h.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Until the thread ends: a process forked meanwhile is killed too.
+    while !h.is_finished() {
+        for (_, ctl) in ctr.ns.members(None) {
+            signal::send(&ctl, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Set once a container's first process exists (or it failed to start).
@@ -224,7 +277,12 @@ impl Drop for Started {
 
 /// Mounts the container's file systems (the standard ones, then its
 /// own in order) and writes the default /etc files.
-fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), SentryError> {
+fn build_tree(
+    fs: &GoferFs,
+    c: &ContainerSpec,
+    hostname: &str,
+    volumes: &HashMap<String, Arc<Node>>,
+) -> Result<(), SentryError> {
     let fail = |target: &str, reason: String| SentryError::Mount {
         name: c.name.clone(),
         target: target.to_string(),
@@ -241,10 +299,26 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
             MountKind::Bind { aname, readonly } => fs
                 .mount_bind(target, aname, *readonly)
                 .map_err(|e| fail(&m.target, errno_text(e)))?,
+            MountKind::Volume { name, readonly } => {
+                let root = volumes
+                    .get(name)
+                    .ok_or_else(|| fail(&m.target, format!("no memory volume {name:?}")))?;
+                fs.mount_volume(target, root, *readonly)
+                    .map_err(|e| fail(&m.target, errno_text(e)))?
+            }
         }
     }
     fs.default_etc(hostname)
         .map_err(|e| fail("/etc", errno_text(e)))
+}
+
+/// Sets its flag when dropped.
+struct Finished<'a>(&'a AtomicBool);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Runs one container's command as its first process; returns its
@@ -255,8 +329,10 @@ fn run_container(
     output: Option<OwnedFd>,
     started: Started,
 ) -> Result<i32, SentryError> {
-    // Whatever happens, the container counts as started when this goes.
+    // Whatever happens, the container counts as started when this goes,
+    // and as finished when this returns.
     let _started = started;
+    let _finished = Finished(&ctr.finished);
     let c = &ctr.spec;
     let fds = FdTable::default();
     let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);

@@ -34,6 +34,10 @@ pub struct ContainerSpec {
     /// Containers whose first process must exist before this one starts.
     #[serde(default)]
     pub after: Vec<String>,
+    /// A background helper: its end does not end the pod; it is stopped
+    /// once the other containers are done.
+    #[serde(default)]
+    pub background: bool,
 }
 
 /// One mount of a container, as the sentry sees it.
@@ -52,6 +56,18 @@ pub enum MountKind {
     /// A host directory, served by the container's gofer under the attach
     /// name `aname`; the gofer itself refuses writes when `readonly`.
     Bind { aname: String, readonly: bool },
+    /// The pod's memory volume `name` (of `SentrySpec::volumes`), shared
+    /// with the other containers that mount it; read-only in this one
+    /// when `readonly`.
+    Volume { name: String, readonly: bool },
+}
+
+/// A memory volume of the pod: one sentry tmpfs the containers share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    /// Its files hold at most this many bytes (of the guest's memory).
+    pub size: u64,
 }
 
 /// Everything the sentry needs, sent by the launcher as JSON on the spec fd.
@@ -67,6 +83,9 @@ pub struct SentrySpec {
     /// CPUs the guest sees (0: the host's).
     #[serde(default)]
     pub cpus: u32,
+    /// The pod's memory volumes.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
     pub hostname: String,
 }
 

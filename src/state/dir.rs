@@ -205,6 +205,7 @@ mod tests {
             containers: vec![],
             control: String::new(),
             exit_status: None,
+            events: vec![],
         })
         .unwrap()
     }

@@ -88,6 +88,22 @@ pub struct Meta {
     /// The pod's exit status once Stopped (None: not recorded, e.g. the
     /// monitor died with it).
     pub exit_status: Option<i32>,
+    /// What happened to the pod's roles while it ran (`sandboxd events`).
+    #[serde(default)]
+    pub events: Vec<PodEvent>,
+}
+
+/// Something that happened to a running pod, as `events` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodEvent {
+    /// "gofer-died".
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub container: String,
+    /// What happened, in words ("killed by SIGKILL").
+    pub cause: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
 }
 
 impl Meta {
@@ -149,6 +165,7 @@ mod tests {
             containers: vec![],
             control: String::new(),
             exit_status: None,
+            events: vec![],
         };
         assert_eq!(m.effective_status(), Stopped);
         m.sandbox = ProcRef::of(std::process::id() as i32).ok();

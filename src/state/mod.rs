@@ -25,7 +25,7 @@ mod proc;
 mod root;
 
 pub use dir::{transition, Locked, PodDir};
-pub use meta::{Meta, Status};
+pub use meta::{Meta, PodEvent, Status};
 pub use proc::ProcRef;
 pub use root::{Root, ROOT_VAR};
 

@@ -163,6 +163,7 @@ mod tests {
             containers: vec!["app".into()],
             control: dir.control_path().display().to_string(),
             exit_status: None,
+            events: vec![],
         }
     }
 

@@ -39,6 +39,12 @@ fn spawn(
     if sb.kernel.pause.is_paused() {
         return Err("the pod is paused".into());
     }
+    if ctr.gofer_dead.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(format!(
+            "container {} was destroyed: its gofer died",
+            ctr.spec.name
+        ));
+    }
     if ctr.ns.control(1).is_none() {
         return Err(format!("container {} has exited", ctr.spec.name));
     }

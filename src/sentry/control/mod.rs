@@ -13,12 +13,15 @@
 
 mod exec;
 mod stream;
+mod watch;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex};
 
 pub use stream::HostStream;
+pub use watch::watch_gofer;
 
 use super::kernel::process::{Control, PidNs};
 use super::kernel::{signal, Kernel};
@@ -37,6 +40,22 @@ pub struct Container {
     pub spec: ContainerSpec,
     pub fs: Arc<GoferFs>,
     pub ns: Arc<PidNs>,
+    /// Its gofer died: the container is being (or was) destroyed.
+    pub gofer_dead: AtomicBool,
+    /// Its first process has ended (or could not start).
+    pub finished: AtomicBool,
+}
+
+impl Container {
+    pub fn new(spec: ContainerSpec, fs: Arc<GoferFs>) -> Container {
+        Container {
+            spec,
+            fs,
+            ns: PidNs::new(),
+            gofer_dead: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
 }
 
 /// What the `start` request hands the boot thread: the output fds (empty

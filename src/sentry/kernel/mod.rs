@@ -10,6 +10,7 @@ use std::time::Instant;
 pub use task::{Creds, Task};
 
 use crate::sentry::mm::memory::GuestMemory;
+use crate::sentry::platform::cpu_gate::CpuGate;
 use crate::sentry::platform::Platform;
 use crate::sentry::vdso::Vdso;
 
@@ -31,9 +32,9 @@ pub struct Kernel {
     /// released: while there are any, other faults wait instead of
     /// killing more.
     pub oom_victims: std::sync::atomic::AtomicUsize,
-    /// The CPUs the guest sees (`resources.cpus`): sched_getaffinity,
-    /// /proc/cpuinfo, /proc/stat.
-    pub cpus: usize,
+    /// The guest's CPUs (`resources.cpus`): their count ([`Kernel::cpus`])
+    /// and the gate that lets at most that many threads run guest code.
+    pub cpu_gate: CpuGate,
 }
 
 impl Kernel {
@@ -57,8 +58,15 @@ impl Kernel {
             pause: pause::PauseGate::default(),
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
-            cpus: cpus.max(1),
+            cpu_gate: CpuGate::new(cpus),
         })
+    }
+
+    /// The number of CPUs the guest sees and may use (`resources.cpus`,
+    /// else the host's): sched_getaffinity, /proc/cpuinfo, /proc/stat,
+    /// /sys/devices/system/cpu. The one place that number lives.
+    pub fn cpus(&self) -> usize {
+        self.cpu_gate.cpus()
     }
 
     /// Records that the guest called unimplemented syscall `nr`; true the

@@ -12,11 +12,11 @@ use crate::sentry::vfs::dev::ProcKind;
 /// The bytes of /proc file `kind` as `t` sees it.
 pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
     match kind {
-        ProcKind::Cpuinfo => cpuinfo(t.k.cpus),
+        ProcKind::Cpuinfo => cpuinfo(t.k.cpus()),
         ProcKind::Meminfo => meminfo(t),
         ProcKind::Uptime => {
             let up = t.k.boot.elapsed().as_secs_f64();
-            format!("{up:.2} {:.2}\n", up * t.k.cpus as f64).into_bytes()
+            format!("{up:.2} {:.2}\n", up * t.k.cpus() as f64).into_bytes()
         }
         ProcKind::Loadavg => format!("0.00 0.00 0.00 1/1 {}\n", t.pid).into_bytes(),
         ProcKind::Version => {

@@ -636,13 +636,24 @@ impl Task {
             self.interrupted_syscall = None;
             // Pages of shared objects that shrank must not be reachable.
             self.mm.settle();
+            // A CPU of the guest's (`resources.cpus`), then past the pause.
+            let control = &self.control;
+            let Some(cpu) = self
+                .k
+                .cpu_gate
+                .enter(&control.interrupter, || control.killed().is_some())
+            else {
+                continue;
+            };
             if !self.k.pause.enter_guest(&self.control) {
+                self.k.cpu_gate.leave(cpu);
                 continue;
             }
             let entered = std::time::Instant::now();
             let widened = self.mm.widened();
             let switched = self.ctx.switch(self.mm.space(), &mut self.regs);
             self.k.pause.leave_guest();
+            self.k.cpu_gate.leave(cpu);
             let event = switched?;
             self.control
                 .guest_time
@@ -786,7 +797,7 @@ impl Task {
         self.control.group.timers.lock().unwrap().clear();
         self.mm = Mm::new(mm);
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
-            .map(|n| n.path())
+            .map(|n| self.fs.path_of(&n))
             .unwrap_or_else(|_| path.to_vec());
         *self.control.group.cmdline.lock().unwrap() = cmdline.clone();
         self.exe = (exe_path, cmdline);

@@ -8,6 +8,7 @@
 //! `Context::switch` runs a thread's registers in an address space until
 //! something needs the kernel.
 
+pub mod cpu_gate;
 pub mod kvm;
 pub mod ptrace;
 pub mod select;

@@ -192,7 +192,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if node.mount.is_bind() {
         // Straight to the host file: the gofer opens it as asked.
         if writes {
-            super::fs::check_writable(&node)?;
+            super::fs::check_writable(&t.fs, &node)?;
         }
         let trunc_flag = if trunc { libc::O_TRUNC } else { 0 };
         let fd = t.fs.open(&node, acc as i32 | trunc_flag)?;
@@ -200,7 +200,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         return Ok(OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status));
     }
     if writes {
-        super::fs::check_writable(&node)?;
+        super::fs::check_writable(&t.fs, &node)?;
         let inode = t.fs.copy_up(&node, !trunc)?;
         if trunc {
             inode.truncate(0)?;
@@ -660,7 +660,7 @@ pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
     let target = match node.synth {
         Some(Synth::ProcExe) => t.exe.0.clone(),
-        Some(Synth::ProcCwd) => t.cwd.path(),
+        Some(Synth::ProcCwd) => t.fs.path_of(&t.cwd),
         Some(Synth::Fd(n)) => fd_target(t, n)?,
         _ => t.fs.readlink(&node)?,
     };
@@ -696,7 +696,7 @@ pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         };
         lookup_at(t, fd_arg(a[0]), &path, follow)?
     };
-    if mode & 2 != 0 && node.synth.is_none() && !node.mount.writable() {
+    if mode & 2 != 0 && node.synth.is_none() && !t.fs.writable(&node) {
         return Err(Errno::EROFS);
     }
     // access(2) checks the real ids, not the effective ones (unless
@@ -915,7 +915,7 @@ pub fn sys_dup2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 
 /// Implements getcwd(2).
 pub fn sys_getcwd(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let mut path = t.cwd.path();
+    let mut path = t.fs.path_of(&t.cwd);
     path.push(0);
     if path.len() > a[1] as usize {
         return Err(Errno::ERANGE);
@@ -1142,7 +1142,7 @@ fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
         return Ok(target);
     }
     if let Some(node) = file.ops.node() {
-        return Ok(node.path());
+        return Ok(t.fs.path_of(node));
     }
     let st = file.ops.stat()?;
     Ok(match st.mode & S_IFMT {

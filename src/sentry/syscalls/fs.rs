@@ -15,7 +15,7 @@ use crate::abi::{Errno, SysResult};
 use crate::gofer::Owner;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::tmpfs::TmpInode;
-use crate::sentry::vfs::{resolve_parent, Follow, NewEntry, Node};
+use crate::sentry::vfs::{resolve_parent, Follow, GoferFs, NewEntry, Node};
 
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_SYMLINK_FOLLOW: u64 = 0x400;
@@ -38,11 +38,11 @@ fn parent_at(t: &mut Task, dirfd: i32, path: &[u8]) -> SysResult<(Arc<Node>, Vec
 
 /// Checks that the file system `node` is on may be changed: EACCES for
 /// the sentry's /dev and /proc, EROFS for a read-only mount.
-pub(super) fn check_writable(node: &Node) -> SysResult<()> {
+pub(super) fn check_writable(fs: &GoferFs, node: &Node) -> SysResult<()> {
     if node.synth.is_some() {
         return Err(Errno::EACCES);
     }
-    if !node.mount.writable() {
+    if !fs.writable(node) {
         return Err(Errno::EROFS);
     }
     Ok(())
@@ -50,7 +50,7 @@ pub(super) fn check_writable(node: &Node) -> SysResult<()> {
 
 /// Checks that the task may change the entries of `dir`.
 fn writable_dir(t: &Task, dir: &Node) -> SysResult<()> {
-    check_writable(dir)?;
+    check_writable(&t.fs, dir)?;
     if !permitted(t, &dir.current_stat(), 3) {
         return Err(Errno::EACCES);
     }

@@ -201,11 +201,11 @@ pub fn sys_execveat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             return Err(Errno::ENOENT);
         }
         let file = t.fds.get(dirfd)?;
-        file.ops.node().ok_or(Errno::EACCES)?.path()
+        t.fs.path_of(file.ops.node().ok_or(Errno::EACCES)?)
     } else if path.starts_with(b"/") || dirfd == libc::AT_FDCWD {
         path
     } else {
-        let mut p = super::file::dir_of(t, dirfd)?.path();
+        let mut p = t.fs.path_of(&super::file::dir_of(t, dirfd)?);
         p.push(b'/');
         p.extend_from_slice(&path);
         p

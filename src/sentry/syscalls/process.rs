@@ -147,7 +147,7 @@ pub fn sys_getcpu(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     // SAFETY: sched_getcpu has no preconditions.
     let host = unsafe { libc::sched_getcpu() }.max(0) as usize;
     if a[0] != 0 {
-        t.mm.write_u32(a[0], (host % t.k.cpus) as u32)?;
+        t.mm.write_u32(a[0], (host % t.k.cpus()) as u32)?;
     }
     if a[1] != 0 {
         t.mm.write_u32(a[1], 0)?;
@@ -378,7 +378,7 @@ pub fn sys_sched_getaffinity(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     // The guest's CPUs are numbered 0..cpus (`resources.cpus`).
     let mut mask = vec![0u8; len.min(128)];
-    for cpu in 0..(mask.len() * 8).min(t.k.cpus) {
+    for cpu in 0..(mask.len() * 8).min(t.k.cpus()) {
         mask[cpu / 8] |= 1 << (cpu % 8);
     }
     t.mm.copy_out(a[2], &mask)?;

@@ -504,7 +504,7 @@ impl DirFile {
         fs: Arc<GoferFs>,
         names: Vec<(u64, u8, Vec<u8>)>,
     ) -> DirFile {
-        let parent = node.parent().unwrap_or_else(|| node.clone());
+        let parent = fs.parent_of(&node).unwrap_or_else(|| node.clone());
         let mut all = vec![
             (
                 node.current_stat().ino,
@@ -540,7 +540,10 @@ impl FileOps for DirFile {
         if let Some(e) = cached.as_ref() {
             return Ok(e.clone());
         }
-        let parent = self.node.parent().unwrap_or_else(|| self.node.clone());
+        let parent = self
+            .fs
+            .parent_of(&self.node)
+            .unwrap_or_else(|| self.node.clone());
         let mut all = vec![
             (
                 self.node.current_stat().ino,

@@ -48,6 +48,8 @@ pub struct GoferFs {
     mounts: Mutex<Vec<Arc<Node>>>,
     /// Held while copying a file up.
     pub(super) copy_lock: Mutex<()>,
+    /// The pod's memory volumes this container mounted (`volume.rs`).
+    pub(super) volumes: Mutex<Vec<super::volume::VolumeAt>>,
 }
 
 impl GoferFs {
@@ -67,6 +69,7 @@ impl GoferFs {
             mem,
             mounts: Mutex::new(vec![root]),
             copy_lock: Mutex::new(()),
+            volumes: Mutex::new(Vec::new()),
         })
     }
 
@@ -180,7 +183,7 @@ impl GoferFs {
         if node.mount.is_bind() && node.has_lower() {
             return Ok((self.statfs_bind(node)?, node.mount.flags()));
         }
-        Ok((node.mount.statfs(), node.mount.flags()))
+        Ok((node.mount.statfs(), self.mount_flags(node)))
     }
 
     /// Opens `node`'s lower file on the host through the gofer.

@@ -35,6 +35,7 @@ pub mod socket;
 mod tests;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod volume;
 pub mod waitq;
 
 pub use bind::{BindFile, NewEntry};

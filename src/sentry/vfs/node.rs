@@ -248,7 +248,9 @@ impl Node {
         *self.name.lock().unwrap() = name.to_vec();
     }
 
-    /// The absolute path of this node.
+    /// The absolute path of this node, up to the root of its tree: for
+    /// the path in a container (below a memory volume too) use
+    /// `GoferFs::path_of`.
     pub fn path(&self) -> Vec<u8> {
         let mut parts = vec![];
         let mut cur = self.parent().map(|p| (self.name(), p));
@@ -256,14 +258,19 @@ impl Node {
             parts.push(name);
             cur = parent.parent().map(|pp| (parent.name(), pp));
         }
-        if parts.is_empty() {
-            return b"/".to_vec();
-        }
-        let mut out = vec![];
-        for p in parts.iter().rev() {
-            out.push(b'/');
-            out.extend_from_slice(p);
-        }
-        out
+        join_reversed(&parts)
     }
+}
+
+/// The absolute path whose components, last first, are `parts`.
+pub(super) fn join_reversed(parts: &[Vec<u8>]) -> Vec<u8> {
+    if parts.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut out = vec![];
+    for p in parts.iter().rev() {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    out
 }

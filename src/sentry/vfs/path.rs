@@ -132,7 +132,7 @@ impl Walker<'_> {
                         }
                         continue;
                     }
-                    let up = cur.parent().unwrap_or_else(|| cur.clone());
+                    let up = fs.parent_of(&cur).unwrap_or_else(|| cur.clone());
                     if rules.no_xdev && !Arc::ptr_eq(&up.mount, &cur.mount) {
                         return Err(Errno::EXDEV);
                     }

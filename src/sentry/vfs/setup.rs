@@ -120,8 +120,11 @@ impl GoferFs {
         for root in self.mounts() {
             let m = &root.mount;
             let (fstype, source) = (m.fstype().0, m.source());
-            let path = String::from_utf8_lossy(&root.path()).replace(' ', "\\040");
-            out += &format!("{source} {path} {fstype} {} 0 0\n", m.options());
+            let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
+            out += &format!(
+                "{source} {path} {fstype} {} 0 0\n",
+                self.mount_options(&root)
+            );
         }
         out.into_bytes()
     }
@@ -132,8 +135,8 @@ impl GoferFs {
         for root in self.mounts() {
             let m = &root.mount;
             let (fstype, source) = (m.fstype().0, m.source());
-            let path = String::from_utf8_lossy(&root.path()).replace(' ', "\\040");
-            let opts = m.options();
+            let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
+            let opts = self.mount_options(&root);
             let mount_opts = opts.split(',').take(1).collect::<Vec<_>>().join(",");
             out += &format!(
                 "{} {} 0:{} / {path} {mount_opts},relatime - {fstype} {source} {opts}\n",

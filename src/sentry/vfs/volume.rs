@@ -1,0 +1,118 @@
+//! Pod memory volumes: one sentry tmpfs shared by the containers that
+//! mount it (`"volumes": {"work": {"type": "tmpfs"}}`).
+//!
+//! The volume is one dentry tree (one [`Mount`], one set of `Node`s and
+//! memory inodes), so every change one container makes is the others'
+//! at once: there is nothing to keep coherent. Its file data is guest
+//! memory charged to the volume's own budget (`size`), so it counts
+//! against `resources.memory` too.
+//!
+//! Each container attaches the same root dentry in its own tree, at its
+//! own mount point. The root has no parent of its own: what lies above
+//! it depends on the container, so each `GoferFs` records where it
+//! attached the volume and answers for the root's parent and name
+//! ([`GoferFs::parent_of`], [`GoferFs::path_of`]); `..` at the root goes
+//! back to that container's mount point, never into another container's
+//! tree. A container that mounts the volume `readonly` sees it read-only
+//! ([`GoferFs::writable`]); the others may still change it.
+
+use std::sync::Arc;
+
+use super::gofer::GoferFs;
+use super::mount::{FsKind, Mount, ST_RDONLY};
+use super::node::Node;
+use super::tmpfs::TmpInode;
+use crate::abi::SysResult;
+
+/// A memory volume attached in one container's tree.
+pub struct VolumeAt {
+    root: Arc<Node>,
+    /// The mount point's parent directory and name in this container.
+    dir: Arc<Node>,
+    name: Vec<u8>,
+    readonly: bool,
+}
+
+/// The root of a new memory volume whose files may hold `size` bytes.
+pub fn new_volume(size: u64) -> Arc<Node> {
+    let mount = Arc::new(Mount::new(FsKind::Tmpfs, size, None));
+    Node::new_upper(b"", None, TmpInode::new_dir(0o1777, 0, 0), mount)
+}
+
+impl GoferFs {
+    /// Mounts the memory volume `root` (see [`new_volume`]) on `target`.
+    pub fn mount_volume(&self, target: &[u8], root: &Arc<Node>, readonly: bool) -> SysResult<()> {
+        let (dir, name) = self.mount_point(target)?;
+        self.volumes.lock().unwrap().push(VolumeAt {
+            root: root.clone(),
+            dir: dir.clone(),
+            name: name.clone(),
+            readonly,
+        });
+        self.attach_mount(&dir, &name, root.clone());
+        Ok(())
+    }
+
+    /// Where this container attached the volume whose root is `node`.
+    fn volume_at<T>(&self, node: &Node, f: impl FnOnce(&VolumeAt) -> T) -> Option<T> {
+        let volumes = self.volumes.lock().unwrap();
+        volumes
+            .iter()
+            .find(|v| std::ptr::eq(Arc::as_ptr(&v.root), node))
+            .map(f)
+    }
+
+    /// The parent dentry of `node` in this container's tree (None for the
+    /// root of the tree).
+    pub fn parent_of(&self, node: &Node) -> Option<Arc<Node>> {
+        node.parent()
+            .or_else(|| self.volume_at(node, |v| v.dir.clone()))
+    }
+
+    /// The absolute path of `node` in this container's tree.
+    pub fn path_of(&self, node: &Arc<Node>) -> Vec<u8> {
+        let mut parts = vec![];
+        let mut cur = node.clone();
+        while let Some(parent) = self.parent_of(&cur) {
+            let name = match cur.parent() {
+                Some(_) => cur.name(),
+                None => self.volume_at(&cur, |v| v.name.clone()).unwrap_or_default(),
+            };
+            parts.push(name);
+            cur = parent;
+        }
+        super::node::join_reversed(&parts)
+    }
+
+    /// Whether this container may change files of the mount `node` is on.
+    pub fn writable(&self, node: &Node) -> bool {
+        node.mount.writable() && !self.readonly_volume(&node.mount)
+    }
+
+    /// Whether `mount` is a volume this container mounted read-only.
+    fn readonly_volume(&self, mount: &Arc<Mount>) -> bool {
+        let volumes = self.volumes.lock().unwrap();
+        volumes
+            .iter()
+            .any(|v| v.readonly && Arc::ptr_eq(&v.root.mount, mount))
+    }
+
+    /// statfs f_flags of the mount `node` is on, as this container sees it.
+    pub fn mount_flags(&self, node: &Node) -> u64 {
+        if self.readonly_volume(&node.mount) {
+            node.mount.flags() | ST_RDONLY
+        } else {
+            node.mount.flags()
+        }
+    }
+
+    /// The mount options of /proc/mounts for the mount whose root is
+    /// `root`, as this container sees it.
+    pub fn mount_options(&self, root: &Node) -> String {
+        let opts = root.mount.options();
+        match opts.strip_prefix("rw,") {
+            Some(rest) if self.readonly_volume(&root.mount) => format!("ro,{rest}"),
+            _ => opts,
+        }
+    }
+}
