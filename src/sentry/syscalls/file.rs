@@ -141,6 +141,9 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if let Some(file) = open_synth(t, &node, flags, writes)? {
         return Ok(file);
     }
+    if let Some(file) = super::tty::open(t, &node, flags) {
+        return file;
+    }
     if flags & libc::O_PATH as u64 == 0 {
         let want = match acc as i32 {
             libc::O_RDONLY if trunc => 6,
@@ -656,6 +659,9 @@ fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
 pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let fd = fd_arg(a[0]);
     let file = t.fds.get(fd)?;
+    if let Some(r) = super::tty::ioctl(t, &file, a[1], a[2]) {
+        return r;
+    }
     match a[1] {
         0x5401 => {
             // TCGETS

@@ -22,6 +22,7 @@ pub use process::RELEASE;
 mod signal;
 mod strace;
 mod time;
+mod tty;
 
 use crate::abi::sysno as nr;
 use crate::abi::SysResult;

@@ -32,6 +32,9 @@ pub mod signalfd;
 mod tests;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod tty;
+pub mod tty_ldisc;
+pub mod tty_pts;
 pub mod waitq;
 
 pub use bind::{BindFile, NewEntry};
