@@ -20,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static int sync_w, sync_r;
+static int sync_w, sync_r, ack_w, ack_r;
 static volatile sig_atomic_t got_int, got_winch, got_hup;
 
 static void on_sig(int s) {
@@ -39,6 +39,17 @@ static void step(void) {
 static void wait_step(void) {
     char c;
     if (read(sync_r, &c, 1) != 1) { printf("parent: child gone\n"); exit(1); }
+}
+
+/* The parent lets the child go on once it printed its part. */
+static void ack(void) {
+    char c = 'a';
+    if (write(ack_w, &c, 1) != 1) exit(1);
+}
+
+static void wait_ack(void) {
+    char c;
+    if (read(ack_r, &c, 1) != 1) _exit(91);
 }
 
 static void show(const char *who, const char *buf, int n) {
@@ -139,6 +150,7 @@ static void child(int m, const char *name) {
     n = read(s, buf, sizeof buf);
     printf("child: VTIME read with nothing typed %d\n", n);
     step();
+    wait_ack();
 
     /* 5: a background reader gets SIGTTIN. */
     pid_t bg = fork();
@@ -199,6 +211,9 @@ int main(void) {
     if (pipe(p)) return 1;
     sync_r = p[0];
     sync_w = p[1];
+    if (pipe(p)) return 1;
+    ack_r = p[0];
+    ack_w = p[1];
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     printf("posix_openpt %d\n", m >= 0);
     printf("grantpt %d\n", grantpt(m));
@@ -247,6 +262,7 @@ int main(void) {
     wait_step();
     n = drain(m, buf, 3);
     show("parent: raw output", buf, n);
+    ack();
 
     wait_step();
     int st;

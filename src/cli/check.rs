@@ -105,7 +105,9 @@ mod tests {
       }},
       "init": true,
       "mounts": [],
-      "after": []
+      "after": [],
+      "stdin": false,
+      "tty": false
     }},
     "side": {{
       "image": "./extra.tar",
@@ -132,7 +134,9 @@ mod tests {
           "size": 1048576
         }}
       ],
-      "after": []
+      "after": [],
+      "stdin": false,
+      "tty": false
     }}
   }},
   "platform": "auto",

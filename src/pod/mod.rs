@@ -115,6 +115,12 @@ pub struct Container {
     /// Containers whose first process must exist before this one starts
     /// (default none).
     pub after: Vec<String>,
+    /// The launcher's stdin goes to this container (default: true in a
+    /// pod of one container, else false; at most one may ask). The others
+    /// read end of file.
+    pub stdin: bool,
+    /// The command runs on a pseudo-terminal of the sentry (default false).
+    pub tty: bool,
 }
 
 /// One mount of a container.

@@ -296,9 +296,11 @@ impl PodBuilder {
         }
         let mut images = self.images;
         let mut containers = BTreeMap::new();
+        // A pod of one container gives it stdin unless it says no.
+        let only = builders.len() == 1;
         for (name, cb) in builders {
             let c_at = at.key(&name);
-            let c = cb.finish(ctx, &mut images, &c_at)?;
+            let c = cb.finish(ctx, &mut images, &c_at, only)?;
             for (i, m) in c.mounts.iter().enumerate() {
                 if let Mount::Volume { name: v, .. } = m {
                     if !self.volumes.contains_key(v) {
@@ -310,6 +312,7 @@ impl PodBuilder {
             containers.insert(name, c);
         }
         check_after(&containers, &at)?;
+        check_stdin(&containers, &at)?;
         Ok(Pod {
             name: self.name.unwrap_or(default_name),
             dir: ctx.dir.clone(),
@@ -401,6 +404,8 @@ struct ContainerBuilder {
     init: bool,
     mounts: Vec<Mount>,
     after: Vec<String>,
+    stdin: Option<bool>,
+    tty: bool,
 }
 
 impl Default for ContainerBuilder {
@@ -414,6 +419,8 @@ impl Default for ContainerBuilder {
             init: true,
             mounts: Vec::new(),
             after: Vec::new(),
+            stdin: None,
+            tty: false,
         }
     }
 }
@@ -451,7 +458,42 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
         name: "after",
         read: read_after,
     },
+    Field {
+        name: "stdin",
+        read: read_stdin,
+    },
+    Field {
+        name: "tty",
+        read: read_tty,
+    },
 ];
+
+fn read_stdin(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.stdin = Some(json_bool(v, at)?);
+    Ok(())
+}
+
+fn read_tty(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.tty = json_bool(v, at)?;
+    Ok(())
+}
+
+fn json_bool(v: &Value, at: &JsonPath) -> Result<bool, Invalid> {
+    v.as_bool()
+        .ok_or_else(|| Invalid::new(at, "expected true or false"))
+}
+
+/// At most one container reads the launcher's stdin.
+fn check_stdin(containers: &BTreeMap<String, Container>, at: &JsonPath) -> Result<(), Invalid> {
+    let mut readers = containers.iter().filter(|(_, c)| c.stdin).map(|(n, _)| n);
+    if let (Some(first), Some(second)) = (readers.next(), readers.next()) {
+        return Err(Invalid::new(
+            &at.key(second).key("stdin"),
+            format!("only one container may read stdin, and {first:?} does"),
+        ));
+    }
+    Ok(())
+}
 
 fn read_after(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
     b.after = json::strings(v, at)?;
@@ -557,6 +599,7 @@ impl ContainerBuilder {
         ctx: &Ctx,
         images: &mut BTreeMap<String, Image>,
         at: &JsonPath,
+        only: bool,
     ) -> Result<Container, Invalid> {
         let image_at = at.key("image");
         let Some(image) = self.image else {
@@ -578,6 +621,8 @@ impl ContainerBuilder {
             init: self.init,
             mounts: self.mounts,
             after: self.after,
+            stdin: self.stdin.unwrap_or(only),
+            tty: self.tty,
         })
     }
 }
@@ -673,8 +718,25 @@ mod tests {
             v[field] = json!(null);
             assert!(err(v).starts_with(&format!("{field}: unknown field")));
         }
-        let e = err(app(json!({ "tty": null })));
-        assert!(e.starts_with("containers.app.tty: unknown field"), "{e}");
+        let e = err(app(json!({ "cpus": null })));
+        assert!(e.starts_with("containers.app.cpus: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn evaluate_stdin_defaults_to_the_only_container_and_one_reader() {
+        let pod = eval(app(json!({"tty": true}))).unwrap();
+        assert!(pod.containers["app"].stdin && pod.containers["app"].tty);
+        let mut v = app(json!({}));
+        let b = json!({"image": "root.tar", "command": ["/bin/true"]});
+        v["containers"]["b"] = b.clone();
+        let pod = eval(v.clone()).unwrap();
+        assert!(!pod.containers["app"].stdin && !pod.containers["b"].stdin);
+        v["containers"]["app"]["stdin"] = json!(true);
+        v["containers"]["b"]["stdin"] = json!(true);
+        assert_eq!(
+            err(v),
+            "containers.b.stdin: only one container may read stdin, and \"app\" does"
+        );
     }
 
     #[test]
@@ -682,7 +744,7 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: after, command, env, image, init, mounts, user, workdir)"
+            "containers.app.comand: unknown field (known fields: after, command, env, image, init, mounts, stdin, tty, user, workdir)"
         );
     }
 

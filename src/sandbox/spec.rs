@@ -28,6 +28,8 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
             init: c.init,
             mounts: mounts(c, volumes),
             after: c.after.clone(),
+            stdin: c.stdin,
+            tty: c.tty,
         })
         .collect();
     SentrySpec {
@@ -168,6 +170,8 @@ mod tests {
             init: true,
             mounts: vec![],
             after: vec![],
+            stdin: true,
+            tty: false,
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

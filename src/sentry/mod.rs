@@ -34,6 +34,13 @@ pub struct ContainerSpec {
     /// Containers whose first process must exist before this one starts.
     #[serde(default)]
     pub after: Vec<String>,
+    /// Reads the sentry's stdin (else an empty one).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Runs on a pty of the sentry whose master is copied to and from the
+    /// container's stdio.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// One mount of a container, as the sentry sees it.

@@ -33,6 +33,7 @@ mod tests;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod tty;
+pub mod tty_console;
 pub mod tty_ldisc;
 pub mod tty_pts;
 pub mod waitq;

@@ -72,6 +72,12 @@ impl Devpts {
         self.lookup(root, index.to_string().as_bytes())
     }
 
+    /// The dentry of /dev/pts/ptmx.
+    pub fn ptmx_node(&self) -> SysResult<Arc<Node>> {
+        let root = self.root.get().ok_or(Errno::ENOENT)?;
+        self.lookup(root, b"ptmx")
+    }
+
     /// The entry `name` of /dev/pts: "ptmx", or a live slave.
     pub fn lookup(&self, dir: &Arc<Node>, name: &[u8]) -> SysResult<Arc<Node>> {
         let (synth, stat) = if name == b"ptmx" {
