@@ -3,8 +3,17 @@
 //! returns), and its window size.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+
+/// Whether a [`RawMode`] is in force (lines printed meanwhile end in
+/// CR LF, as the terminal no longer adds the CR).
+static RAW: AtomicBool = AtomicBool::new(false);
+
+pub fn raw_active() -> bool {
+    RAW.load(Ordering::SeqCst)
+}
 
 /// While alive, the terminal is in raw mode; dropping it restores the
 /// settings it had.
@@ -20,12 +29,14 @@ impl RawMode {
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
         tcsetattr(fd, SetArg::TCSADRAIN, &raw).ok()?;
+        RAW.store(true, Ordering::SeqCst);
         Some(RawMode { fd, saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
+        RAW.store(false, Ordering::SeqCst);
         if let Err(e) = tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved) {
             log::warn!("restoring the terminal settings: {e}");
         }

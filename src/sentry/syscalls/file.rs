@@ -141,9 +141,6 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if let Some(file) = open_synth(t, &node, flags, writes)? {
         return Ok(file);
     }
-    if let Some(file) = super::tty::open(t, &node, flags) {
-        return file;
-    }
     if flags & libc::O_PATH as u64 == 0 {
         let want = match acc as i32 {
             libc::O_RDONLY if trunc => 6,
@@ -157,6 +154,9 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     }
     let status = (flags as u32)
         & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC) as u32;
+    if let Some(file) = super::tty::open(t, &node, flags) {
+        return file;
+    }
     if let Some(Synth::Device(d)) = node.synth {
         return Ok(OpenFile::new(dev::open_device(d), status));
     }

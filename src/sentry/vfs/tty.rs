@@ -66,8 +66,7 @@ pub struct Terminal {
     queue: Arc<WaitQueue>,
 }
 
-/// Who is asking, for job control: the namespace, pid and control of
-/// the calling process.
+/// Who is asking: the calling process's namespace and pid.
 pub struct Caller<'a> {
     pub ns: &'a Arc<PidNs>,
     pub pid: i32,
