@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -118,8 +119,12 @@ static void child(int m, const char *name) {
     sigaction(SIGINT, &sa, 0);
     sigaction(SIGWINCH, &sa, 0);
     step();
+    /* The read ends with EINTR, unless ^C came before it began. */
     n = read(s, buf, sizeof buf);
-    printf("child: read %d %s, SIGINT %d\n", n, n < 0 ? strerror(errno) : "", got_int);
+    if (n < 0 && errno == EINTR)
+        n = read(s, buf, sizeof buf);
+    printf("child: SIGINT %d\n", got_int);
+    show("child: the line after ^C", buf, n);
     int avail = -1;
     ioctl(s, FIONREAD, &avail);
     printf("child: FIONREAD after ^C %d\n", avail);
@@ -205,6 +210,40 @@ static void hangup_test(void) {
     printf("parent: hangup child exit %d\n", WEXITSTATUS(st));
 }
 
+/* O_NONBLOCK on both ends, and readiness through poll and epoll. */
+static void readiness_test(void) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+    grantpt(m);
+    unlockpt(m);
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY | O_NONBLOCK);
+    char b[16];
+    int n = read(m, b, sizeof b);
+    printf("nonblocking master read %d %s\n", n, strerror(errno));
+    n = read(s, b, sizeof b);
+    printf("nonblocking slave read %d %s\n", n, strerror(errno));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {EPOLLIN, {.fd = s}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    struct epoll_event got[2];
+    printf("epoll before a line %d\n", epoll_wait(ep, got, 2, 0));
+    put(m, "ab");
+    printf("epoll with half a line %d\n", epoll_wait(ep, got, 2, 50));
+    put(m, "\n");
+    n = epoll_wait(ep, got, 2, 1000);
+    printf("epoll after the line %d in %d\n", n, n == 1 && (got[0].events & EPOLLIN));
+    struct pollfd p[2] = {{m, POLLIN | POLLOUT, 0}, {s, POLLIN | POLLOUT, 0}};
+    poll(p, 2, 0);
+    printf("poll master in %d out %d, slave in %d out %d\n", !!(p[0].revents & POLLIN), !!(p[0].revents & POLLOUT),
+           !!(p[1].revents & POLLIN), !!(p[1].revents & POLLOUT));
+    close(s);
+    p[0].events = POLLIN;
+    while (read(m, b, sizeof b) > 0) {}
+    poll(p, 1, 0);
+    printf("poll master after the slave closed hup %d\n", !!(p[0].revents & POLLHUP));
+    close(ep);
+    close(m);
+}
+
 int main(void) {
     setvbuf(stdout, 0, _IOLBF, 0);
     int p[2];
@@ -249,8 +288,10 @@ int main(void) {
     show("parent: echo", buf, n);
     put(m, "\x03");
     n = drain(m, buf, 2);
+    put(m, "after\r");
+    n += drain(m, buf + n, 7);
     wait_step();
-    show("parent: echo of ^C", buf, n);
+    show("parent: echo of ^C and the next line", buf, n);
 
     wait_step();
     struct winsize ws = {24, 80, 0, 0};
@@ -272,5 +313,6 @@ int main(void) {
     printf("parent: master read after the slave closed %d %s\n", n, n < 0 ? strerror(errno) : "");
     close(m);
     hangup_test();
+    readiness_test();
     return 0;
 }
