@@ -28,6 +28,8 @@ struct HostTerminal {
     slave: std::os::fd::OwnedFd,
     child: std::process::Child,
     out: Vec<u8>,
+    /// The settings before sandboxd started.
+    initial: nix::sys::termios::Termios,
 }
 
 impl HostTerminal {
@@ -40,6 +42,7 @@ impl HostTerminal {
             ws_ypixel: 0,
         };
         let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+        let initial = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
         let io = |fd: &std::os::fd::OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxd"))
             .args(args)
@@ -55,6 +58,7 @@ impl HostTerminal {
             slave: pty.slave,
             child,
             out: Vec::new(),
+            initial,
         }
     }
 
@@ -152,7 +156,7 @@ fn tty_pod_gets_a_terminal_of_the_host_size_input_and_resizes() {
         let pod = write_pod(&dir, &[container("app", script, ", \"tty\": true")]);
         let root = dir.0.join("state");
         let mut term = HostTerminal::start(&["run", "--platform", p, &pod], &root, 33, 111);
-        let before = term.termios();
+        let before = term.initial.clone();
         term.expect("ready");
         term.type_in(b"abc\r");
         term.expect("waiting");
@@ -247,7 +251,7 @@ fn tty_exec_t_runs_on_a_new_terminal_and_returns_its_status() {
             25,
             90,
         );
-        let before = term.termios();
+        let before = term.initial.clone();
         term.expect("stdin-is-a-tty");
         term.type_in(b"typed\r");
         let status = term.wait();
