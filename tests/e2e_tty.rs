@@ -43,6 +43,11 @@ impl HostTerminal {
         };
         let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
         let initial = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
+        // Other tests' children must not keep this terminal open.
+        for fd in [&pty.master, &pty.slave] {
+            let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+            nix::fcntl::fcntl(fd, cloexec).unwrap();
+        }
         let io = |fd: &std::os::fd::OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxd"))
             .args(args)
@@ -108,8 +113,12 @@ impl HostTerminal {
         // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass.
         let r = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         assert_eq!(r, 0);
+        self.signal(libc::SIGWINCH);
+    }
+
+    fn signal(&self, sig: i32) {
         // SAFETY: kill of our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGWINCH) };
+        unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 
     /// Waits for the launcher; returns its status after reading the rest.
@@ -197,12 +206,14 @@ fn tty_stdin_goes_to_the_container_that_asks() {
             .env("SANDBOXD_STATE_ROOT", dir.0.join("state"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{text} {err}");
         assert!(text.contains("[a] a:[]\n"), "{text}");
         assert!(text.contains("[b] b:[hello]\n"), "{text}");
     });
@@ -266,4 +277,55 @@ fn tty_exec_t_runs_on_a_new_terminal_and_returns_its_status() {
         let after = term.termios();
         assert_eq!(before.local_flags, after.local_flags, "not restored");
     });
+}
+
+/// The id of the one pod under `root`, once `list` says it runs.
+fn running_pod(root: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let list = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+            .arg("list")
+            .env("SANDBOXD_STATE_ROOT", root)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&list.stdout).into_owned();
+        let running = text.lines().skip(1).find(|l| l.contains("running"));
+        if let Some(id) = running.and_then(|l| l.split_whitespace().next()) {
+            return id.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no running pod: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tty_terminated_launcher_and_exec_restore_the_terminal() {
+    let dir = TempDir::new("ttykill");
+    let root = dir.0.join("state");
+    let script = "echo ready; sleep 100";
+    let pod = write_pod(&dir, &[container("app", script, ", \"tty\": true")]);
+    let mut run = HostTerminal::start(&["run", "--platform", "ptrace", &pod], &root, 20, 70);
+    run.expect("ready");
+    let id = running_pod(&root);
+    let args = ["exec", "-t", &id, "--", "/bin/sh", "-c", script];
+    let mut exec = HostTerminal::start(&args, &root, 20, 70);
+    exec.expect("ready");
+    for term in [&mut exec, &mut run] {
+        assert_ne!(
+            term.termios().local_flags,
+            term.initial.local_flags,
+            "raw meanwhile"
+        );
+        term.signal(libc::SIGTERM);
+        let status = term.wait();
+        assert_eq!(status, 143, "{:?}", term.output());
+        assert_eq!(
+            term.termios().local_flags,
+            term.initial.local_flags,
+            "restored"
+        );
+    }
 }

@@ -130,11 +130,16 @@ static void child(int m, const char *name) {
     printf("child: FIONREAD after ^C %d\n", avail);
     step();
 
-    /* 3: a window size change is SIGWINCH. */
-    sigset_t none;
+    /* 3: a window size change is SIGWINCH (blocked until sigsuspend, so
+     * it cannot come between the check and the wait). */
+    sigset_t none, winch;
     sigemptyset(&none);
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &winch, 0);
     step();
     while (!got_winch) sigsuspend(&none);
+    sigprocmask(SIG_UNBLOCK, &winch, 0);
     struct winsize ws;
     ioctl(s, TIOCGWINSZ, &ws);
     printf("child: SIGWINCH rows %d cols %d\n", ws.ws_row, ws.ws_col);
@@ -190,10 +195,13 @@ static void hangup_test(void) {
         struct sigaction sa = {0};
         sa.sa_handler = on_sig;
         sigaction(SIGHUP, &sa, 0);
+        sigset_t none, hup;
+        sigemptyset(&none);
+        sigemptyset(&hup);
+        sigaddset(&hup, SIGHUP);
+        sigprocmask(SIG_BLOCK, &hup, 0);
         printf("hangup child: open made it my terminal %d\n", tcgetsid(s) == getpid());
         step();
-        sigset_t none;
-        sigemptyset(&none);
         while (!got_hup) sigsuspend(&none);
         char b;
         int r = read(s, &b, 1);

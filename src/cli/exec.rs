@@ -114,9 +114,11 @@ impl ExecCmd {
                 None
             },
         });
-        // Size changes are passed on while the process runs.
-        let winch = if on_terminal {
-            SignalPipe::install(&[libc::SIGWINCH]).ok()
+        // Size changes are passed on while the process runs; a signal
+        // that would end this command ends it with the terminal restored
+        // (the process goes on, as when the caller goes away).
+        let signals = if on_terminal {
+            SignalPipe::install(&[libc::SIGWINCH, libc::SIGINT, libc::SIGTERM, libc::SIGHUP]).ok()
         } else {
             None
         };
@@ -129,8 +131,8 @@ impl ExecCmd {
         client.send(&req, &[i.as_fd(), o.as_fd(), e.as_fd()])?;
         let mut pty = None;
         loop {
-            if let Some(w) = &winch {
-                wait_reply(&client, w, || {
+            if let Some(w) = &signals {
+                let resize = || {
                     if let (Some(tty), Some((rows, cols))) = (pty, term::window_size(stdin)) {
                         let req = Request::Resize {
                             container: container.clone(),
@@ -142,7 +144,10 @@ impl ExecCmd {
                             log::debug!("exec: passing on the window size: {e}");
                         }
                     }
-                });
+                };
+                if let Some(sig) = wait_reply(&client, w, resize) {
+                    return Ok(128 + sig);
+                }
             }
             match client.recv()? {
                 Response::ExecStarted { pid, tty } => {
@@ -157,11 +162,14 @@ impl ExecCmd {
 }
 
 /// Waits until the sentry's next reply can be read, calling `winch` for
-/// every SIGWINCH meanwhile.
-fn wait_reply(client: &Client, signals: &SignalPipe, winch: impl Fn()) {
+/// every SIGWINCH meanwhile; returns any other signal caught.
+fn wait_reply(client: &Client, signals: &SignalPipe, winch: impl Fn()) -> Option<i32> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
-        while signals.take().is_some() {
+        while let Some(sig) = signals.take() {
+            if sig != libc::SIGWINCH {
+                return Some(sig);
+            }
             winch();
         }
         let mut fds = [
@@ -169,9 +177,9 @@ fn wait_reply(client: &Client, signals: &SignalPipe, winch: impl Fn()) {
             PollFd::new(signals.fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) if fds[0].any().unwrap_or(false) => return,
+            Ok(_) if fds[0].any().unwrap_or(false) => return None,
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
 }
