@@ -6,6 +6,8 @@
  * Starts PATH with argv ARGV0 ARGS..., forwards SIGTERM, SIGINT, SIGHUP,
  * SIGQUIT, SIGUSR1 and SIGUSR2 to it, reaps every child (orphans are
  * reparented to PID 1), and exits with the command's status: its exit code,
+ * (on a terminal the command is a session leader with it as its
+ * controlling terminal)
  * or 128+N when signal N killed it. If PATH cannot be executed the child
  * exits 127 (not found) or 126 (cannot run).
  *
@@ -23,6 +25,11 @@ typedef long i64;
 #define SYS_wait4 61
 #define SYS_kill 62
 #define SYS_write 1
+#define SYS_ioctl 16
+#define SYS_setsid 112
+
+#define TCGETS 0x5401
+#define TIOCSCTTY 0x540e
 
 #define SA_RESTORER 0x04000000
 #define EINTR 4
@@ -86,6 +93,13 @@ __attribute__((noreturn, used)) void init_main(i64 *sp) {
     }
     i64 pid = sys6(SYS_fork, 0, 0, 0, 0);
     if (pid == 0) {
+        /* On a terminal (a `tty: true` container), the command leads a
+         * session of its own with the terminal as its controlling one. */
+        char termios[64];
+        if (sys6(SYS_ioctl, 0, TCGETS, (i64)termios, 0) == 0) {
+            sys6(SYS_setsid, 0, 0, 0, 0);
+            sys6(SYS_ioctl, 0, TIOCSCTTY, 0, 0);
+        }
         /* The command starts with default dispositions. */
         for (unsigned i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
             struct kernel_sigaction dfl = {0, SA_RESTORER, init_restorer, 0};

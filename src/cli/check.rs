@@ -106,7 +106,9 @@ mod tests {
       "init": true,
       "mounts": [],
       "after": [],
-      "background": false
+      "background": false,
+      "stdin": false,
+      "tty": false
     }},
     "side": {{
       "image": "./extra.tar",
@@ -134,7 +136,9 @@ mod tests {
         }}
       ],
       "after": [],
-      "background": false
+      "background": false,
+      "stdin": false,
+      "tty": false
     }}
   }},
   "platform": "auto",

@@ -10,6 +10,8 @@ use super::pods::{exit_code, find, require, PodError};
 use crate::control::client::{Client, ControlError};
 use crate::control::{ExecRequest, Request, Response};
 use crate::state::Status;
+use crate::sys::signal::SignalPipe;
+use crate::sys::term;
 
 /// Run a new process in a running container; its stdio is this command's
 /// and its exit status becomes this command's.
@@ -22,9 +24,15 @@ use crate::state::Status;
     example = "{command_name} web app -- ps",
     note = "Without `--` every argument after POD is the command. The process runs",
     note = "with the container's user, environment and working directory; it sees",
-    note = "pipes, not a terminal. A command that is not found exits 127."
+    note = "pipes, or with -t a new terminal of the container (this command's",
+    note = "terminal is raw meanwhile, its size changes are passed on). A command",
+    note = "that is not found exits 127."
 )]
 pub struct ExecCmd {
+    /// run the command on a new pseudo-terminal (stdin is always passed on)
+    #[argh(switch, short = 't')]
+    tty: bool,
+
     /// an environment variable K=V for the process (repeatable)
     #[argh(option, short = 'e', arg_name = "K=V")]
     env: Vec<String>,
@@ -90,21 +98,88 @@ impl ExecCmd {
         }
         let (dir, meta) = find(&self.root, &self.pod)?;
         require(&meta, &[Status::Running], "cannot exec in it")?;
-        let client = Client::connect(&dir.control_path())?;
+        let path = dir.control_path();
+        let client = Client::connect(&path)?;
+        let stdin = term::stdin();
+        let on_terminal = self.tty && term::is_terminal(stdin);
         let req = Request::Exec(ExecRequest {
-            container,
+            container: container.clone(),
             argv,
             env: self.env.clone(),
             workdir: self.workdir.clone(),
+            tty: self.tty,
+            winsize: if self.tty {
+                term::window_size(stdin)
+            } else {
+                None
+            },
         });
+        // Size changes are passed on while the process runs; a signal
+        // that would end this command ends it with the terminal restored
+        // (the process goes on, as when the caller goes away).
+        let signals = if on_terminal {
+            SignalPipe::install(&[libc::SIGWINCH, libc::SIGINT, libc::SIGTERM, libc::SIGHUP]).ok()
+        } else {
+            None
+        };
+        let _raw = if on_terminal {
+            term::RawMode::enter(stdin)
+        } else {
+            None
+        };
         let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
         client.send(&req, &[i.as_fd(), o.as_fd(), e.as_fd()])?;
+        let mut pty = None;
         loop {
+            if let Some(w) = &signals {
+                let resize = || {
+                    if let (Some(tty), Some((rows, cols))) = (pty, term::window_size(stdin)) {
+                        let req = Request::Resize {
+                            container: container.clone(),
+                            tty,
+                            rows,
+                            cols,
+                        };
+                        if let Err(e) = Client::call(&path, &req) {
+                            log::debug!("exec: passing on the window size: {e}");
+                        }
+                    }
+                };
+                if let Some(sig) = wait_reply(&client, w, resize) {
+                    return Ok(128 + sig);
+                }
+            }
             match client.recv()? {
-                Response::ExecStarted { pid } => log::debug!("exec: pid {pid}"),
+                Response::ExecStarted { pid, tty } => {
+                    log::debug!("exec: pid {pid}, pty {tty:?}");
+                    pty = tty;
+                }
                 Response::ExecExited { status } => return Ok(status),
                 other => return Err(ControlError::unexpected(&other).into()),
             }
+        }
+    }
+}
+
+/// Waits until the sentry's next reply can be read, calling `winch` for
+/// every SIGWINCH meanwhile; returns any other signal caught.
+fn wait_reply(client: &Client, signals: &SignalPipe, winch: impl Fn()) -> Option<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        while let Some(sig) = signals.take() {
+            if sig != libc::SIGWINCH {
+                return Some(sig);
+            }
+            winch();
+        }
+        let mut fds = [
+            PollFd::new(client.fd(), PollFlags::POLLIN),
+            PollFd::new(signals.fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) if fds[0].any().unwrap_or(false) => return None,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
         }
     }
 }

@@ -47,6 +47,11 @@ impl Client {
         wire::send(self.sock.as_fd(), req, fds).map_err(ControlError::Io)
     }
 
+    /// The socket, to poll beside other fds.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
     /// The next reply; a refusal becomes `ControlError::Refused`.
     pub fn recv(&self) -> Result<Response, ControlError> {
         match wire::recv::<Response>(self.sock.as_fd()).map_err(ControlError::Io)? {

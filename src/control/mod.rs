@@ -48,6 +48,14 @@ pub enum Request {
     Resume,
     /// Memory and CPU use.
     Stats,
+    /// A new window size for pty `tty` (its /dev/pts number) of a
+    /// container (the launcher's or `exec -t`'s terminal changed size).
+    Resize {
+        container: Option<String>,
+        tty: u32,
+        rows: u16,
+        cols: u16,
+    },
 }
 
 /// A process to start in a running container.
@@ -60,6 +68,13 @@ pub struct ExecRequest {
     pub env: Vec<String>,
     /// None: the container's workdir.
     pub workdir: Option<String>,
+    /// Run on a new pty of the container: the passed stdin is copied to
+    /// its master and the master to the passed stdout.
+    #[serde(default)]
+    pub tty: bool,
+    /// The pty's first window size (rows, columns).
+    #[serde(default)]
+    pub winsize: Option<(u16, u16)>,
 }
 
 /// What the sentry answers.
@@ -77,6 +92,9 @@ pub enum Response {
     /// The exec'd process runs with this pid in its container.
     ExecStarted {
         pid: i32,
+        /// With `tty`: the pty's number, for `Resize`.
+        #[serde(default)]
+        tty: Option<u32>,
     },
     /// It ended: the shell-style status (128+N for signal N).
     ExecExited {

@@ -94,6 +94,12 @@ pub struct Container {
     /// A helper whose exit does not end the pod; stopped (SIGTERM, then
     /// SIGKILL) once the main containers are done (default false).
     pub background: bool,
+    /// The launcher's stdin goes to this container (default: true in a
+    /// pod of one container, else false; at most one may ask). The others
+    /// read end of file.
+    pub stdin: bool,
+    /// The command runs on a pseudo-terminal of the sentry (default false).
+    pub tty: bool,
 }
 
 /// One mount of a container.

@@ -300,9 +300,11 @@ impl PodBuilder {
         }
         let mut images = self.images;
         let mut containers = BTreeMap::new();
+        // A pod of one container gives it stdin unless it says no.
+        let only = builders.len() == 1;
         for (name, cb) in builders {
             let c_at = at.key(&name);
-            let c = cb.finish(ctx, &mut images, &c_at)?;
+            let c = cb.finish(ctx, &mut images, &c_at, only)?;
             for (i, m) in c.mounts.iter().enumerate() {
                 if let Mount::Volume { name: v, .. } = m {
                     if !self.volumes.contains_key(v) {
@@ -320,6 +322,7 @@ impl PodBuilder {
                 "every container is a background helper: at least one must not be",
             ));
         }
+        check_stdin(&containers, &at)?;
         Ok(Pod {
             name: self.name.unwrap_or(default_name),
             dir: ctx.dir.clone(),
@@ -412,6 +415,8 @@ struct ContainerBuilder {
     mounts: Vec<Mount>,
     after: Vec<String>,
     background: bool,
+    stdin: Option<bool>,
+    tty: bool,
 }
 
 impl Default for ContainerBuilder {
@@ -426,6 +431,8 @@ impl Default for ContainerBuilder {
             mounts: Vec::new(),
             after: Vec::new(),
             background: false,
+            stdin: None,
+            tty: false,
         }
     }
 }
@@ -467,12 +474,45 @@ const CONTAINER_FIELDS: &[Field<Ctx, ContainerBuilder>] = &[
         name: "background",
         read: read_background,
     },
+    Field {
+        name: "stdin",
+        read: read_stdin,
+    },
+    Field {
+        name: "tty",
+        read: read_tty,
+    },
 ];
 
 fn read_background(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
-    b.background = v
-        .as_bool()
-        .ok_or_else(|| Invalid::new(at, "expected true or false"))?;
+    b.background = json_bool(v, at)?;
+    Ok(())
+}
+
+fn read_stdin(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.stdin = Some(json_bool(v, at)?);
+    Ok(())
+}
+
+fn read_tty(_: &Ctx, b: &mut ContainerBuilder, v: &Value, at: &JsonPath) -> ReadResult {
+    b.tty = json_bool(v, at)?;
+    Ok(())
+}
+
+fn json_bool(v: &Value, at: &JsonPath) -> Result<bool, Invalid> {
+    v.as_bool()
+        .ok_or_else(|| Invalid::new(at, "expected true or false"))
+}
+
+/// At most one container reads the launcher's stdin.
+fn check_stdin(containers: &BTreeMap<String, Container>, at: &JsonPath) -> Result<(), Invalid> {
+    let mut readers = containers.iter().filter(|(_, c)| c.stdin).map(|(n, _)| n);
+    if let (Some(first), Some(second)) = (readers.next(), readers.next()) {
+        return Err(Invalid::new(
+            &at.key(second).key("stdin"),
+            format!("only one container may read stdin, and {first:?} does"),
+        ));
+    }
     Ok(())
 }
 
@@ -580,6 +620,7 @@ impl ContainerBuilder {
         ctx: &Ctx,
         images: &mut BTreeMap<String, Image>,
         at: &JsonPath,
+        only: bool,
     ) -> Result<Container, Invalid> {
         let image_at = at.key("image");
         let Some(image) = self.image else {
@@ -602,6 +643,8 @@ impl ContainerBuilder {
             mounts: self.mounts,
             after: self.after,
             background: self.background,
+            stdin: self.stdin.unwrap_or(only),
+            tty: self.tty,
         })
     }
 }
@@ -695,8 +738,25 @@ mod tests {
         let mut v = app(json!({}));
         v["network"] = json!(null);
         assert!(err(v).starts_with("network: unknown field"));
-        let e = err(app(json!({ "tty": null })));
-        assert!(e.starts_with("containers.app.tty: unknown field"), "{e}");
+        let e = err(app(json!({ "cpus": null })));
+        assert!(e.starts_with("containers.app.cpus: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn evaluate_stdin_defaults_to_the_only_container_and_one_reader() {
+        let pod = eval(app(json!({"tty": true}))).unwrap();
+        assert!(pod.containers["app"].stdin && pod.containers["app"].tty);
+        let mut v = app(json!({}));
+        let b = json!({"image": "root.tar", "command": ["/bin/true"]});
+        v["containers"]["b"] = b.clone();
+        let pod = eval(v.clone()).unwrap();
+        assert!(!pod.containers["app"].stdin && !pod.containers["b"].stdin);
+        v["containers"]["app"]["stdin"] = json!(true);
+        v["containers"]["b"]["stdin"] = json!(true);
+        assert_eq!(
+            err(v),
+            "containers.b.stdin: only one container may read stdin, and \"app\" does"
+        );
     }
 
     #[test]
@@ -704,7 +764,7 @@ mod tests {
         let e = err(with_app(json!({"image": "root.tar", "comand": ["x"]})));
         assert_eq!(
             e,
-            "containers.app.comand: unknown field (known fields: after, background, command, env, image, init, mounts, user, workdir)"
+            "containers.app.comand: unknown field (known fields: after, background, command, env, image, init, mounts, stdin, tty, user, workdir)"
         );
     }
 

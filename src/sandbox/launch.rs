@@ -18,6 +18,7 @@ use crate::sys::fd::{pipe, sealed_memfd, seqpacket_pair};
 use crate::sys::process::{self, signal_name, Exit};
 use crate::sys::signal::SignalPipe;
 use crate::sys::spawn::{self, Child, Command};
+use crate::sys::term;
 
 use super::args::{GoferArgs, SandboxArgs};
 use super::errpipe::{self, chain, Outcome};
@@ -119,7 +120,19 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
         .map_err(LaunchError::OpenExe)?
         .into();
     let roots = prepare_images(pod, opts)?;
-    let signals = SignalPipe::install(&FORWARDED).map_err(LaunchError::Signals)?;
+    // A `tty: true` container reading stdin on the launcher's terminal:
+    // the terminal goes raw while the pod runs, its size changes follow.
+    let console = pod
+        .containers
+        .iter()
+        .find(|(_, c)| c.tty && c.stdin)
+        .map(|(name, _)| name.clone())
+        .filter(|_| term::is_terminal(term::stdin()));
+    let mut wanted = FORWARDED.to_vec();
+    if console.is_some() {
+        wanted.push(libc::SIGWINCH);
+    }
+    let signals = SignalPipe::install(&wanted).map_err(LaunchError::Signals)?;
     let listener = track.map(Track::listen).transpose()?;
     let volumes = spec::VolumeDirs::new(pod);
     let mut children = Children::default();
@@ -154,6 +167,15 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
     let pid = sandbox.pid;
     // Until it is waited for, a failure kills and reaps it with the rest.
     children.sandbox = Some(sandbox);
+    // Restored when this returns, whichever way.
+    let _raw = console
+        .as_ref()
+        .and_then(|_| term::RawMode::enter(term::stdin()));
+    let resize = || {
+        if let (Some(name), Some(t)) = (&console, track) {
+            resize_console(t, name);
+        }
+    };
     let copiers = match track {
         Some(t) => {
             t.sandbox_ready(pid)?;
@@ -172,7 +194,7 @@ fn launch(pod: &Pod, opts: &RunOptions, track: Option<&Track>) -> Result<ExitSta
         None => Vec::new(),
     };
     let sandbox = children.sandbox.take().expect("stored above");
-    let status = wait_sandbox(&sandbox, &mut children.gofers, &signals, track);
+    let status = wait_sandbox(&sandbox, &mut children.gofers, &signals, track, resize);
     // `wait_sandbox` reaped the sandbox unless waiting itself failed; then
     // `children` kills and reaps it, and the gofers in any case.
     children.sandbox = matches!(status, Err(LaunchError::Wait { .. })).then_some(sandbox);
@@ -283,10 +305,13 @@ fn start_role(
     }
 }
 
-/// Waits for the role's error-pipe message, or a forwarded signal.
+/// Waits for the role's error-pipe message, or a forwarded signal (a
+/// window size change before the pod runs changes nothing).
 fn wait_ready(role: &str, err: OwnedFd, signals: &SignalPipe) -> Result<(), LaunchError> {
-    if let Some(sig) = poll_two(err.as_fd(), signals).map_err(wait_err(role))? {
-        return Err(LaunchError::Interrupted(sig));
+    while let Some(sig) = poll_two(err.as_fd(), signals).map_err(wait_err(role))? {
+        if sig != libc::SIGWINCH {
+            return Err(LaunchError::Interrupted(sig));
+        }
     }
     match errpipe::receive(err).map_err(wait_err(role))? {
         Outcome::Ready => Ok(()),
@@ -332,7 +357,8 @@ fn exits_soon(child: &Child) -> bool {
     matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0)
 }
 
-/// Forwards signals to the sandbox until it exits; returns the pod status.
+/// Forwards signals to the sandbox until it exits (a SIGWINCH calls
+/// `resize` instead); returns the pod status.
 /// A gofer that dies meanwhile is reaped and reported (the sentry destroys
 /// its container): one line on stderr, and an event in the pod's state.
 fn wait_sandbox(
@@ -340,11 +366,13 @@ fn wait_sandbox(
     gofers: &mut Vec<(String, Child)>,
     signals: &SignalPipe,
     track: Option<&Track>,
+    resize: impl Fn(),
 ) -> Result<ExitStatus, LaunchError> {
     let role = "sandbox";
     loop {
         match wait_any(sandbox, gofers, signals).map_err(wait_err(role))? {
             Woken::Sandbox => break,
+            Woken::Signal(libc::SIGWINCH) => resize(),
             Woken::Signal(sig) => {
                 let _ = process::kill(sandbox.pid, sig);
             }
@@ -418,6 +446,23 @@ fn wait_any(
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(io::Error::from(e)),
         }
+    }
+}
+
+/// Passes the launcher's window size on to the console of container
+/// `name` (its pty 0, the first its devpts made).
+fn resize_console(track: &Track, name: &str) {
+    let Some((rows, cols)) = term::window_size(term::stdin()) else {
+        return;
+    };
+    let req = crate::control::Request::Resize {
+        container: Some(name.to_string()),
+        tty: 0,
+        rows,
+        cols,
+    };
+    if let Err(e) = crate::control::client::Client::call(&track.dir.control_path(), &req) {
+        log::debug!("passing on the window size: {e}");
     }
 }
 

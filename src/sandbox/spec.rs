@@ -29,6 +29,8 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
             mounts: mounts(c, volumes),
             after: c.after.clone(),
             background: c.background,
+            stdin: c.stdin,
+            tty: c.tty,
         })
         .collect();
     SentrySpec {
@@ -156,6 +158,8 @@ mod tests {
             mounts: vec![],
             after: vec![],
             background: false,
+            stdin: true,
+            tty: false,
         };
         let image = Image {
             path: PathBuf::from("/x.tar"),

@@ -163,10 +163,11 @@ fn spawn_prefixer(name: String, from: OwnedFd) -> io::Result<JoinHandle<()>> {
                     Ok(_) => {
                         let mut out = io::stdout().lock();
                         let _ = out.write_all(format!("[{name}] ").as_bytes());
-                        let _ = out.write_all(&line);
-                        if !line.ends_with(b"\n") {
-                            let _ = out.write_all(b"\n");
-                        }
+                        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                        let _ = out.write_all(body);
+                        // A raw terminal (a tty container's) adds no CR.
+                        let raw = crate::sys::term::raw_active() && !body.ends_with(b"\r");
+                        let _ = out.write_all(if raw { b"\r\n" } else { b"\n" });
                         let _ = out.flush();
                     }
                 }

@@ -11,7 +11,9 @@ use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
 use super::platform::{self, PlatformError};
+use super::vfs::dev;
 use super::vfs::memfile::MemFile;
+use super::vfs::tty_console::{Console, Input};
 use super::vfs::{resolve, FdTable, FileOps, Follow, GoferFs, OpenFile, StdioFile};
 use super::vfs::{tmpfs, volume, Node};
 use super::{ContainerSpec, MountKind, SentrySpec};
@@ -45,6 +47,8 @@ pub enum SentryError {
     },
     #[error("spec names {containers} containers but {gofers} gofer sockets were passed")]
     GoferCount { containers: usize, gofers: usize },
+    #[error("container {name}: opening its terminal: {errno}")]
+    Console { name: String, errno: Errno },
     #[error("container {name}: creating its first process")]
     Task {
         name: String,
@@ -334,24 +338,19 @@ fn run_container(
     let _started = started;
     let _finished = Finished(&ctr.finished);
     let c = &ctr.spec;
-    let fds = FdTable::default();
-    let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);
-    for fd in 0..3u8 {
-        let flags = if fd == 0 {
-            libc::O_RDONLY
-        } else {
-            libc::O_WRONLY
-        } as u32;
-        let file: Arc<dyn FileOps> = match &output {
-            Some(out) if fd > 0 => out.clone(),
-            _ => Arc::new(StdioFile::new(fd)),
-        };
-        fds.set(fd as usize, OpenFile::new(file, flags), 0);
-    }
+    let (fds, console) = container_stdio(ctr, output).map_err(|errno| SentryError::Console {
+        name: c.name.clone(),
+        errno,
+    })?;
     let mut task = new_task(k, ctr, fds).map_err(|source| SentryError::Task {
         name: c.name.clone(),
         source,
     })?;
+    if let (Some(con), false) = (&console, c.init) {
+        // The command is the session leader; under the mini-init, the
+        // init's child takes the terminal itself (setsid, TIOCSCTTY).
+        let _ = con.control(&ctr.ns, task.pid);
+    }
     if let Err(e) = start(&mut task, c) {
         let line = format!("sandboxd: container {}: {}\n", c.name, e.message);
         let _ = task.fds.get(2).map(|f| f.ops.write(line.as_bytes(), 0));
@@ -365,7 +364,63 @@ fn run_container(
     if let Exit::Signal(sig) = exit {
         log::info!("container {}: killed by signal {sig}", c.name);
     }
+    // Its descriptors close with it; then the console's last output.
+    drop(task);
+    if let Some(con) = console {
+        con.finish(CONSOLE_DRAIN);
+    }
     Ok(exit.shell_status())
+}
+
+/// How long a console's output may take to drain once its container ended.
+pub(super) const CONSOLE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The first process's fds 0-2: with `tty`, a pty slave (the console
+/// copies the sentry's stdin, when the container reads it, into the
+/// master and the master into the output); else the sentry's stdin or,
+/// when another container reads it, /dev/null; and `output`, when
+/// given, else the sentry's stdout and stderr.
+fn container_stdio(
+    ctr: &Container,
+    output: Option<OwnedFd>,
+) -> Result<(FdTable, Option<Console>), Errno> {
+    let c = &ctr.spec;
+    let fds = FdTable::default();
+    let output: Option<Arc<dyn FileOps>> = output.map(|fd| Arc::new(HostStream::new(fd)) as _);
+    if c.tty {
+        let sink = output.unwrap_or_else(|| Arc::new(StdioFile::new(1)));
+        // The launcher's terminal size, when its stdin is one.
+        let size = c
+            .stdin
+            .then(|| StdioFile::new(0).winsize().ok())
+            .flatten()
+            .map(|b| {
+                (
+                    u16::from_le_bytes([b[0], b[1]]),
+                    u16::from_le_bytes([b[2], b[3]]),
+                )
+            });
+        let input = c.stdin.then_some(Input::Stdin);
+        let (console, slave) = Console::open(&ctr.fs, c.uid, size, input, sink)?;
+        for fd in 0..3 {
+            fds.set(fd, slave.clone(), 0);
+        }
+        return Ok((fds, Some(console)));
+    }
+    let stdin: Arc<dyn FileOps> = if c.stdin {
+        Arc::new(StdioFile::new(0))
+    } else {
+        dev::open_device(dev::Device::Null)
+    };
+    fds.set(0, OpenFile::new(stdin, libc::O_RDONLY as u32), 0);
+    for fd in 1..3u8 {
+        let file: Arc<dyn FileOps> = match &output {
+            Some(out) => out.clone(),
+            None => Arc::new(StdioFile::new(fd)),
+        };
+        fds.set(fd as usize, OpenFile::new(file, libc::O_WRONLY as u32), 0);
+    }
+    Ok((fds, None))
 }
 
 /// A process of its own (no parent: reaped as soon as it exits, unless it

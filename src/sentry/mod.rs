@@ -38,6 +38,13 @@ pub struct ContainerSpec {
     /// once the other containers are done.
     #[serde(default)]
     pub background: bool,
+    /// Reads the sentry's stdin (else an empty one).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Runs on a pty of the sentry whose master is copied to and from the
+    /// container's stdio.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// One mount of a container, as the sentry sees it.

@@ -14,4 +14,5 @@ pub mod mount;
 pub mod process;
 pub mod signal;
 pub mod spawn;
+pub mod term;
 pub mod unix;

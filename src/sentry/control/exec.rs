@@ -6,10 +6,13 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc};
 
-use super::{container, reply, HostStream, Sandbox};
+use super::{container, reply, Container, HostStream, Sandbox};
+use crate::abi::Errno;
 use crate::control::{ExecRequest, Response};
 use crate::sentry::kernel::task::Exit;
+use crate::sentry::vfs::tty_console::{Console, Input};
 use crate::sentry::vfs::{FdTable, OpenFile};
+use crate::sentry::ContainerSpec;
 
 /// Serves an exec request to its end: `ExecStarted`, then `ExecExited`;
 /// or one `Error`.
@@ -27,6 +30,38 @@ pub fn serve(sb: &Sandbox, req: ExecRequest, fds: Vec<OwnedFd>, conn: &UnixStrea
             return;
         }
     }
+}
+
+/// The exec'd process's fds 0-2: the caller's stdio, or with `tty` a
+/// new pty's slave whose master is copied from the caller's stdin and to
+/// its stdout.
+fn exec_stdio(
+    ctr: &Container,
+    spec: &ContainerSpec,
+    stdio: [OwnedFd; 3],
+    tty: bool,
+    winsize: Option<(u16, u16)>,
+) -> Result<(FdTable, Option<Console>), Errno> {
+    let fds = FdTable::default();
+    let [stdin, stdout, stderr] = stdio;
+    if tty {
+        let sink = Arc::new(HostStream::new(stdout));
+        let input = Some(Input::Fd(stdin));
+        let (console, slave) = Console::open(&ctr.fs, spec.uid, winsize, input, sink)?;
+        for n in 0..3 {
+            fds.set(n, slave.clone(), 0);
+        }
+        return Ok((fds, Some(console)));
+    }
+    for (n, fd) in [stdin, stdout, stderr].into_iter().enumerate() {
+        let flags = if n == 0 {
+            libc::O_RDONLY
+        } else {
+            libc::O_WRONLY
+        } as u32;
+        fds.set(n, OpenFile::new(Arc::new(HostStream::new(fd)), flags), 0);
+    }
+    Ok((fds, None))
 }
 
 fn spawn(
@@ -67,18 +102,19 @@ fn spawn(
         spec.workdir = w;
     }
     let k = sb.kernel.clone();
+    let (tty, winsize) = (req.tty, req.winsize);
     std::thread::Builder::new()
         .name(format!("exec-{}", ctr.spec.name))
         .spawn(move || {
-            let fds = FdTable::default();
-            for (n, fd) in stdio.into_iter().enumerate() {
-                let flags = if n == 0 {
-                    libc::O_RDONLY
-                } else {
-                    libc::O_WRONLY
-                } as u32;
-                fds.set(n, OpenFile::new(Arc::new(HostStream::new(fd)), flags), 0);
-            }
+            let (fds, console) = match exec_stdio(&ctr, &spec, stdio, tty, winsize) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Response::Error {
+                        message: format!("exec: opening a terminal: {e}"),
+                    });
+                    return;
+                }
+            };
             let mut task = match crate::sentry::boot::new_task(k, &ctr, fds) {
                 Ok(t) => t,
                 Err(e) => {
@@ -88,19 +124,33 @@ fn spawn(
                     return;
                 }
             };
-            if let Err(e) = crate::sentry::boot::start(&mut task, &spec) {
-                let line = format!("sandboxd: exec: {}\n", e.message);
-                let _ = task.fds.get(2).map(|f| f.ops.write(line.as_bytes(), 0));
-                task.exit = Some(Exit::Code(e.status as u8));
-                task.run_to_exit();
-                let _ = tx.send(Response::ExecExited { status: e.status });
-                return;
+            if let Some(con) = &console {
+                // A process of its own session, with the pty as its terminal.
+                let _ = con.control(&ctr.ns, task.pid);
             }
-            let _ = tx.send(Response::ExecStarted { pid: task.pid });
-            let exit = task.run_to_exit();
-            let _ = tx.send(Response::ExecExited {
-                status: exit.shell_status(),
-            });
+            let pty = console.as_ref().map(|c| c.term.index);
+            let status = match crate::sentry::boot::start(&mut task, &spec) {
+                Err(e) => {
+                    let line = format!("sandboxd: exec: {}\n", e.message);
+                    let _ = task.fds.get(2).map(|f| f.ops.write(line.as_bytes(), 0));
+                    task.exit = Some(Exit::Code(e.status as u8));
+                    task.run_to_exit();
+                    e.status
+                }
+                Ok(()) => {
+                    let _ = tx.send(Response::ExecStarted {
+                        pid: task.pid,
+                        tty: pty,
+                    });
+                    task.run_to_exit().shell_status()
+                }
+            };
+            // Every byte of a terminal's output goes out before the status.
+            drop(task);
+            if let Some(con) = console {
+                con.finish(crate::sentry::boot::CONSOLE_DRAIN);
+            }
+            let _ = tx.send(Response::ExecExited { status });
         })
         .map_err(|e| format!("exec: no thread for the process: {e}"))?;
     Ok(())

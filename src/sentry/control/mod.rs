@@ -132,6 +132,12 @@ fn serve_one(sb: &Sandbox, start: &StartTx, conn: UnixStream) {
             Ok(Response::Ok)
         }
         Request::Stats => Ok(Response::Stats(stats(sb))),
+        Request::Resize {
+            container: name,
+            tty,
+            rows,
+            cols,
+        } => resize(sb, name.as_deref(), tty, rows, cols),
     };
     let resp = resp.unwrap_or_else(|message| Response::Error { message });
     let _ = reply(&conn, &resp);
@@ -269,6 +275,24 @@ fn all_threads(sb: &Sandbox) -> Vec<Arc<Control>> {
         .flat_map(|c| c.ns.members(None))
         .flat_map(|(_, ctl)| ctl.group.threads())
         .collect()
+}
+
+/// A new window size for pty `tty` of a container (SIGWINCH follows).
+fn resize(
+    sb: &Sandbox,
+    name: Option<&str>,
+    tty: u32,
+    rows: u16,
+    cols: u16,
+) -> Result<Response, String> {
+    let c = container(sb, name)?;
+    let term =
+        c.fs.pts
+            .terminal(tty)
+            .ok_or_else(|| format!("no pty {tty} in container {}", c.spec.name))?;
+    let [_, _, x, y] = term.winsize();
+    term.set_winsize([rows, cols, x, y]);
+    Ok(Response::Ok)
 }
 
 fn pause(sb: &Sandbox) -> Result<Response, String> {

@@ -13,6 +13,7 @@ use super::siginfo::SigInfo;
 use super::task::Exit;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::platform::Interrupter;
+use crate::sentry::vfs::tty::Terminal;
 
 /// Most processes one container may have at once (a fork bomb hits EAGAIN).
 pub const MAX_PROCS: usize = 1024;
@@ -438,6 +439,8 @@ struct Proc {
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants come here, not to 1.
     subreaper: bool,
     control: Option<Arc<Control>>,
+    /// The controlling terminal (inherited by fork, dropped by setsid).
+    ctty: Option<Arc<Terminal>>,
 }
 
 #[derive(Default)]
@@ -490,10 +493,10 @@ impl PidNs {
         let mut p = self.inner.lock().unwrap();
         let pid = p.alloc()?;
         p.threads.insert(pid, (pid, control.clone()));
-        let (pgid, sid) = p
+        let (pgid, sid, ctty) = p
             .procs
             .get(&parent)
-            .map_or((pid, pid), |pp| (pp.pgid, pp.sid));
+            .map_or((pid, pid, None), |pp| (pp.pgid, pp.sid, pp.ctty.clone()));
         p.procs.insert(
             pid,
             Proc {
@@ -507,6 +510,7 @@ impl PidNs {
                 pdeathsig: 0,
                 subreaper: false,
                 control: Some(control),
+                ctty,
             },
         );
         if let Some(pp) = p.procs.get_mut(&parent) {
@@ -599,8 +603,13 @@ impl PidNs {
     pub fn exit(&self, pid: i32, exit: Exit, notify: Option<SigInfo>, times: (u64, u64)) {
         let mut p = self.inner.lock().unwrap();
         p.threads.remove(&pid);
+        let mut leader_tty = None;
         let children: Vec<i32> = match p.procs.get_mut(&pid) {
             Some(me) => {
+                if me.sid == pid {
+                    leader_tty = me.ctty.clone();
+                }
+                me.ctty = None;
                 me.exit = Some(exit);
                 me.times = times;
                 me.control = None;
@@ -654,6 +663,10 @@ impl PidNs {
             .and_then(|pp| pp.control.clone());
         drop(p);
         self.changed.notify_all();
+        // A session leader's end hangs up its terminal's foreground group.
+        if let Some(tty) = leader_tty {
+            tty.leader_disassociates(true);
+        }
         for (child, sig) in deathsigs {
             super::signal::send(&child, sig);
         }
@@ -879,6 +892,68 @@ impl PidNs {
         let me = p.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
         me.sid = pid;
         me.pgid = pid;
+        me.ctty = None;
         Ok(pid)
+    }
+
+    /// The controlling terminal of `pid`.
+    pub fn ctty(&self, pid: i32) -> Option<Arc<Terminal>> {
+        self.inner.lock().unwrap().procs.get(&pid)?.ctty.clone()
+    }
+
+    pub fn set_ctty(&self, pid: i32, tty: Option<Arc<Terminal>>) {
+        if let Some(me) = self.inner.lock().unwrap().procs.get_mut(&pid) {
+            me.ctty = tty;
+        }
+    }
+
+    /// No process of session `sid` keeps `tty` as its terminal.
+    pub fn clear_session_ctty(&self, sid: i32, tty: &Arc<Terminal>) {
+        let mut p = self.inner.lock().unwrap();
+        for pr in p.procs.values_mut().filter(|pr| pr.sid == sid) {
+            if pr.ctty.as_ref().is_some_and(|c| Arc::ptr_eq(c, tty)) {
+                pr.ctty = None;
+            }
+        }
+    }
+
+    /// The pid of the running process `control` is a thread of.
+    pub fn pid_of(&self, control: &Control) -> Option<i32> {
+        let p = self.inner.lock().unwrap();
+        p.procs.iter().find_map(|(&pid, pr)| {
+            let c = pr.control.as_ref()?;
+            Arc::ptr_eq(&c.group, &control.group).then_some(pid)
+        })
+    }
+
+    /// Whether a process of group `pgid` belongs to session `sid`.
+    pub fn group_in_session(&self, pgid: i32, sid: i32) -> bool {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .values()
+            .any(|pr| pr.pgid == pgid && pr.sid == sid && pr.exit.is_none())
+    }
+
+    /// Whether any live process is in group `pgid`.
+    pub fn group_exists(&self, pgid: i32) -> bool {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .values()
+            .any(|pr| pr.pgid == pgid && pr.exit.is_none())
+    }
+
+    /// Whether group `pgid` is orphaned: no member has a parent in
+    /// another group of the same session (POSIX; its members may not be
+    /// stopped by the terminal).
+    pub fn orphaned(&self, pgid: i32) -> bool {
+        let p = self.inner.lock().unwrap();
+        !p.procs
+            .values()
+            .filter(|pr| pr.pgid == pgid && pr.exit.is_none())
+            .any(|pr| {
+                p.procs
+                    .get(&pr.parent)
+                    .is_some_and(|pp| pp.exit.is_none() && pp.pgid != pgid && pp.sid == pr.sid)
+            })
     }
 }

@@ -156,6 +156,9 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     }
     let status = (flags as u32)
         & !(libc::O_CLOEXEC | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC) as u32;
+    if let Some(file) = super::tty::open(t, &node, flags) {
+        return file;
+    }
     if let Some(Synth::Device(d)) = node.synth {
         return Ok(OpenFile::new(dev::open_device(d), status));
     }
@@ -784,6 +787,9 @@ fn getdents(t: &mut Task, a: [u64; 6], wide: bool) -> SysResult<u64> {
 pub fn sys_ioctl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let fd = fd_arg(a[0]);
     let file = t.fds.get(fd)?;
+    if let Some(r) = super::tty::ioctl(t, &file, a[1], a[2]) {
+        return r;
+    }
     match a[1] {
         0x5401 => {
             // TCGETS

@@ -29,6 +29,7 @@ mod socket;
 mod splice;
 mod strace;
 mod time;
+mod tty;
 
 use crate::abi::sysno as nr;
 use crate::abi::SysResult;

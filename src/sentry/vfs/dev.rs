@@ -1,6 +1,7 @@
 //! The guest's /dev: character devices the sentry implements itself (null,
 //! zero, full, random, urandom) and the stdin/stdout/stderr and fd/N
-//! aliases of the opening process's descriptors. It is laid over whatever
+//! aliases of the opening process's descriptors, /dev/tty and /dev/ptmx
+//! (the terminals are in `tty.rs`, /dev/pts in `tty_pts.rs`). It is laid over whatever
 //! /dev directory the image has: host device nodes never reach the guest.
 
 use std::sync::Arc;
@@ -29,6 +30,14 @@ pub enum Synth {
     /// executable and working directory.
     ProcExe,
     ProcCwd,
+    /// /dev/ptmx and /dev/pts/ptmx: opening one makes a new pty master.
+    Ptmx,
+    /// /dev/pts, the root of the container's devpts mount.
+    PtsDir,
+    /// /dev/pts/N: the slave of pty N.
+    Pts(u32),
+    /// /dev/tty: the opener's controlling terminal.
+    Tty,
 }
 
 /// The generated files of /proc.
@@ -88,10 +97,12 @@ pub const DEV_ENTRIES: &[(&str, Synth)] = &[
     ("fd", Synth::FdDir),
     ("full", Synth::Device(Device::Full)),
     ("null", Synth::Device(Device::Null)),
+    ("ptmx", Synth::Ptmx),
     ("random", Synth::Device(Device::Random)),
     ("stderr", Synth::FdLink(2)),
     ("stdin", Synth::FdLink(0)),
     ("stdout", Synth::FdLink(1)),
+    ("tty", Synth::Tty),
     ("urandom", Synth::Device(Device::Urandom)),
     ("zero", Synth::Device(Device::Zero)),
 ];
@@ -118,6 +129,12 @@ pub fn stat_of(s: Synth, ino: u64) -> Stat {
         Synth::Device(d) => (S_IFCHR | 0o666, rdev(d), 0),
         Synth::FdLink(n) => (S_IFLNK | 0o777, 0, format!("fd/{n}").len() as i64),
         Synth::Fd(_) => (S_IFLNK | 0o700, 0, 0),
+        // Terminals (major 5: /dev/tty 5:0, /dev/ptmx 5:2); a slave's
+        // metadata comes from its pty (`tty_pts.rs`).
+        Synth::Tty => (S_IFCHR | 0o666, 0x500, 0),
+        Synth::Ptmx => (S_IFCHR | 0o666, 0x502, 0),
+        Synth::PtsDir => return super::tty_pts::root_stat(),
+        Synth::Pts(_) => (S_IFCHR | 0o620, 0, 0),
     };
     Stat {
         dev: 5,

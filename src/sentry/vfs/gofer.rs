@@ -50,6 +50,8 @@ pub struct GoferFs {
     pub(super) copy_lock: Mutex<()>,
     /// The pod's memory volumes this container mounted (`volume.rs`).
     pub(super) volumes: Mutex<Vec<super::volume::VolumeAt>>,
+    /// The devpts instance mounted on /dev/pts.
+    pub pts: Arc<super::tty_pts::Devpts>,
 }
 
 impl GoferFs {
@@ -70,6 +72,7 @@ impl GoferFs {
             mounts: Mutex::new(vec![root]),
             copy_lock: Mutex::new(()),
             volumes: Mutex::new(Vec::new()),
+            pts: super::tty_pts::Devpts::new(),
         })
     }
 
@@ -126,6 +129,10 @@ impl GoferFs {
         }
         if dir.mount.is_bind() && dir.has_lower() {
             return self.lookup_bind(dir, name);
+        }
+        if dir.synth == Some(Synth::PtsDir) {
+            // Ptys come and go: never cached.
+            return self.pts.lookup(dir, name);
         }
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
@@ -201,6 +208,7 @@ impl GoferFs {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
             Some(Synth::ProcDir) => synth_entries(dev::PROC_ENTRIES, 0x2000),
             Some(Synth::ProcSelf) => synth_entries(dev::PROC_SELF_ENTRIES, 0x2000),
+            Some(Synth::PtsDir) => self.pts.entries(),
             _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };

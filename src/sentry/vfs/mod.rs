@@ -35,6 +35,10 @@ pub mod socket;
 mod tests;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod tty;
+pub mod tty_console;
+pub mod tty_ldisc;
+pub mod tty_pts;
 pub mod volume;
 pub mod waitq;
 

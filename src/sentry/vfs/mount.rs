@@ -22,6 +22,8 @@ pub const TMPFS_MAGIC: u64 = 0x0102_1994;
 pub const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
 /// statfs f_type of /proc.
 pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+/// statfs f_type of /dev/pts.
+pub const DEVPTS_SUPER_MAGIC: u64 = 0x1cd1;
 /// statfs f_flags bit of a read-only mount.
 pub const ST_RDONLY: u64 = 1;
 /// Per-mount flags of mount(2) kept in [`Mount::flags`].
@@ -49,6 +51,8 @@ pub enum FsKind {
     Dev,
     /// The sentry's /proc.
     Proc,
+    /// The container's devpts instance on /dev/pts.
+    Devpts,
     /// A host directory served by the gofer: every change goes to the
     /// host (`vfs/bind.rs`).
     Bind { readonly: bool },
@@ -128,6 +132,7 @@ impl Mount {
             FsKind::Tmpfs => ("tmpfs", "tmpfs"),
             FsKind::Dev => ("tmpfs", "dev"),
             FsKind::Proc => ("proc", "proc"),
+            FsKind::Devpts => ("devpts", "devpts"),
             FsKind::Bind { .. } => ("9p", "bind"),
         }
     }
@@ -174,6 +179,7 @@ impl Mount {
             ),
             FsKind::Dev => "rw,nosuid,relatime,mode=755".into(),
             FsKind::Proc => "rw,nosuid,nodev,noexec,relatime".into(),
+            FsKind::Devpts => "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666".into(),
             FsKind::Bind { readonly } => {
                 if readonly {
                     "ro,relatime".into()
@@ -190,13 +196,14 @@ impl Mount {
             FsKind::Overlay => OVERLAYFS_SUPER_MAGIC,
             FsKind::Tmpfs | FsKind::Dev => TMPFS_MAGIC,
             FsKind::Proc => PROC_SUPER_MAGIC,
+            FsKind::Devpts => DEVPTS_SUPER_MAGIC,
             FsKind::Bind { .. } => 0x0102_1997, // V9FS_MAGIC
         }
     }
 
     /// statfs(2) of this mount: blocks are its data budget.
     pub fn statfs(&self) -> crate::gofer::Statfs {
-        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc | FsKind::Devpts) {
             0
         } else {
             self.quota.limit()
@@ -217,7 +224,9 @@ impl Mount {
 
     /// f_flags of statfs.
     pub fn flags(&self) -> u64 {
-        let mut f = if self.writable() || matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+        let mut f = if self.writable()
+            || matches!(self.kind, FsKind::Dev | FsKind::Proc | FsKind::Devpts)
+        {
             0
         } else {
             ST_RDONLY

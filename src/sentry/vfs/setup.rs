@@ -22,6 +22,7 @@ impl GoferFs {
     pub fn mount_standard(&self, tmp_limit: u64) -> SysResult<()> {
         self.mount_synth(b"dev", Synth::DevDir, FsKind::Dev);
         self.mount_synth(b"proc", Synth::ProcDir, FsKind::Proc);
+        self.mount_devpts()?;
         self.mount_tmpfs(b"/tmp", tmp_limit)?;
         self.mount_tmpfs(b"/dev/shm", SHM_LIMIT)
     }
@@ -32,6 +33,23 @@ impl GoferFs {
         let mount = Arc::new(Mount::new(kind, 0, Some(root.mount.id)));
         let node = Node::new_synth(name, root, synth, dev::stat_of(synth, 2), mount);
         self.attach_mount(root, name, node);
+    }
+
+    /// Mounts the container's devpts instance on /dev/pts.
+    fn mount_devpts(&self) -> SysResult<()> {
+        let root = self.root().clone();
+        let dev = self.lookup(&root, b"dev")?;
+        let mount = Arc::new(Mount::new(FsKind::Devpts, 0, Some(dev.mount.id)));
+        let pts = Node::new_synth(
+            b"pts",
+            &dev,
+            Synth::PtsDir,
+            dev::stat_of(Synth::PtsDir, 1),
+            mount,
+        );
+        self.pts.set_root(pts.clone());
+        self.attach_mount(&dev, b"pts", pts);
+        Ok(())
     }
 
     /// Mounts a memory file system of at most `size` bytes on `target`

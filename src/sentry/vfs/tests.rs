@@ -223,12 +223,13 @@ fn mount_table_lists_every_mount_in_proc_mounts() {
     let targets: Vec<&str> = text.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     assert_eq!(
         targets,
-        ["/", "/dev", "/proc", "/tmp", "/dev/shm", "/scratch"]
+        ["/", "/dev", "/proc", "/dev/pts", "/tmp", "/dev/shm", "/scratch"]
     );
+    assert!(text.contains("devpts /dev/pts devpts rw,nosuid,noexec"));
     assert!(text.starts_with("overlay / overlay rw"));
     assert!(text.contains("tmpfs /scratch tmpfs rw,nosuid,nodev,relatime,size=1024k"));
     let info = String::from_utf8(f.fs.mountinfo_text()).unwrap();
-    assert_eq!(info.lines().count(), 6);
+    assert_eq!(info.lines().count(), 7);
 }
 
 #[test]

@@ -215,6 +215,9 @@ impl Shared {
                 "more than {slot} guest threads at once"
             )));
         }
+        // Taken under the lock: two threads creating vCPUs at once (the
+        // first processes of two containers) must not ask for one id.
+        pool.created += 1;
         let fd = self
             .vm
             .create_vcpu(slot as u64)
@@ -240,8 +243,10 @@ impl Shared {
             [gdt, stack]
         };
         let mut pool = self.pool.lock().unwrap();
-        pool.created += 1;
-        pool.frames.push(frames);
+        if pool.frames.len() <= slot {
+            pool.frames.resize(slot + 1, [0; 2]);
+        }
+        pool.frames[slot] = frames;
         Ok((fd, slot, false))
     }
 
