@@ -4,8 +4,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 int main(void) {
+    /* The child gets a process group of its own, whose member has a
+     * parent in another group of the session: never an orphaned group,
+     * where Linux would discard SIGTSTP (a test run in a background job
+     * would hang natively). */
     pid_t c = fork();
-    if (c == 0) { for (;;) pause(); }
+    if (c == 0) {
+        setpgid(0, 0);
+        for (;;) pause();
+    }
+    setpgid(c, c);
     int st;
     kill(c, SIGSTOP);
     pid_t r = waitpid(c, &st, WUNTRACED);
