@@ -7,7 +7,7 @@ use super::Task;
 use crate::sentry::mm::memory::PAGE_SIZE;
 use crate::sentry::mm::{Backing, USER_TOP};
 use crate::sentry::syscalls::RELEASE;
-use crate::sentry::vfs::dev::ProcKind;
+use crate::sentry::vfs::proc::ProcKind;
 
 /// The bytes of /proc file `kind` as `t` sees it.
 pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {

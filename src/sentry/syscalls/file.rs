@@ -11,6 +11,7 @@ use crate::sentry::vfs::dev::{self, Synth};
 use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
+use crate::sentry::vfs::proc::{self, ProcNode};
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
     resolve, resolve_parent, resolve_with, BindFile, DirFile, Follow, HostFile, Node, OpenFile,
@@ -74,7 +75,7 @@ pub(super) fn lookup_at(
             Ok(file) => file.ops.node().cloned().unwrap_or(node),
             Err(_) => return Err(Errno::ENOENT),
         },
-        Some(Synth::ProcCwd) => t.cwd.clone(),
+        Some(Synth::Proc(ProcNode::Cwd)) => t.cwd.clone(),
         _ => node,
     })
 }
@@ -101,16 +102,16 @@ fn open_synth(
     Ok(Some(match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
         Some(Synth::Fd(n)) => return t.fds.get(n).map(Some).map_err(|_| Errno::ENOENT),
-        Some(Synth::ProcFile(kind)) if !writes => {
+        Some(Synth::Proc(ProcNode::File(kind))) if !writes => {
             let bytes = crate::sentry::kernel::procfs::contents(t, kind);
-            OpenFile::new(dev::Generated::new(bytes), libc::O_RDONLY as u32)
+            OpenFile::new(proc::Generated::new(bytes), libc::O_RDONLY as u32)
         }
-        Some(Synth::ProcFile(_)) => return Err(Errno::EACCES),
-        Some(Synth::ProcExe) => {
+        Some(Synth::Proc(ProcNode::File(_))) => return Err(Errno::EACCES),
+        Some(Synth::Proc(ProcNode::Exe)) => {
             let file = t.open_executable(&t.exe.0.clone())?;
             OpenFile::new(file, libc::O_RDONLY as u32)
         }
-        Some(Synth::ProcCwd) => open_node(t, t.cwd.clone(), flags)?,
+        Some(Synth::Proc(ProcNode::Cwd)) => open_node(t, t.cwd.clone(), flags)?,
         Some(Synth::FdDir) => {
             let fds = t.fds.open_fds().into_iter().map(|fd| {
                 (
@@ -659,8 +660,8 @@ pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
     let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
     let target = match node.synth {
-        Some(Synth::ProcExe) => t.exe.0.clone(),
-        Some(Synth::ProcCwd) => t.cwd.path(),
+        Some(Synth::Proc(ProcNode::Exe)) => t.exe.0.clone(),
+        Some(Synth::Proc(ProcNode::Cwd)) => t.cwd.path(),
         Some(Synth::Fd(n)) => fd_target(t, n)?,
         _ => t.fs.readlink(&node)?,
     };

@@ -26,8 +26,7 @@ fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
             .map(|(_, s)| *s)
     };
     match dir.synth? {
-        Synth::ProcDir => find(dev::PROC_ENTRIES),
-        Synth::ProcSelf => find(dev::PROC_SELF_ENTRIES),
+        Synth::Proc(p) => super::proc::child(p, name),
         Synth::DevDir => find(dev::DEV_ENTRIES),
         Synth::FdDir => std::str::from_utf8(name)
             .ok()
@@ -196,8 +195,7 @@ impl GoferFs {
     pub fn readdir(&self, node: &Node) -> SysResult<Vec<Dirent>> {
         let mut out = match node.synth {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
-            Some(Synth::ProcDir) => synth_entries(dev::PROC_ENTRIES, 0x2000),
-            Some(Synth::ProcSelf) => synth_entries(dev::PROC_SELF_ENTRIES, 0x2000),
+            Some(Synth::Proc(p)) => synth_entries(super::proc::entries(p).unwrap_or(&[]), 0x2000),
             _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };

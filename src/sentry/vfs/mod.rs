@@ -28,6 +28,7 @@ mod overlay;
 mod path;
 pub mod pipe;
 pub mod poll;
+pub mod proc;
 mod setup;
 pub mod signalfd;
 pub mod socket;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::dev::Synth;
 use super::gofer::GoferFs;
 use super::node::Node;
+use super::proc::ProcNode;
 use crate::abi::{Errno, SysResult};
 
 /// Most symlinks followed in one resolution (Linux: 40).
@@ -150,7 +151,7 @@ impl Walker<'_> {
             // which opens the process's descriptor N.
             let magic = matches!(
                 next.synth,
-                Some(Synth::Fd(_) | Synth::ProcExe | Synth::ProcCwd)
+                Some(Synth::Fd(_) | Synth::Proc(ProcNode::Exe | ProcNode::Cwd))
             );
             let follows = !last || follow == Follow::Yes || trailing_slash;
             if magic && follows && rules.no_magiclinks {

@@ -11,6 +11,7 @@ use super::gofer::GoferFs;
 use super::mount::{FsKind, Mount};
 use super::node::Node;
 use super::path::{resolve, resolve_parent, Follow};
+use super::proc::ProcNode;
 use super::tmpfs::TmpInode;
 use crate::abi::{Errno, SysResult};
 
@@ -21,7 +22,7 @@ impl GoferFs {
     /// Mounts /dev, /proc, /tmp (`tmp_limit` bytes) and /dev/shm.
     pub fn mount_standard(&self, tmp_limit: u64) -> SysResult<()> {
         self.mount_synth(b"dev", Synth::DevDir, FsKind::Dev);
-        self.mount_synth(b"proc", Synth::ProcDir, FsKind::Proc);
+        self.mount_synth(b"proc", Synth::Proc(ProcNode::Dir), FsKind::Proc);
         self.mount_tmpfs(b"/tmp", tmp_limit)?;
         self.mount_tmpfs(b"/dev/shm", SHM_LIMIT)
     }
