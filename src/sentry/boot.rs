@@ -312,6 +312,7 @@ pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<
         rlimits: default_rlimits(),
         comm: [0; 16],
         exe: Default::default(),
+        layout: Default::default(),
         regs: Default::default(),
         ns: ctr.ns.clone(),
         parent: 0,

@@ -34,6 +34,17 @@ pub struct Kernel {
     /// The CPUs the guest sees (`resources.cpus`): sched_getaffinity,
     /// /proc/cpuinfo, /proc/stat.
     pub cpus: usize,
+    /// Counters of /proc/stat.
+    pub stats: Stats,
+}
+
+/// Sandbox-wide counters (/proc/stat).
+#[derive(Default)]
+pub struct Stats {
+    /// Entries into guest code ("ctxt").
+    pub switches: std::sync::atomic::AtomicU64,
+    /// Processes created ("processes").
+    pub forks: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -58,6 +69,7 @@ impl Kernel {
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
             cpus: cpus.max(1),
+            stats: Stats::default(),
         })
     }
 
@@ -75,3 +87,4 @@ pub mod procfs;
 pub mod sigframe;
 pub mod siginfo;
 pub mod signal;
+pub mod view;

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use super::splice::At;
 use crate::abi::types::{Stat, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::procfs;
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
 use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
-use crate::sentry::vfs::proc::{self, ProcNode};
+use crate::sentry::vfs::proc::{self, PidEntry, ProcNode};
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
     resolve, resolve_parent, resolve_with, BindFile, DirFile, Follow, HostFile, Node, OpenFile,
@@ -68,14 +69,13 @@ pub(super) fn lookup_at(
     if follow == Follow::No {
         return Ok(node);
     }
-    // Magic links end at what they stand for: /proc/self/fd/N at the
-    // descriptor's dentry (chmod through it), /proc/self/cwd at the cwd.
+    // /dev/fd/N ends at the descriptor's dentry (chmod through it);
+    // /proc's magic links were followed by the walk.
     Ok(match node.synth {
         Some(Synth::Fd(n)) => match t.fds.get(n) {
             Ok(file) => file.ops.node().cloned().unwrap_or(node),
             Err(_) => return Err(Errno::ENOENT),
         },
-        Some(Synth::Proc(ProcNode::Cwd)) => t.cwd.clone(),
         _ => node,
     })
 }
@@ -93,25 +93,11 @@ pub(super) fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
 
 /// Opens a synthetic file (/dev, /proc) as a new file description, or
 /// returns None for nodes that open the ordinary way.
-fn open_synth(
-    t: &Task,
-    node: &Arc<Node>,
-    flags: u64,
-    writes: bool,
-) -> SysResult<Option<Arc<OpenFile>>> {
+fn open_synth(t: &Task, node: &Arc<Node>, writes: bool) -> SysResult<Option<Arc<OpenFile>>> {
     Ok(Some(match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
         Some(Synth::Fd(n)) => return t.fds.get(n).map(Some).map_err(|_| Errno::ENOENT),
-        Some(Synth::Proc(ProcNode::File(kind))) if !writes => {
-            let bytes = crate::sentry::kernel::procfs::contents(t, kind);
-            OpenFile::new(proc::Generated::new(bytes), libc::O_RDONLY as u32)
-        }
-        Some(Synth::Proc(ProcNode::File(_))) => return Err(Errno::EACCES),
-        Some(Synth::Proc(ProcNode::Exe)) => {
-            let file = t.open_executable(&t.exe.0.clone())?;
-            OpenFile::new(file, libc::O_RDONLY as u32)
-        }
-        Some(Synth::Proc(ProcNode::Cwd)) => open_node(t, t.cwd.clone(), flags)?,
+        Some(Synth::Proc(p)) => return open_proc(t, p, writes),
         Some(Synth::FdDir) => {
             let fds = t.fds.open_fds().into_iter().map(|fd| {
                 (
@@ -125,6 +111,35 @@ fn open_synth(
         }
         _ => return Ok(None),
     }))
+}
+
+/// Opens a file of /proc: generated files (read-only, EACCES for
+/// writing), the descriptor behind a /proc/[pid]/fd/N without a dentry,
+/// and a process's descriptor listings (EACCES without access to it).
+/// None for what opens the ordinary way (directories).
+fn open_proc(t: &Task, p: ProcNode, writes: bool) -> SysResult<Option<Arc<OpenFile>>> {
+    let bytes = match p {
+        ProcNode::File(_) | ProcNode::Pid(_, PidEntry::File(_) | PidEntry::Fdinfo(_)) if writes => {
+            return Err(Errno::EACCES)
+        }
+        ProcNode::File(kind) => procfs::contents(t, kind),
+        ProcNode::Pid(r, PidEntry::File(f)) => procfs::pid_contents(t, &procfs::target(r)?, f)?,
+        ProcNode::Pid(r, PidEntry::Fdinfo(n)) => procfs::fdinfo(&procfs::target(r)?, n)?,
+        ProcNode::Pid(r, PidEntry::Fd(n)) => {
+            let target = procfs::target(r)?;
+            target.check_access()?;
+            return target.file(n).map(Some);
+        }
+        ProcNode::Pid(r, PidEntry::FdDir | PidEntry::FdinfoDir) => {
+            procfs::target(r)?.check_access()?;
+            return Ok(None);
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(OpenFile::new(
+        proc::Generated::new(bytes),
+        libc::O_RDONLY as u32,
+    )))
 }
 
 /// Opens `node` as a new file description. Writing (or truncating) a
@@ -141,7 +156,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         let keep = (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32;
         return Ok(OpenFile::new(PathFile::new(node), flags as u32 & keep));
     }
-    if let Some(file) = open_synth(t, &node, flags, writes)? {
+    if let Some(file) = open_synth(t, &node, writes)? {
         return Ok(file);
     }
     if flags & libc::O_PATH as u64 == 0 {
@@ -660,9 +675,7 @@ pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
     let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
     let target = match node.synth {
-        Some(Synth::Proc(ProcNode::Exe)) => t.exe.0.clone(),
-        Some(Synth::Proc(ProcNode::Cwd)) => t.cwd.path(),
-        Some(Synth::Fd(n)) => fd_target(t, n)?,
+        Some(Synth::Fd(n)) => procfs::describe(&t.fds.get(n).map_err(|_| Errno::ENOENT)?)?,
         _ => t.fs.readlink(&node)?,
     };
     let n = target.len().min(a[3] as usize);
@@ -1134,25 +1147,4 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         super::lock::closed(t, &file);
     }
     Ok(0)
-}
-
-/// What /proc/self/fd/N (and /dev/fd/N) shows as its target.
-fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
-    let file = t.fds.get(fd).map_err(|_| Errno::ENOENT)?;
-    if let Some(target) = file.ops.fd_target() {
-        return Ok(target);
-    }
-    if let Some(node) = file.ops.node() {
-        return Ok(node.path());
-    }
-    let st = file.ops.stat()?;
-    Ok(match st.mode & S_IFMT {
-        crate::abi::types::S_IFIFO if file.ops.pipe().is_some() => {
-            format!("pipe:[{}]", st.ino).into_bytes()
-        }
-        crate::abi::types::S_IFCHR | crate::abi::types::S_IFIFO => {
-            format!("/dev/fd/{fd}").into_bytes()
-        }
-        _ => format!("anon_inode:[{}]", st.ino).into_bytes(),
-    })
 }

@@ -26,7 +26,6 @@ fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
             .map(|(_, s)| *s)
     };
     match dir.synth? {
-        Synth::Proc(p) => super::proc::child(p, name),
         Synth::DevDir => find(dev::DEV_ENTRIES),
         Synth::FdDir => std::str::from_utf8(name)
             .ok()
@@ -123,6 +122,9 @@ impl GoferFs {
         if dir.mount.is_bind() && dir.has_lower() {
             return self.lookup_bind(dir, name);
         }
+        if let Some(Synth::Proc(p)) = dir.synth {
+            return super::proc::lookup(dir, p, name);
+        }
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
         }
@@ -161,6 +163,9 @@ impl GoferFs {
         if !node.stat.is_symlink() {
             return Err(Errno::EINVAL);
         }
+        if let Some(Synth::Proc(p)) = node.synth {
+            return super::proc::readlink(p);
+        }
         if let Some(s) = node.synth {
             return dev::link_of(s).ok_or(Errno::EINVAL);
         }
@@ -195,7 +200,7 @@ impl GoferFs {
     pub fn readdir(&self, node: &Node) -> SysResult<Vec<Dirent>> {
         let mut out = match node.synth {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
-            Some(Synth::Proc(p)) => synth_entries(super::proc::entries(p).unwrap_or(&[]), 0x2000),
+            Some(Synth::Proc(p)) => return super::proc::readdir(node, p),
             _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };
