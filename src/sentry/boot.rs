@@ -124,7 +124,7 @@ pub fn run(
                     errno,
                 }
             })?;
-        build_tree(&fs, &c, &hostname)?;
+        build_tree(&fs, &c, &hostname, kernel.cpus)?;
         containers.push(Arc::new(Container {
             spec: c,
             fs: Arc::new(fs),
@@ -224,7 +224,12 @@ impl Drop for Started {
 
 /// Mounts the container's file systems (the standard ones, then its
 /// own in order) and writes the default /etc files.
-fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), SentryError> {
+fn build_tree(
+    fs: &GoferFs,
+    c: &ContainerSpec,
+    hostname: &str,
+    cpus: usize,
+) -> Result<(), SentryError> {
     let fail = |target: &str, reason: String| SentryError::Mount {
         name: c.name.clone(),
         target: target.to_string(),
@@ -232,6 +237,7 @@ fn build_tree(fs: &GoferFs, c: &ContainerSpec, hostname: &str) -> Result<(), Sen
     };
     fs.mount_standard(tmpfs::LIMIT)
         .map_err(|e| fail("/tmp", errno_text(e)))?;
+    fs.mount_sysfs(cpus);
     for m in &c.mounts {
         let target = m.target.as_bytes();
         match &m.kind {

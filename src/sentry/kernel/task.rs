@@ -540,13 +540,20 @@ impl Task {
         if matches!(exit, Exit::Signal(_)) && !self.control.silenced.load(Ordering::SeqCst) {
             group.exit_all(exit);
         }
+        // /proc lets go of the memory and descriptors first (the futex
+        // code counts who shares the memory), and a thread leaves its
+        // process's task list before pthread_join can return.
+        self.control.view.end();
+        let left = group.remove(&self.control);
+        if left > 0 {
+            let next = group.threads().into_iter().next();
+            self.ns.thread_exit(self.tid, self.pid, next);
+        }
         super::futex::thread_exit(self);
         // Closing our descriptors now (not when the zombie is reaped) is
         // what lets pipe readers see end of file.
-        self.control.view.end();
         self.fds = FdTable::default();
         self.vfork_done.take();
-        let left = group.remove(&self.control);
         if left == 0 {
             // The process's record locks go with its last thread, and
             // its SEM_UNDO adjustments are applied.
@@ -563,8 +570,6 @@ impl Task {
             if self.tid == self.pid {
                 group.leader_exited(exit);
             }
-            let next = group.threads().into_iter().next();
-            self.ns.thread_exit(self.tid, self.pid, next);
             return exit;
         }
         let status = group.status(exit);

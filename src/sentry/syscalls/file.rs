@@ -93,11 +93,25 @@ pub(super) fn permitted(t: &Task, st: &Stat, want: u32) -> bool {
 
 /// Opens a synthetic file (/dev, /proc) as a new file description, or
 /// returns None for nodes that open the ordinary way.
-fn open_synth(t: &Task, node: &Arc<Node>, writes: bool) -> SysResult<Option<Arc<OpenFile>>> {
+fn open_synth(
+    t: &Task,
+    node: &Arc<Node>,
+    flags: u64,
+    writes: bool,
+) -> SysResult<Option<Arc<OpenFile>>> {
     Ok(Some(match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
         Some(Synth::Fd(n)) => return t.fds.get(n).map(Some).map_err(|_| Errno::ENOENT),
-        Some(Synth::Proc(p)) => return open_proc(t, p, writes),
+        Some(Synth::Proc(p)) => return open_proc(t, node, p, flags),
+        // sysfs is mounted read-only.
+        Some(Synth::Sys(_)) if writes => return Err(Errno::EROFS),
+        Some(Synth::Sys(s)) => match s.contents() {
+            Some(bytes) => OpenFile::new(
+                proc::Generated::new(bytes, node.clone()),
+                libc::O_RDONLY as u32,
+            ),
+            None => return Ok(None),
+        },
         Some(Synth::FdDir) => {
             let fds = t.fds.open_fds().into_iter().map(|fd| {
                 (
@@ -113,13 +127,22 @@ fn open_synth(t: &Task, node: &Arc<Node>, writes: bool) -> SysResult<Option<Arc<
     }))
 }
 
-/// Opens a file of /proc: generated files (read-only, EACCES for
-/// writing), the descriptor behind a /proc/[pid]/fd/N without a dentry,
-/// and a process's descriptor listings (EACCES without access to it).
-/// None for what opens the ordinary way (directories).
-fn open_proc(t: &Task, p: ProcNode, writes: bool) -> SysResult<Option<Arc<OpenFile>>> {
+/// Opens a file of /proc: generated files (writing them needs write
+/// permission and then fails, as Linux's have no write method), the
+/// descriptor behind a /proc/[pid]/fd/N without a dentry, and a
+/// process's descriptor listings (EACCES without access to it). None for
+/// what opens the ordinary way (directories).
+fn open_proc(
+    t: &Task,
+    node: &Arc<Node>,
+    p: ProcNode,
+    flags: u64,
+) -> SysResult<Option<Arc<OpenFile>>> {
+    let acc = flags as u32 & libc::O_ACCMODE as u32;
     let bytes = match p {
-        ProcNode::File(_) | ProcNode::Pid(_, PidEntry::File(_) | PidEntry::Fdinfo(_)) if writes => {
+        ProcNode::File(_) | ProcNode::Pid(_, PidEntry::File(_) | PidEntry::Fdinfo(_))
+            if acc != libc::O_RDONLY as u32 && !permitted(t, &node.current_stat(), 2) =>
+        {
             return Err(Errno::EACCES)
         }
         ProcNode::File(kind) => procfs::contents(t, kind),
@@ -136,10 +159,8 @@ fn open_proc(t: &Task, p: ProcNode, writes: bool) -> SysResult<Option<Arc<OpenFi
         }
         _ => return Ok(None),
     };
-    Ok(Some(OpenFile::new(
-        proc::Generated::new(bytes),
-        libc::O_RDONLY as u32,
-    )))
+    let file = proc::Generated::new(bytes, node.clone());
+    Ok(Some(OpenFile::new(file, acc)))
 }
 
 /// Opens `node` as a new file description. Writing (or truncating) a
@@ -156,7 +177,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         let keep = (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32;
         return Ok(OpenFile::new(PathFile::new(node), flags as u32 & keep));
     }
-    if let Some(file) = open_synth(t, &node, writes)? {
+    if let Some(file) = open_synth(t, &node, flags, writes)? {
         return Ok(file);
     }
     if flags & libc::O_PATH as u64 == 0 {

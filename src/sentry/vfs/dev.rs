@@ -23,6 +23,8 @@ pub enum Synth {
     Fd(i32),
     /// A file or directory of /proc (`proc.rs`).
     Proc(ProcNode),
+    /// A file or directory of /sys (`sysfs.rs`).
+    Sys(super::sysfs::SysNode),
 }
 
 /// A character device.
@@ -65,6 +67,7 @@ pub fn stat_of(s: Synth, ino: u64) -> Stat {
     let (mode, rdev, size) = match s {
         Synth::DevDir | Synth::FdDir => (S_IFDIR | 0o755, 0, 0),
         Synth::Proc(p) => (super::proc::mode_of(p), 0, 0),
+        Synth::Sys(s) => (s.mode(), 0, 0),
         Synth::Device(d) => (S_IFCHR | 0o666, rdev(d), 0),
         Synth::FdLink(n) => (S_IFLNK | 0o777, 0, format!("fd/{n}").len() as i64),
         Synth::Fd(_) => (S_IFLNK | 0o700, 0, 0),

@@ -125,6 +125,9 @@ impl GoferFs {
         if let Some(Synth::Proc(p)) = dir.synth {
             return super::proc::lookup(dir, p, name);
         }
+        if let Some(Synth::Sys(s)) = dir.synth {
+            return super::sysfs::lookup(dir, s, name);
+        }
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
         }
@@ -201,6 +204,7 @@ impl GoferFs {
         let mut out = match node.synth {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
             Some(Synth::Proc(p)) => return super::proc::readdir(node, p),
+            Some(Synth::Sys(s)) => return Ok(super::sysfs::readdir(node, s)),
             _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };

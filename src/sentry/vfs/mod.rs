@@ -32,6 +32,7 @@ pub mod proc;
 mod setup;
 pub mod signalfd;
 pub mod socket;
+pub mod sysfs;
 #[cfg(test)]
 mod tests;
 pub mod timerfd;

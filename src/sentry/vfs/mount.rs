@@ -49,6 +49,8 @@ pub enum FsKind {
     Dev,
     /// The sentry's /proc.
     Proc,
+    /// The sentry's /sys (read-only).
+    Sysfs,
     /// A host directory served by the gofer: every change goes to the
     /// host (`vfs/bind.rs`).
     Bind { readonly: bool },
@@ -128,6 +130,7 @@ impl Mount {
             FsKind::Tmpfs => ("tmpfs", "tmpfs"),
             FsKind::Dev => ("tmpfs", "dev"),
             FsKind::Proc => ("proc", "proc"),
+            FsKind::Sysfs => ("sysfs", "sysfs"),
             FsKind::Bind { .. } => ("9p", "bind"),
         }
     }
@@ -174,6 +177,7 @@ impl Mount {
             ),
             FsKind::Dev => "rw,nosuid,relatime,mode=755".into(),
             FsKind::Proc => "rw,nosuid,nodev,noexec,relatime".into(),
+            FsKind::Sysfs => "ro,nosuid,nodev,noexec,relatime".into(),
             FsKind::Bind { readonly } => {
                 if readonly {
                     "ro,relatime".into()
@@ -190,13 +194,14 @@ impl Mount {
             FsKind::Overlay => OVERLAYFS_SUPER_MAGIC,
             FsKind::Tmpfs | FsKind::Dev => TMPFS_MAGIC,
             FsKind::Proc => PROC_SUPER_MAGIC,
+            FsKind::Sysfs => super::sysfs::SYSFS_MAGIC,
             FsKind::Bind { .. } => 0x0102_1997, // V9FS_MAGIC
         }
     }
 
     /// statfs(2) of this mount: blocks are its data budget.
     pub fn statfs(&self) -> crate::gofer::Statfs {
-        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc) {
+        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc | FsKind::Sysfs) {
             0
         } else {
             self.quota.limit()

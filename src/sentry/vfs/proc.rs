@@ -403,14 +403,15 @@ pub fn follow(p: ProcNode) -> SysResult<Option<Arc<Node>>> {
     })
 }
 
-/// A file whose bytes were generated when it was opened (/proc).
+/// A file whose bytes were generated when it was opened (/proc, /sys).
 pub struct Generated {
     bytes: Vec<u8>,
+    node: Arc<Node>,
 }
 
 impl Generated {
-    pub fn new(bytes: Vec<u8>) -> Arc<Generated> {
-        Arc::new(Generated { bytes })
+    pub fn new(bytes: Vec<u8>, node: Arc<Node>) -> Arc<Generated> {
+        Arc::new(Generated { bytes, node })
     }
 }
 
@@ -423,12 +424,10 @@ impl FileOps for Generated {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            dev: 4,
-            mode: S_IFREG | 0o444,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        })
+        Ok(self.node.current_stat())
+    }
+
+    fn node(&self) -> Option<&Arc<Node>> {
+        Some(&self.node)
     }
 }

@@ -1,4 +1,4 @@
-//! Building a container's tree at boot: the sentry's /dev and /proc,
+//! Building a container's tree at boot: the sentry's /dev, /proc and /sys,
 //! the tmpfs mounts (/tmp, /dev/shm and the pod's; bind mounts are in
 //! `bind.rs`), and the /etc files a
 //! container expects when the image has none (hosts, hostname,
@@ -25,6 +25,12 @@ impl GoferFs {
         self.mount_synth(b"proc", Synth::Proc(ProcNode::Dir), FsKind::Proc);
         self.mount_tmpfs(b"/tmp", tmp_limit)?;
         self.mount_tmpfs(b"/dev/shm", SHM_LIMIT)
+    }
+
+    /// Mounts the sentry's sysfs on /sys (read-only), showing `cpus` CPUs.
+    pub fn mount_sysfs(&self, cpus: usize) {
+        let root = super::sysfs::SysNode::root(cpus);
+        self.mount_synth(b"sys", Synth::Sys(root), FsKind::Sysfs);
     }
 
     /// Mounts one of the sentry's own directories on `/name`.

@@ -9,6 +9,8 @@ use crate::sentry::kernel::Task;
 use crate::sentry::mm::memory::PAGE_SIZE;
 use crate::sentry::mm::{Backing, MemoryManager, USER_TOP};
 
+/// O_LARGEFILE as the kernel has it on x86-64.
+const O_LARGEFILE: u32 = 0o100000;
 /// Clock ticks per second (USER_HZ).
 const HZ: u64 = 100;
 /// Linux's `flags` of a user process (PF_RANDOMIZE).
@@ -367,8 +369,9 @@ pub fn fdinfo(target: &Target, fd: i32) -> SysResult<Vec<u8>> {
         flags |= libc::O_CLOEXEC as u32;
     }
     let mnt_id = file.ops.node().map_or(0, |n| {
-        // open(2) on a 64-bit kernel adds O_LARGEFILE.
-        flags |= libc::O_LARGEFILE as u32;
+        // open(2) on a 64-bit kernel adds O_LARGEFILE (which the libc
+        // crate gives as 0 on x86-64).
+        flags |= O_LARGEFILE;
         n.mount.id
     });
     let ino = file.ops.stat().map_or(0, |s| s.ino);
