@@ -156,6 +156,7 @@ fn overlay_proc_mounts_statfs_and_default_etc() {
              proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n\
              tmpfs /tmp tmpfs rw,nosuid,nodev,relatime,size=262144k 0 0\n\
              tmpfs /dev/shm tmpfs rw,nosuid,nodev,relatime,size=65536k 0 0\n\
+             sysfs /sys sysfs ro,nosuid,nodev,noexec,relatime 0 0\n\
              overlayfs\ntmpfs\ntmpfs\nhostname-ok\n2\n#\nInvalid cross-device link\n",
             "{}",
             out.stderr
