@@ -157,6 +157,7 @@ fn overlay_proc_mounts_statfs_and_default_etc() {
              devpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666 0 0\n\
              tmpfs /tmp tmpfs rw,nosuid,nodev,relatime,size=262144k 0 0\n\
              tmpfs /dev/shm tmpfs rw,nosuid,nodev,relatime,size=65536k 0 0\n\
+             sysfs /sys sysfs ro,nosuid,nodev,noexec,relatime 0 0\n\
              overlayfs\ntmpfs\ntmpfs\nhostname-ok\n2\n#\nInvalid cross-device link\n",
             "{}",
             out.stderr

@@ -138,7 +138,7 @@ pub fn run(
                     errno,
                 }
             })?;
-        build_tree(&fs, &c, &hostname, &volumes)?;
+        build_tree(&fs, &c, &hostname, &volumes, kernel.cpus())?;
         let ctr = Arc::new(Container::new(c, Arc::new(fs)));
         super::control::watch_gofer(ctr.clone(), watch).map_err(SentryError::WatchGofer)?;
         containers.push(ctr);
@@ -286,6 +286,7 @@ fn build_tree(
     c: &ContainerSpec,
     hostname: &str,
     volumes: &HashMap<String, Arc<Node>>,
+    cpus: usize,
 ) -> Result<(), SentryError> {
     let fail = |target: &str, reason: String| SentryError::Mount {
         name: c.name.clone(),
@@ -294,6 +295,7 @@ fn build_tree(
     };
     fs.mount_standard(tmpfs::LIMIT)
         .map_err(|e| fail("/tmp", errno_text(e)))?;
+    fs.mount_sysfs(cpus);
     for m in &c.mounts {
         let target = m.target.as_bytes();
         match &m.kind {
@@ -443,6 +445,7 @@ pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<
         rlimits: default_rlimits(),
         comm: [0; 16],
         exe: Default::default(),
+        layout: Default::default(),
         regs: Default::default(),
         ns: ctr.ns.clone(),
         parent: 0,

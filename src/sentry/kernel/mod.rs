@@ -35,6 +35,17 @@ pub struct Kernel {
     /// The guest's CPUs (`resources.cpus`): their count ([`Kernel::cpus`])
     /// and the gate that lets at most that many threads run guest code.
     pub cpu_gate: CpuGate,
+    /// Counters of /proc/stat.
+    pub stats: Stats,
+}
+
+/// Sandbox-wide counters (/proc/stat).
+#[derive(Default)]
+pub struct Stats {
+    /// Entries into guest code ("ctxt").
+    pub switches: std::sync::atomic::AtomicU64,
+    /// Processes created ("processes").
+    pub forks: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -59,6 +70,7 @@ impl Kernel {
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
             cpu_gate: CpuGate::new(cpus),
+            stats: Stats::default(),
         })
     }
 
@@ -83,3 +95,4 @@ pub mod procfs;
 pub mod sigframe;
 pub mod siginfo;
 pub mod signal;
+pub mod view;

@@ -18,7 +18,7 @@ use crate::sentry::vfs::tty::Terminal;
 /// Most processes one container may have at once (a fork bomb hits EAGAIN).
 pub const MAX_PROCS: usize = 1024;
 /// Highest pid handed out before pids wrap.
-const PID_MAX: i32 = 32768;
+pub const PID_MAX: i32 = 32768;
 
 /// Signal dispositions: raw `struct sigaction` (handler, flags, restorer,
 /// mask) per signal.
@@ -224,6 +224,8 @@ pub struct Control {
     /// What the task sleeps on in poll, epoll_wait and blocking reads of
     /// files with wait queues; signals and kills wake it too.
     pub waiter: Arc<crate::sentry::vfs::waitq::Waiter>,
+    /// What /proc shows of the task (`view.rs`).
+    pub view: super::view::View,
     /// The signal sent to the parent when this process exits.
     pub exit_signal: AtomicI32,
     /// A stop asked for by a stop signal (its number), not yet taken.
@@ -252,6 +254,7 @@ impl Control {
             mask: std::sync::atomic::AtomicU64::new(mask),
             wake: (Mutex::new(()), Condvar::new()),
             waiter: crate::sentry::vfs::waitq::Waiter::new(),
+            view: Default::default(),
             exit_signal: AtomicI32::new(libc::SIGCHLD),
             stop_request: AtomicI32::new(0),
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -441,6 +444,19 @@ struct Proc {
     control: Option<Arc<Control>>,
     /// The controlling terminal (inherited by fork, dropped by setsid).
     ctty: Option<Arc<Terminal>>,
+    /// A zombie's last thread, for what /proc still shows of it.
+    last: Option<Arc<Control>>,
+}
+
+/// What /proc shows of a process: its ids, a thread that stands for it
+/// (the last one of a zombie), and its status once a zombie.
+pub struct ProcEntry {
+    pub pid: i32,
+    pub parent: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub control: Arc<Control>,
+    pub exit: Option<Exit>,
 }
 
 #[derive(Default)]
@@ -511,6 +527,7 @@ impl PidNs {
                 subreaper: false,
                 control: Some(control),
                 ctty,
+                last: None,
             },
         );
         if let Some(pp) = p.procs.get_mut(&parent) {
@@ -612,7 +629,7 @@ impl PidNs {
                 me.ctty = None;
                 me.exit = Some(exit);
                 me.times = times;
-                me.control = None;
+                me.last = me.control.take();
                 std::mem::take(&mut me.children).into_iter().collect()
             }
             None => return,
@@ -812,6 +829,42 @@ impl PidNs {
             .iter()
             .map(|(&pid, pr)| (pid, pr.parent, pr.control.clone()))
             .collect()
+    }
+
+    /// Process `pid` (running or a zombie) as /proc shows it.
+    pub fn entry(&self, pid: i32) -> Option<ProcEntry> {
+        let p = self.inner.lock().unwrap();
+        let pr = p.procs.get(&pid)?;
+        Some(ProcEntry {
+            pid,
+            parent: pr.parent,
+            pgid: pr.pgid,
+            sid: pr.sid,
+            control: pr.control.clone().or_else(|| pr.last.clone())?,
+            exit: pr.exit,
+        })
+    }
+
+    /// Every process id, zombies included, in order.
+    pub fn pids(&self) -> Vec<i32> {
+        self.inner.lock().unwrap().procs.keys().copied().collect()
+    }
+
+    /// The live threads of process `pid`: (tid, control), by tid.
+    pub fn tasks(&self, pid: i32) -> Vec<(i32, Arc<Control>)> {
+        let p = self.inner.lock().unwrap();
+        p.threads
+            .iter()
+            .filter(|(_, (tgid, _))| *tgid == pid)
+            .map(|(&tid, (_, c))| (tid, c.clone()))
+            .collect()
+    }
+
+    /// Every live thread's control, and the id handed out last.
+    pub fn all_threads(&self) -> (Vec<Arc<Control>>, i32) {
+        let p = self.inner.lock().unwrap();
+        let last = if p.next <= 2 { 1 } else { p.next - 1 };
+        (p.threads.values().map(|(_, c)| c.clone()).collect(), last)
     }
 
     /// The control of running process `pid`.

@@ -154,6 +154,8 @@ pub struct Inherit {
     /// The executable's path and the argv (NUL-terminated strings) of the
     /// process image (/proc/self/exe, /proc/self/cmdline).
     pub exe: (Vec<u8>, Vec<u8>),
+    /// Where the process image's parts lie.
+    pub layout: crate::sentry::loader::Layout,
     pub regs: Regs,
     pub ns: Arc<PidNs>,
     /// Parent pid (0 for a container's first process).
@@ -204,6 +206,8 @@ pub struct Task {
     pub real_timer: super::itimer::RealTimer,
     /// The executable's path and NUL-terminated argv of the image.
     pub exe: (Vec<u8>, Vec<u8>),
+    /// Where the process image's parts lie (/proc/[pid]/stat).
+    pub layout: crate::sentry::loader::Layout,
     /// Set in a vfork child: told when it execs or exits.
     pub vfork_done: Option<mpsc::Sender<()>>,
     ctx: Box<dyn crate::sentry::platform::Context>,
@@ -233,6 +237,13 @@ pub struct Share {
 
 /// Root, working directory and umask shared by tasks made with CLONE_FS.
 pub struct FsShare(Mutex<(Arc<Node>, Arc<Node>, u32)>);
+
+impl FsShare {
+    /// The shared root, working directory and umask now.
+    pub fn get(&self) -> (Arc<Node>, Arc<Node>, u32) {
+        self.0.lock().unwrap().clone()
+    }
+}
 
 impl Task {
     /// The shared root/cwd/umask, made on first use from this task's.
@@ -354,6 +365,7 @@ impl Task {
                     .map_err(SpawnError::Errno)?;
                 group.add(control.clone());
                 *group.cmdline.lock().unwrap() = inh.exe.1.clone();
+                k.stats.forks.fetch_add(1, Ordering::Relaxed);
                 (pid, pid, control)
             }
         };
@@ -389,6 +401,7 @@ impl Task {
             exit: None,
             comm: inh.comm,
             exe: inh.exe,
+            layout: inh.layout,
             vfork_done: None,
             real_timer,
             ctx,
@@ -412,6 +425,7 @@ impl Task {
             rlimits: self.rlimits,
             comm: self.comm,
             exe: self.exe.clone(),
+            layout: self.layout,
             regs,
             ns: self.ns.clone(),
             parent: self.pid,
@@ -506,6 +520,7 @@ impl Task {
     /// it a zombie.
     pub fn run_to_exit(&mut self) -> Exit {
         super::signal::set_current(self.control.clone());
+        self.publish();
         let exit = match self.run() {
             Ok(e) => e,
             Err(e) => {
@@ -525,12 +540,20 @@ impl Task {
         if matches!(exit, Exit::Signal(_)) && !self.control.silenced.load(Ordering::SeqCst) {
             group.exit_all(exit);
         }
+        // /proc lets go of the memory and descriptors first (the futex
+        // code counts who shares the memory), and a thread leaves its
+        // process's task list before pthread_join can return.
+        self.control.view.end();
+        let left = group.remove(&self.control);
+        if left > 0 {
+            let next = group.threads().into_iter().next();
+            self.ns.thread_exit(self.tid, self.pid, next);
+        }
         super::futex::thread_exit(self);
         // Closing our descriptors now (not when the zombie is reaped) is
         // what lets pipe readers see end of file.
         self.fds = FdTable::default();
         self.vfork_done.take();
-        let left = group.remove(&self.control);
         if left == 0 {
             // The process's record locks go with its last thread, and
             // its SEM_UNDO adjustments are applied.
@@ -547,8 +570,6 @@ impl Task {
             if self.tid == self.pid {
                 group.leader_exited(exit);
             }
-            let next = group.threads().into_iter().next();
-            self.ns.thread_exit(self.tid, self.pid, next);
             return exit;
         }
         let status = group.status(exit);
@@ -600,6 +621,7 @@ impl Task {
             self.ns
                 .become_leader(self.tid, self.pid, self.control.clone());
             self.tid = self.pid;
+            self.publish();
         }
         Ok(())
     }
@@ -651,7 +673,10 @@ impl Task {
             }
             let entered = std::time::Instant::now();
             let widened = self.mm.widened();
+            self.control.view.set_in_guest(true);
+            self.k.stats.switches.fetch_add(1, Ordering::Relaxed);
             let switched = self.ctx.switch(self.mm.space(), &mut self.regs);
+            self.control.view.set_in_guest(false);
             self.k.pause.leave_guest();
             self.k.cpu_gate.leave(cpu);
             let event = switched?;
@@ -796,6 +821,7 @@ impl Task {
         self.end_other_threads()?;
         self.control.group.timers.lock().unwrap().clear();
         self.mm = Mm::new(mm);
+        self.layout = loaded.layout;
         let exe_path = resolve(&self.fs, &self.root, &self.cwd, path, Follow::Yes)
             .map(|n| self.fs.path_of(&n))
             .unwrap_or_else(|_| path.to_vec());

@@ -32,6 +32,24 @@ pub type Opener<'a> = &'a dyn Fn(&[u8]) -> SysResult<Arc<dyn FileOps>>;
 pub struct Loaded {
     pub entry: u64,
     pub sp: u64,
+    pub layout: Layout,
+}
+
+/// Where the parts of a process image lie (/proc/[pid]/stat's addresses,
+/// and where /proc/[pid]/environ is read from).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    /// The initial stack pointer (at argc).
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
 }
 
 /// The program to run and its arguments, after `#!` resolution.
@@ -90,8 +108,40 @@ pub fn load(
         execfn: path.to_vec(),
         vdso,
     };
-    let sp = stack::build(mm, &prog.argv, envp, &aux)?;
-    Ok(Loaded { entry, sp })
+    let (sp, strings) = stack::build(mm, &prog.argv, envp, &aux)?;
+    let mut layout = image_layout(&phdrs, bias);
+    layout.start_brk = end;
+    layout.start_stack = sp;
+    [
+        layout.arg_start,
+        layout.arg_end,
+        layout.env_start,
+        layout.env_end,
+    ] = strings;
+    Ok(Loaded { entry, sp, layout })
+}
+
+/// The code and data ranges of the main program: its executable and its
+/// writable loaded segments.
+fn image_layout(phdrs: &[Phdr], bias: u64) -> Layout {
+    let mut l = Layout {
+        start_code: u64::MAX,
+        start_data: u64::MAX,
+        ..Layout::default()
+    };
+    for p in phdrs.iter().filter(|p| p.kind == PT_LOAD) {
+        let (start, end) = (p.vaddr + bias, p.vaddr + bias + p.filesz);
+        if p.flags & PF_X != 0 {
+            l.start_code = l.start_code.min(page_down(start));
+            l.end_code = l.end_code.max(end);
+        } else if p.flags & PF_W != 0 {
+            l.start_data = l.start_data.min(start);
+            l.end_data = l.end_data.max(end);
+        }
+    }
+    l.start_code = l.start_code.min(l.end_code);
+    l.start_data = l.start_data.min(l.end_data);
+    l
 }
 
 /// Follows `#!` lines: the interpreter becomes the program, with the

@@ -45,13 +45,15 @@ pub struct AuxInfo {
     pub vdso: Option<u64>,
 }
 
-/// Maps the stack and writes the initial frame; returns the stack pointer.
+/// Maps the stack and writes the initial frame; returns the stack pointer
+/// and where the argument and environment strings lie (arg_start,
+/// arg_end, env_start, env_end).
 pub fn build(
     mm: &mut MemoryManager,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     aux: &AuxInfo,
-) -> SysResult<u64> {
+) -> SysResult<(u64, [u64; 4])> {
     let top = USER_TOP;
     let rw = Prot {
         read: true,
@@ -77,6 +79,7 @@ pub fn build(
     };
     let with_nul = |s: &[u8]| [s, b"\0"].concat();
     let execfn = push_bytes(mm, &with_nul(&aux.execfn))?;
+    let env_end = execfn;
     let mut env_ptrs = vec![];
     for e in envp.iter().rev() {
         env_ptrs.push(push_bytes(mm, &with_nul(e))?);
@@ -87,6 +90,9 @@ pub fn build(
         arg_ptrs.push(push_bytes(mm, &with_nul(a))?);
     }
     arg_ptrs.reverse();
+    let env_start = env_ptrs.first().copied().unwrap_or(env_end);
+    let arg_start = arg_ptrs.first().copied().unwrap_or(env_start);
+    let strings = [arg_start, env_start, env_start, env_end];
     let platform = push_bytes(mm, b"x86_64\0")?;
     let mut random = [0u8; 16];
     getrandom(&mut random);
@@ -127,7 +133,7 @@ pub fn build(
     sp &= !15;
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     mm.copy_out(sp, &bytes)?;
-    Ok(sp)
+    Ok((sp, strings))
 }
 
 fn getrandom(buf: &mut [u8]) {

@@ -58,6 +58,12 @@ impl Mm {
         mm
     }
 
+    /// The memory manager, locked as it is (no shrinks applied): for
+    /// other tasks that only read it (/proc/[pid]).
+    pub fn inspect(&self) -> MutexGuard<'_, MemoryManager> {
+        self.inner.lock().unwrap()
+    }
+
     /// Applies the shrinks of shared objects this memory maps, if any:
     /// called before returning to guest code.
     pub fn settle(&self) {

@@ -172,6 +172,30 @@ impl MemoryManager {
         self.pages.len() as u64
     }
 
+    /// Pages with a frame in [start, end).
+    pub fn resident_between(&self, start: u64, end: u64) -> u64 {
+        self.pages.range(start..end).count() as u64
+    }
+
+    /// Copies what is populated of guest memory at `addr` into `buf`,
+    /// stopping at the first page without a frame; returns the bytes
+    /// copied. For other tasks reading this memory (/proc/[pid]/environ),
+    /// which must not fault pages in.
+    pub fn peek(&self, addr: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr + done as u64;
+            let Some(p) = self.pages.get(&page_down(a)) else {
+                break;
+            };
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
+            self.mem
+                .read(p.frame + a % PAGE_SIZE, &mut buf[done..done + n]);
+            done += n;
+        }
+        done
+    }
+
     pub fn memory(&self) -> &Arc<GuestMemory> {
         &self.mem
     }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use super::splice::At;
 use crate::abi::types::{Stat, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::procfs;
 use crate::sentry::kernel::signal::current_interrupted;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::dev::{self, Synth};
 use crate::sentry::vfs::inotify;
 use crate::sentry::vfs::opath::PathFile;
 use crate::sentry::vfs::pipe::new_pipe;
+use crate::sentry::vfs::proc::{self, PidEntry, ProcNode};
 use crate::sentry::vfs::tmpfs::{FifoFile, TmpFile};
 use crate::sentry::vfs::{
     resolve, resolve_parent, resolve_with, BindFile, DirFile, Follow, HostFile, Node, OpenFile,
@@ -67,14 +69,13 @@ pub(super) fn lookup_at(
     if follow == Follow::No {
         return Ok(node);
     }
-    // Magic links end at what they stand for: /proc/self/fd/N at the
-    // descriptor's dentry (chmod through it), /proc/self/cwd at the cwd.
+    // /dev/fd/N ends at the descriptor's dentry (chmod through it);
+    // /proc's magic links were followed by the walk.
     Ok(match node.synth {
         Some(Synth::Fd(n)) => match t.fds.get(n) {
             Ok(file) => file.ops.node().cloned().unwrap_or(node),
             Err(_) => return Err(Errno::ENOENT),
         },
-        Some(Synth::ProcCwd) => t.cwd.clone(),
         _ => node,
     })
 }
@@ -101,16 +102,16 @@ fn open_synth(
     Ok(Some(match node.synth {
         // /dev/fd/N: the process's own descriptor (shared, like dup).
         Some(Synth::Fd(n)) => return t.fds.get(n).map(Some).map_err(|_| Errno::ENOENT),
-        Some(Synth::ProcFile(kind)) if !writes => {
-            let bytes = crate::sentry::kernel::procfs::contents(t, kind);
-            OpenFile::new(dev::Generated::new(bytes), libc::O_RDONLY as u32)
-        }
-        Some(Synth::ProcFile(_)) => return Err(Errno::EACCES),
-        Some(Synth::ProcExe) => {
-            let file = t.open_executable(&t.exe.0.clone())?;
-            OpenFile::new(file, libc::O_RDONLY as u32)
-        }
-        Some(Synth::ProcCwd) => open_node(t, t.cwd.clone(), flags)?,
+        Some(Synth::Proc(p)) => return open_proc(t, node, p, flags),
+        // sysfs is mounted read-only.
+        Some(Synth::Sys(_)) if writes => return Err(Errno::EROFS),
+        Some(Synth::Sys(s)) => match s.contents() {
+            Some(bytes) => OpenFile::new(
+                proc::Generated::new(bytes, node.clone()),
+                libc::O_RDONLY as u32,
+            ),
+            None => return Ok(None),
+        },
         Some(Synth::FdDir) => {
             let fds = t.fds.open_fds().into_iter().map(|fd| {
                 (
@@ -124,6 +125,42 @@ fn open_synth(
         }
         _ => return Ok(None),
     }))
+}
+
+/// Opens a file of /proc: generated files (writing them needs write
+/// permission and then fails, as Linux's have no write method), the
+/// descriptor behind a /proc/[pid]/fd/N without a dentry, and a
+/// process's descriptor listings (EACCES without access to it). None for
+/// what opens the ordinary way (directories).
+fn open_proc(
+    t: &Task,
+    node: &Arc<Node>,
+    p: ProcNode,
+    flags: u64,
+) -> SysResult<Option<Arc<OpenFile>>> {
+    let acc = flags as u32 & libc::O_ACCMODE as u32;
+    let bytes = match p {
+        ProcNode::File(_) | ProcNode::Pid(_, PidEntry::File(_) | PidEntry::Fdinfo(_))
+            if acc != libc::O_RDONLY as u32 && !permitted(t, &node.current_stat(), 2) =>
+        {
+            return Err(Errno::EACCES)
+        }
+        ProcNode::File(kind) => procfs::contents(t, kind),
+        ProcNode::Pid(r, PidEntry::File(f)) => procfs::pid_contents(t, &procfs::target(r)?, f)?,
+        ProcNode::Pid(r, PidEntry::Fdinfo(n)) => procfs::fdinfo(&procfs::target(r)?, n)?,
+        ProcNode::Pid(r, PidEntry::Fd(n)) => {
+            let target = procfs::target(r)?;
+            target.check_access()?;
+            return target.file(n).map(Some);
+        }
+        ProcNode::Pid(r, PidEntry::FdDir | PidEntry::FdinfoDir) => {
+            procfs::target(r)?.check_access()?;
+            return Ok(None);
+        }
+        _ => return Ok(None),
+    };
+    let file = proc::Generated::new(bytes, node.clone());
+    Ok(Some(OpenFile::new(file, acc)))
 }
 
 /// Opens `node` as a new file description. Writing (or truncating) a
@@ -662,9 +699,7 @@ pub fn sys_readlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let path = path_arg(t, a[1])?;
     let node = lookup_at(t, fd_arg(a[0]), &path, Follow::No)?;
     let target = match node.synth {
-        Some(Synth::ProcExe) => t.exe.0.clone(),
-        Some(Synth::ProcCwd) => t.fs.path_of(&t.cwd),
-        Some(Synth::Fd(n)) => fd_target(t, n)?,
+        Some(Synth::Fd(n)) => procfs::describe(&t.fs, &t.fds.get(n).map_err(|_| Errno::ENOENT)?)?,
         _ => t.fs.readlink(&node)?,
     };
     let n = target.len().min(a[3] as usize);
@@ -1139,25 +1174,4 @@ pub fn sys_close_range(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         super::lock::closed(t, &file);
     }
     Ok(0)
-}
-
-/// What /proc/self/fd/N (and /dev/fd/N) shows as its target.
-fn fd_target(t: &Task, fd: i32) -> SysResult<Vec<u8>> {
-    let file = t.fds.get(fd).map_err(|_| Errno::ENOENT)?;
-    if let Some(target) = file.ops.fd_target() {
-        return Ok(target);
-    }
-    if let Some(node) = file.ops.node() {
-        return Ok(t.fs.path_of(node));
-    }
-    let st = file.ops.stat()?;
-    Ok(match st.mode & S_IFMT {
-        crate::abi::types::S_IFIFO if file.ops.pipe().is_some() => {
-            format!("pipe:[{}]", st.ino).into_bytes()
-        }
-        crate::abi::types::S_IFCHR | crate::abi::types::S_IFIFO => {
-            format!("/dev/fd/{fd}").into_bytes()
-        }
-        _ => format!("anon_inode:[{}]", st.ino).into_bytes(),
-    })
 }

@@ -301,6 +301,9 @@ pub fn dispatch(t: &mut Task) {
         None => Err(t.unimplemented(n)),
     };
     t.fs_push();
+    if crate::sentry::kernel::view::changes_view(n) {
+        t.publish();
+    }
     if let Some(call) = shown {
         strace::exit(t, call, &res);
     }

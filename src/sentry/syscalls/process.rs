@@ -224,7 +224,9 @@ pub fn sys_sysinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     b[0..8].copy_from_slice(&t.k.boot.elapsed().as_secs().to_le_bytes());
     b[32..40].copy_from_slice(&total.to_le_bytes());
     b[40..48].copy_from_slice(&free.to_le_bytes());
-    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    // procs: the threads of the caller's namespace, as /proc/loadavg counts.
+    let procs = t.ns.all_threads().0.len().min(u16::MAX as usize) as u16;
+    b[80..82].copy_from_slice(&procs.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
     t.mm.copy_out(a[0], &b).map(|_| 0)
 }

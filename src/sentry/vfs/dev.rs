@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use super::file::FileOps;
-use crate::abi::types::{Stat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
+use super::proc::ProcNode;
+use crate::abi::types::{Stat, S_IFCHR, S_IFDIR, S_IFLNK};
 use crate::abi::{Errno, SysResult};
 
 /// A synthetic file of the sentry's own.
@@ -21,15 +22,10 @@ pub enum Synth {
     FdLink(i32),
     FdDir,
     Fd(i32),
-    /// /proc, and /proc/self (the calling process).
-    ProcDir,
-    ProcSelf,
-    /// A generated read-only file of /proc.
-    ProcFile(ProcKind),
-    /// /proc/self/exe and /proc/self/cwd: magic links to the caller's
-    /// executable and working directory.
-    ProcExe,
-    ProcCwd,
+    /// A file or directory of /proc (`proc.rs`).
+    Proc(ProcNode),
+    /// A file or directory of /sys (`sysfs.rs`).
+    Sys(super::sysfs::SysNode),
     /// /dev/ptmx and /dev/pts/ptmx: opening one makes a new pty master.
     Ptmx,
     /// /dev/pts, the root of the container's devpts mount.
@@ -39,48 +35,6 @@ pub enum Synth {
     /// /dev/tty: the opener's controlling terminal.
     Tty,
 }
-
-/// The generated files of /proc.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProcKind {
-    Cpuinfo,
-    Meminfo,
-    Uptime,
-    Loadavg,
-    Version,
-    Filesystems,
-    Mounts,
-    Mountinfo,
-    Cmdline,
-    Comm,
-    Maps,
-    Status,
-}
-
-/// Entries of /proc.
-pub const PROC_ENTRIES: &[(&str, Synth)] = &[
-    ("cpuinfo", Synth::ProcFile(ProcKind::Cpuinfo)),
-    ("filesystems", Synth::ProcFile(ProcKind::Filesystems)),
-    ("loadavg", Synth::ProcFile(ProcKind::Loadavg)),
-    ("meminfo", Synth::ProcFile(ProcKind::Meminfo)),
-    ("mounts", Synth::ProcFile(ProcKind::Mounts)),
-    ("self", Synth::ProcSelf),
-    ("uptime", Synth::ProcFile(ProcKind::Uptime)),
-    ("version", Synth::ProcFile(ProcKind::Version)),
-];
-
-/// Entries of /proc/self.
-pub const PROC_SELF_ENTRIES: &[(&str, Synth)] = &[
-    ("cmdline", Synth::ProcFile(ProcKind::Cmdline)),
-    ("comm", Synth::ProcFile(ProcKind::Comm)),
-    ("cwd", Synth::ProcCwd),
-    ("exe", Synth::ProcExe),
-    ("fd", Synth::FdDir),
-    ("maps", Synth::ProcFile(ProcKind::Maps)),
-    ("mountinfo", Synth::ProcFile(ProcKind::Mountinfo)),
-    ("mounts", Synth::ProcFile(ProcKind::Mounts)),
-    ("status", Synth::ProcFile(ProcKind::Status)),
-];
 
 /// A character device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,9 +77,8 @@ fn rdev(d: Device) -> u64 {
 pub fn stat_of(s: Synth, ino: u64) -> Stat {
     let (mode, rdev, size) = match s {
         Synth::DevDir | Synth::FdDir => (S_IFDIR | 0o755, 0, 0),
-        Synth::ProcDir | Synth::ProcSelf => (S_IFDIR | 0o555, 0, 0),
-        Synth::ProcFile(_) => (S_IFREG | 0o444, 0, 0),
-        Synth::ProcExe | Synth::ProcCwd => (S_IFLNK | 0o777, 0, 0),
+        Synth::Proc(p) => (super::proc::mode_of(p), 0, 0),
+        Synth::Sys(s) => (s.mode(), 0, 0),
         Synth::Device(d) => (S_IFCHR | 0o666, rdev(d), 0),
         Synth::FdLink(n) => (S_IFLNK | 0o777, 0, format!("fd/{n}").len() as i64),
         Synth::Fd(_) => (S_IFLNK | 0o700, 0, 0),
@@ -191,36 +144,6 @@ impl FileOps for Device {
 /// The open file of a device.
 pub fn open_device(d: Device) -> Arc<dyn FileOps> {
     Arc::new(d)
-}
-
-/// A file whose bytes were generated when it was opened (/proc).
-pub struct Generated {
-    bytes: Vec<u8>,
-}
-
-impl Generated {
-    pub fn new(bytes: Vec<u8>) -> Arc<Generated> {
-        Arc::new(Generated { bytes })
-    }
-}
-
-impl FileOps for Generated {
-    fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
-        let start = (off as usize).min(self.bytes.len());
-        let n = buf.len().min(self.bytes.len() - start);
-        buf[..n].copy_from_slice(&self.bytes[start..start + n]);
-        Ok(n)
-    }
-
-    fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            dev: 4,
-            mode: S_IFREG | 0o444,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        })
-    }
 }
 
 #[cfg(test)]

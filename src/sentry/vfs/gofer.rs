@@ -26,8 +26,6 @@ fn synthetic_child(dir: &Node, name: &[u8]) -> Option<Synth> {
             .map(|(_, s)| *s)
     };
     match dir.synth? {
-        Synth::ProcDir => find(dev::PROC_ENTRIES),
-        Synth::ProcSelf => find(dev::PROC_SELF_ENTRIES),
         Synth::DevDir => find(dev::DEV_ENTRIES),
         Synth::FdDir => std::str::from_utf8(name)
             .ok()
@@ -134,6 +132,12 @@ impl GoferFs {
             // Ptys come and go: never cached.
             return self.pts.lookup(dir, name);
         }
+        if let Some(Synth::Proc(p)) = dir.synth {
+            return super::proc::lookup(dir, p, name);
+        }
+        if let Some(Synth::Sys(s)) = dir.synth {
+            return super::sysfs::lookup(dir, s, name);
+        }
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
         }
@@ -172,6 +176,9 @@ impl GoferFs {
         if !node.stat.is_symlink() {
             return Err(Errno::EINVAL);
         }
+        if let Some(Synth::Proc(p)) = node.synth {
+            return super::proc::readlink(p);
+        }
         if let Some(s) = node.synth {
             return dev::link_of(s).ok_or(Errno::EINVAL);
         }
@@ -206,9 +213,9 @@ impl GoferFs {
     pub fn readdir(&self, node: &Node) -> SysResult<Vec<Dirent>> {
         let mut out = match node.synth {
             Some(Synth::DevDir) => synth_entries(dev::DEV_ENTRIES, 0x1000),
-            Some(Synth::ProcDir) => synth_entries(dev::PROC_ENTRIES, 0x2000),
-            Some(Synth::ProcSelf) => synth_entries(dev::PROC_SELF_ENTRIES, 0x2000),
             Some(Synth::PtsDir) => self.pts.entries(),
+            Some(Synth::Proc(p)) => return super::proc::readdir(node, p),
+            Some(Synth::Sys(s)) => return Ok(super::sysfs::readdir(node, s)),
             _ if node.mount.is_bind() && node.has_lower() => return self.readdir_bind(node),
             _ => vec![],
         };

@@ -28,9 +28,11 @@ mod overlay;
 mod path;
 pub mod pipe;
 pub mod poll;
+pub mod proc;
 mod setup;
 pub mod signalfd;
 pub mod socket;
+pub mod sysfs;
 #[cfg(test)]
 mod tests;
 pub mod timerfd;

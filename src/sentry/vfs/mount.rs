@@ -53,6 +53,8 @@ pub enum FsKind {
     Proc,
     /// The container's devpts instance on /dev/pts.
     Devpts,
+    /// The sentry's /sys (read-only).
+    Sysfs,
     /// A host directory served by the gofer: every change goes to the
     /// host (`vfs/bind.rs`).
     Bind { readonly: bool },
@@ -133,6 +135,7 @@ impl Mount {
             FsKind::Dev => ("tmpfs", "dev"),
             FsKind::Proc => ("proc", "proc"),
             FsKind::Devpts => ("devpts", "devpts"),
+            FsKind::Sysfs => ("sysfs", "sysfs"),
             FsKind::Bind { .. } => ("9p", "bind"),
         }
     }
@@ -180,6 +183,7 @@ impl Mount {
             FsKind::Dev => "rw,nosuid,relatime,mode=755".into(),
             FsKind::Proc => "rw,nosuid,nodev,noexec,relatime".into(),
             FsKind::Devpts => "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666".into(),
+            FsKind::Sysfs => "ro,nosuid,nodev,noexec,relatime".into(),
             FsKind::Bind { readonly } => {
                 if readonly {
                     "ro,relatime".into()
@@ -197,13 +201,17 @@ impl Mount {
             FsKind::Tmpfs | FsKind::Dev => TMPFS_MAGIC,
             FsKind::Proc => PROC_SUPER_MAGIC,
             FsKind::Devpts => DEVPTS_SUPER_MAGIC,
+            FsKind::Sysfs => super::sysfs::SYSFS_MAGIC,
             FsKind::Bind { .. } => 0x0102_1997, // V9FS_MAGIC
         }
     }
 
     /// statfs(2) of this mount: blocks are its data budget.
     pub fn statfs(&self) -> crate::gofer::Statfs {
-        let limit = if matches!(self.kind, FsKind::Dev | FsKind::Proc | FsKind::Devpts) {
+        let limit = if matches!(
+            self.kind,
+            FsKind::Dev | FsKind::Proc | FsKind::Devpts | FsKind::Sysfs
+        ) {
             0
         } else {
             self.quota.limit()

@@ -148,10 +148,11 @@ impl Walker<'_> {
             }
             // /dev/fd/N is a magic link: following it ends at the node itself,
             // which opens the process's descriptor N.
-            let magic = matches!(
-                next.synth,
-                Some(Synth::Fd(_) | Synth::ProcExe | Synth::ProcCwd)
-            );
+            let magic = match next.synth {
+                Some(Synth::Fd(_)) => true,
+                Some(Synth::Proc(p)) => super::proc::is_magic(p),
+                _ => false,
+            };
             let follows = !last || follow == Follow::Yes || trailing_slash;
             if magic && follows && rules.no_magiclinks {
                 return Err(Errno::ELOOP);
@@ -163,6 +164,10 @@ impl Walker<'_> {
                 *budget -= 1;
                 let target = fs.readlink(&next)?;
                 cur = self.walk(&cur, &target, Follow::Yes, budget)?;
+            } else if let (true, Some(Synth::Proc(p))) = (magic && follows, next.synth) {
+                // /proc/[pid]/{cwd,root,exe,fd/N} end at what they stand
+                // for; a descriptor without a dentry (a pipe) at the link.
+                cur = super::proc::follow(p)?.unwrap_or(next);
             } else {
                 cur = next;
             }

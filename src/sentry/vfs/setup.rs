@@ -1,4 +1,4 @@
-//! Building a container's tree at boot: the sentry's /dev and /proc,
+//! Building a container's tree at boot: the sentry's /dev, /proc and /sys,
 //! the tmpfs mounts (/tmp, /dev/shm and the pod's; bind mounts are in
 //! `bind.rs`), and the /etc files a
 //! container expects when the image has none (hosts, hostname,
@@ -11,6 +11,7 @@ use super::gofer::GoferFs;
 use super::mount::{FsKind, Mount};
 use super::node::Node;
 use super::path::{resolve, resolve_parent, Follow};
+use super::proc::ProcNode;
 use super::tmpfs::TmpInode;
 use crate::abi::{Errno, SysResult};
 
@@ -21,10 +22,16 @@ impl GoferFs {
     /// Mounts /dev, /proc, /tmp (`tmp_limit` bytes) and /dev/shm.
     pub fn mount_standard(&self, tmp_limit: u64) -> SysResult<()> {
         self.mount_synth(b"dev", Synth::DevDir, FsKind::Dev);
-        self.mount_synth(b"proc", Synth::ProcDir, FsKind::Proc);
+        self.mount_synth(b"proc", Synth::Proc(ProcNode::Dir), FsKind::Proc);
         self.mount_devpts()?;
         self.mount_tmpfs(b"/tmp", tmp_limit)?;
         self.mount_tmpfs(b"/dev/shm", SHM_LIMIT)
+    }
+
+    /// Mounts the sentry's sysfs on /sys (read-only), showing `cpus` CPUs.
+    pub fn mount_sysfs(&self, cpus: usize) {
+        let root = super::sysfs::SysNode::root(cpus);
+        self.mount_synth(b"sys", Synth::Sys(root), FsKind::Sysfs);
     }
 
     /// Mounts one of the sentry's own directories on `/name`.
