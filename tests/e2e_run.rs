@@ -272,6 +272,7 @@ fn run_testprogs_match_their_native_runs() {
         "vecio",
         "sysvipc",
         "growsdown",
+        "killperm",
     ] {
         let want = native(&img, prog, &[]);
         each_platform(|p| {

@@ -92,13 +92,43 @@ pub fn sys_kill(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
+    // Only the processes the caller may signal; none of them: EPERM,
+    // except for -1, which Linux reports as done all the same.
+    let allowed: Vec<_> = targets
+        .into_iter()
+        .filter(|(p, c)| may_signal(t, *p, c, sig))
+        .collect();
+    if allowed.is_empty() && pid != -1 {
+        return Err(Errno::EPERM);
+    }
     if sig != 0 {
         let info = SigInfo::from_process(sig, SI_USER, t.pid, t.creds.uid);
-        for (_, c) in targets {
+        for (_, c) in allowed {
             kernel_signal::send_info(&c, info);
         }
     }
     Ok(0)
+}
+
+/// Whether the caller may send `sig` to process `pid` (kill(2)'s rule):
+/// CAP_KILL, or its real or effective uid is the target's real or saved
+/// uid; SIGCONT also within the caller's session.
+fn may_signal(
+    t: &Task,
+    pid: i32,
+    target: &crate::sentry::kernel::process::Control,
+    sig: i32,
+) -> bool {
+    const CAP_KILL: u32 = 5;
+    if t.creds.has_cap(CAP_KILL) {
+        return true;
+    }
+    let theirs = target.view.get().creds;
+    let ours = [t.creds.uid, t.creds.euid];
+    if ours.contains(&theirs.uid) || ours.contains(&theirs.suid) {
+        return true;
+    }
+    sig == libc::SIGCONT && t.ns.sid(pid).ok() == t.ns.sid(t.pid).ok()
 }
 
 /// Sends `sig` to thread `tid`, which must belong to process `tgid` when
@@ -111,6 +141,9 @@ fn kill_thread(t: &mut Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult
     let (owner, control) = t.ns.thread(tid).ok_or(Errno::ESRCH)?;
     if tgid.is_some_and(|g| g != owner) {
         return Err(Errno::ESRCH);
+    }
+    if !may_signal(t, owner, &control, sig) {
+        return Err(Errno::EPERM);
     }
     if sig != 0 {
         let info = SigInfo::from_process(sig, SI_TKILL, t.pid, t.creds.uid);
@@ -136,6 +169,9 @@ fn queued_info(t: &mut Task, sig: i32, addr: u64, to_self: bool) -> SysResult<Si
 pub fn sys_rt_sigqueueinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let sig = check_sig(a[1])?;
     let target = t.ns.control(a[0] as i32).ok_or(Errno::ESRCH)?;
+    if !may_signal(t, a[0] as i32, &target, sig) {
+        return Err(Errno::EPERM);
+    }
     let info = queued_info(t, sig, a[2], a[0] as i32 == t.pid)?;
     if sig != 0 && !kernel_signal::send_info(&target, info) {
         return Err(Errno::EAGAIN);
@@ -153,6 +189,9 @@ pub fn sys_rt_tgsigqueueinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (owner, target) = t.ns.thread(tid).ok_or(Errno::ESRCH)?;
     if owner != tgid {
         return Err(Errno::ESRCH);
+    }
+    if !may_signal(t, owner, &target, sig) {
+        return Err(Errno::EPERM);
     }
     let info = queued_info(t, sig, a[3], tgid == t.pid)?;
     if sig != 0 && !kernel_signal::send_thread(&target, info) {
