@@ -148,6 +148,25 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 }
 
 #[test]
+fn run_containers_of_a_pod_share_their_hostname() {
+    let dir = TempDir::new("uts");
+    let pod = dir.0.join("pod.json");
+    let json = format!(
+        r#"{{"containers": {{
+            "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "hostname renamed; sleep 0.6"]}},
+            "b": {{"image": {bb:?}, "after": ["a"], "command": ["/bin/sh", "-c", "sleep 0.3; hostname; cat /proc/sys/kernel/hostname; uname -n"]}}}}}}"#,
+        bb = image("busybox"),
+    );
+    std::fs::write(&pod, json).unwrap();
+    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "[b] renamed\n[b] renamed\n[b] renamed\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn run_containers_of_a_pod_share_system_v_ipc() {
     let dir = TempDir::new("ipc");
     let pod = dir.0.join("pod.json");

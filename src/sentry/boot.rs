@@ -474,7 +474,7 @@ pub(super) fn start(task: &mut Task, c: &ContainerSpec) -> Result<(), StartError
         envp.push(format!("PATH={DEFAULT_PATH}").into_bytes());
     }
     if !c.env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        envp.push(format!("HOSTNAME={}", task.k.hostname).into_bytes());
+        envp.push(format!("HOSTNAME={}", task.k.hostname()).into_bytes());
     }
     if c.init {
         // Check the command here, where the error can name it, then let

@@ -20,7 +20,9 @@ pub struct Kernel {
     pub memory: Arc<GuestMemory>,
     /// Print every guest syscall (`--strace`).
     pub strace: bool,
-    pub hostname: String,
+    /// The UTS names (hostname, domainname), shared by the pod's
+    /// containers: sethostname in one is seen by all.
+    uts: Mutex<(String, String)>,
     pub boot: Instant,
     /// The vDSO every exec maps (None if it could not be set up).
     pub vdso: Option<Vdso>,
@@ -63,7 +65,7 @@ impl Kernel {
             platform,
             memory,
             strace,
-            hostname,
+            uts: Mutex::new((hostname, "(none)".to_string())),
             boot: Instant::now(),
             vdso,
             pause: pause::PauseGate::default(),
@@ -83,6 +85,24 @@ impl Kernel {
 
     /// Records that the guest called unimplemented syscall `nr`; true the
     /// first time (the caller logs it then).
+    pub fn hostname(&self) -> String {
+        self.uts.lock().unwrap().0.clone()
+    }
+
+    pub fn domainname(&self) -> String {
+        self.uts.lock().unwrap().1.clone()
+    }
+
+    /// sethostname (`domain` false) or setdomainname.
+    pub fn set_uts(&self, domain: bool, name: String) {
+        let mut uts = self.uts.lock().unwrap();
+        if domain {
+            uts.1 = name;
+        } else {
+            uts.0 = name;
+        }
+    }
+
     pub fn first_unimplemented(&self, nr: u64) -> bool {
         self.unimplemented.lock().unwrap().insert(nr)
     }

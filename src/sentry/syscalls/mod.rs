@@ -156,6 +156,8 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::MSGSND => e(ipc::sys_msgsnd, "ixuo"),
         nr::MSGRCV => e(ipc::sys_msgrcv, "ixuio"),
         nr::MSGCTL => e(ipc::sys_msgctl, "iix"),
+        nr::SETHOSTNAME => e(process::sys_sethostname, "bu"),
+        nr::SETDOMAINNAME => e(process::sys_setdomainname, "bu"),
         nr::SOCKET => e(socket::sys_socket, "ixi"),
         nr::SOCKETPAIR => e(socket::sys_socketpair, "ixix"),
         nr::BIND => e(socket::sys_bind, "fxu"),

@@ -86,16 +86,47 @@ fn utsname_field(s: &str) -> [u8; 65] {
 
 /// Implements uname(2).
 pub fn sys_uname(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    let (host, domain) = (t.k.hostname(), t.k.domainname());
     let fields = [
         "Linux",
-        t.k.hostname.as_str(),
+        host.as_str(),
         RELEASE,
         "#1 SMP PREEMPT_DYNAMIC sandboxd",
         "x86_64",
-        "(none)",
+        domain.as_str(),
     ];
     let buf: Vec<u8> = fields.iter().flat_map(|f| utsname_field(f)).collect();
     t.mm.copy_out(a[0], &buf).map(|_| 0)
+}
+
+/// Implements sethostname(2) and, with `domain`, setdomainname(2): the
+/// pod's UTS names, seen by all its containers. CAP_SYS_ADMIN is needed.
+fn set_uts(t: &mut Task, a: [u64; 6], domain: bool) -> SysResult<u64> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    let len = a[1] as i64;
+    if !(0..=64).contains(&len) {
+        return Err(Errno::EINVAL);
+    }
+    if !t.creds.has_cap(CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    let mut name = vec![0u8; len as usize];
+    t.mm.copy_in(a[0], &mut name)?;
+    // Linux keeps the bytes as given, up to a NUL.
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = String::from_utf8_lossy(&name[..end]).into_owned();
+    t.k.set_uts(domain, name);
+    Ok(0)
+}
+
+/// Implements sethostname(2).
+pub fn sys_sethostname(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    set_uts(t, a, false)
+}
+
+/// Implements setdomainname(2).
+pub fn sys_setdomainname(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    set_uts(t, a, true)
 }
 
 /// Implements umask(2).

@@ -38,8 +38,8 @@ pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
                 .to_vec()
         }
         ProcKind::Mounts => t.fs.mounts_text(),
-        ProcKind::Hostname => line(t.k.hostname.clone()),
-        ProcKind::Domainname => line("(none)".into()),
+        ProcKind::Hostname => line(t.k.hostname()),
+        ProcKind::Domainname => line(t.k.domainname()),
         ProcKind::Osrelease => line(RELEASE.into()),
         ProcKind::Ostype => line("Linux".into()),
         ProcKind::PidMax => line(PID_MAX.to_string()),
