@@ -236,6 +236,13 @@ fn map_segments(
 ) -> SysResult<u64> {
     // The file's page cache: every process running it shares its pages.
     let object = file.page_cache(mm.memory(), false).ok_or(Errno::EACCES)?;
+    // What /proc/[pid]/maps calls the file's segments.
+    let st = file.stat()?;
+    let name = Arc::new(crate::sentry::mm::MapName {
+        path: file.node().map(|n| n.path()).unwrap_or_default(),
+        dev: st.dev,
+        ino: st.ino,
+    });
     let mut top = 0;
     for p in phdrs.iter().filter(|p| p.kind == PT_LOAD && p.memsz > 0) {
         let start = page_down(p.vaddr + bias);
@@ -255,6 +262,7 @@ fn map_segments(
                 zero_from,
             };
             mm.map(start, file_map_end - start, prot, backing)?;
+            mm.name_range(start, file_map_end, &name);
         }
         if mem_end > file_map_end {
             mm.map(file_map_end, mem_end - file_map_end, prot, Backing::Anon)?;

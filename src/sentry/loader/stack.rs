@@ -68,6 +68,7 @@ pub fn build(
         backing: Backing::Anon,
         may_write: true,
         grows_down: true,
+        name: None,
     })?;
     mm.mmap_top = mm.mmap_top.min(top - STACK_SIZE - (256 << 20));
 

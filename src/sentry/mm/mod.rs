@@ -48,7 +48,7 @@ pub use fork::Snapshot;
 pub use handle::{FutexKey, Mm};
 pub use pagecache::{CacheSlot, FileSource};
 pub use shared::{Quota, SharedObject, PAST_END};
-pub use vma::{Backing, Vma};
+pub use vma::{Backing, MapName, Vma};
 
 use shared::Stale;
 
@@ -116,6 +116,8 @@ pub struct MapRequest {
     pub may_write: bool,
     /// MAP_GROWSDOWN: see [`Vma::grows_down`].
     pub grows_down: bool,
+    /// What /proc/[pid]/maps calls it (None: anonymous).
+    pub name: Option<Arc<MapName>>,
 }
 
 /// The memory of one guest process.
@@ -241,6 +243,7 @@ impl MemoryManager {
             backing,
             may_write: true,
             grows_down: false,
+            name: None,
         };
         self.insert(start, len, vma)
     }
@@ -258,6 +261,16 @@ impl MemoryManager {
         }
         self.vmas.insert(start, vma);
         Ok(())
+    }
+
+    /// Names the VMAs that lie within `[start, end)` (the loader's file
+    /// segments, mapped by `map`).
+    pub fn name_range(&mut self, start: u64, end: u64, name: &Arc<MapName>) {
+        for (_, v) in self.vmas.range_mut(start..end) {
+            if v.end <= end {
+                v.name = Some(name.clone());
+            }
+        }
     }
 
     /// mmap: maps `req` where its placement allows; returns the address.
@@ -287,6 +300,7 @@ impl MemoryManager {
             backing: req.backing,
             may_write: req.may_write,
             grows_down: req.grows_down,
+            name: req.name,
         };
         self.insert(start, len, vma)?;
         Ok(start)
@@ -382,6 +396,7 @@ impl MemoryManager {
             backing: vma.backing.advanced(old - start),
             may_write: vma.may_write,
             grows_down: vma.grows_down,
+            name: vma.name.clone(),
         };
         if old_len == 0 {
             return self.duplicate(moved_vma, new_len, may_move, fixed);

@@ -215,6 +215,7 @@ fn mprotect_write_on_a_read_only_shared_mapping_is_eacces() {
         backing: Backing::Shared { object, offset: 0 },
         may_write: false,
         grows_down: false,
+        name: None,
     };
     assert_eq!(mm.mmap(req), Ok(A));
     assert_eq!(mm.protect(A, PAGE_SIZE, RW), Err(Errno::EACCES));
@@ -232,6 +233,7 @@ fn mmap_fixed_noreplace_over_a_mapping_is_eexist() {
         backing: Backing::Anon,
         may_write: true,
         grows_down: false,
+        name: None,
     };
     assert_eq!(mm.mmap(req), Err(Errno::EEXIST));
 }
@@ -477,6 +479,7 @@ fn stack_at(mm: &mut MemoryManager, at: u64, pages: u64) {
         backing: Backing::Anon,
         may_write: true,
         grows_down: true,
+        name: None,
     };
     mm.mmap(req).unwrap();
 }

@@ -77,6 +77,15 @@ impl Backing {
     }
 }
 
+/// What /proc/[pid]/maps names a mapping by: the file's path (or a
+/// pseudo name such as "/memfd:x (deleted)"), device and inode.
+#[derive(Debug, Default)]
+pub struct MapName {
+    pub path: Vec<u8>,
+    pub dev: u64,
+    pub ino: u64,
+}
+
 /// One mapped range `[start, end)`; the start is the key in the VMA map.
 #[derive(Clone)]
 pub struct Vma {
@@ -89,6 +98,8 @@ pub struct Vma {
     /// MAP_GROWSDOWN (and the main thread's stack): a fault just below
     /// grows the VMA down (see `MemoryManager::grow_down`).
     pub grows_down: bool,
+    /// The file (or object) it maps, for /proc/[pid]/maps.
+    pub name: Option<Arc<MapName>>,
 }
 
 impl Vma {

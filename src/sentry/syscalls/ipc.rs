@@ -10,7 +10,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::ipc::*;
 use crate::sentry::kernel::Task;
 use crate::sentry::mm::memory::page_up;
-use crate::sentry::mm::{Backing, MapRequest, Placement, SharedObject};
+use crate::sentry::mm::{Backing, MapName, MapRequest, Placement, SharedObject};
 use crate::sentry::platform::Prot;
 use crate::sentry::vfs::poll::POLLIN;
 use crate::sentry::vfs::waitq::block_current;
@@ -191,6 +191,11 @@ pub fn sys_shmat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
                 },
                 may_write: !rdonly,
                 grows_down: false,
+                name: Some(Arc::new(MapName {
+                    path: format!("/SYSV{:08x} (deleted)", seg.perm().key).into_bytes(),
+                    dev: 0,
+                    ino: id as u64,
+                })),
             })
             .map_err(|e| if e == Errno::EEXIST { Errno::EINVAL } else { e })?;
     ipc().note_attached(&seg);

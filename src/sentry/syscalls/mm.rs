@@ -1,10 +1,12 @@
 //! Memory syscalls: mmap, munmap, mprotect, brk, madvise, mincore,
 //! mremap, msync.
 
+use std::sync::Arc;
+
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::Task;
 use crate::sentry::mm::memory::{page_up, PAGE_SIZE};
-use crate::sentry::mm::{Backing, MapRequest, Placement, SharedObject, USER_TOP};
+use crate::sentry::mm::{Backing, MapName, MapRequest, Placement, SharedObject, USER_TOP};
 use crate::sentry::platform::Prot;
 
 const MAP_SHARED: u64 = 0x01;
@@ -49,6 +51,17 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     } else {
         (Backing::Anon, true)
     };
+    let name = if !anon {
+        map_name(t, fd as i32)
+    } else if shared {
+        // Linux backs a shared anonymous mapping with a deleted /dev/zero.
+        Some(Arc::new(MapName {
+            path: b"/dev/zero (deleted)".to_vec(),
+            ..Default::default()
+        }))
+    } else {
+        None
+    };
     let placement = if flags & MAP_FIXED != 0 {
         Placement::Fixed(addr)
     } else if flags & MAP_FIXED_NOREPLACE != 0 {
@@ -66,7 +79,25 @@ pub fn sys_mmap(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         backing,
         may_write,
         grows_down,
+        name,
     })
+}
+
+/// What /proc/[pid]/maps names a mapping of file `fd` by: its path as
+/// the caller's container sees it (or its /proc fd text: "/memfd:x
+/// (deleted)"), device and inode.
+fn map_name(t: &Task, fd: i32) -> Option<Arc<MapName>> {
+    let file = t.fds.get(fd).ok()?;
+    let st = file.ops.stat().ok()?;
+    let path = match file.ops.node() {
+        Some(node) => t.fs.path_of(node),
+        None => file.ops.fd_target()?,
+    };
+    Some(Arc::new(MapName {
+        path,
+        dev: st.dev,
+        ino: st.ino,
+    }))
 }
 
 /// The backing of a mapping of file `fd` at `off`, and whether it may be

@@ -294,10 +294,18 @@ pub fn maps(target: &Target) -> Vec<u8> {
             Backing::Anon if start == mm.brk_start && mm.brk > start => (0, "[heap]"),
             Backing::Anon => (0, ""),
         };
+        let (path, dev, ino) = match &vma.name {
+            Some(n) => (String::from_utf8_lossy(&n.path).into_owned(), n.dev, n.ino),
+            None => (name.to_string(), 0, 0),
+        };
+        let name = path.as_str();
         let flag = |on: bool, c: char| if on { c } else { '-' };
         let shared = matches!(vma.backing, Backing::Shared { .. });
+        // The device as major:minor, from the kernel's encoding.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
         let line = format!(
-            "{start:08x}-{:08x} {}{}{}{} {offset:08x} 00:00 0",
+            "{start:08x}-{:08x} {}{}{}{} {offset:08x} {major:02x}:{minor:02x} {ino}",
             vma.end,
             flag(vma.prot.read, 'r'),
             flag(vma.prot.write, 'w'),
