@@ -93,3 +93,6 @@ for p in kvm ptrace; do
   printf '%-28s' "sandboxd --platform $p:"
   "$BIN" run --platform "$p" "$(pod createfiles /bin/files create /tmp 10000)" || echo "(failed)"
 done
+
+echo "== pod lifecycle"
+bench/lifecycle.sh
