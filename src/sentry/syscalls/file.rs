@@ -400,10 +400,64 @@ pub fn sys_close(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements read(2).
 pub fn sys_read(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
-    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
-    let n = file.read(&mut buf)?;
-    t.mm.copy_out(a[1], &buf[..n])?;
-    Ok(n as u64)
+    read_chunks(t, &file, a[1], a[2], |buf, _| file.read(buf))
+}
+
+/// Reads up to `len` bytes to guest address `addr` with `read` (given a
+/// buffer and the bytes done so far), CHUNK at a time: a file on storage
+/// gives all it has, as Linux does, a stream what one read gets. An error
+/// after some bytes ends the read with those.
+fn read_chunks(
+    t: &Task,
+    file: &OpenFile,
+    addr: u64,
+    len: u64,
+    mut read: impl FnMut(&mut [u8], u64) -> SysResult<usize>,
+) -> SysResult<u64> {
+    let mut buf = vec![0u8; (len as usize).min(CHUNK)];
+    let mut done = 0u64;
+    loop {
+        let want = ((len - done) as usize).min(CHUNK);
+        let n = match read(&mut buf[..want], done) {
+            Ok(n) => n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        t.mm.copy_out(addr + done, &buf[..n])?;
+        done += n as u64;
+        if n < want || done == len || !file.ops.seekable() {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Writes `len` bytes from guest address `addr` with `write` (given the
+/// bytes and the count done so far), CHUNK at a time for a file on
+/// storage; a stream takes one chunk per call.
+fn write_chunks(
+    t: &mut Task,
+    file: &OpenFile,
+    addr: u64,
+    len: u64,
+    mut write: impl FnMut(&mut Task, &[u8], u64) -> SysResult<u64>,
+) -> SysResult<u64> {
+    let mut buf = vec![0u8; (len as usize).min(CHUNK)];
+    let mut done = 0u64;
+    loop {
+        let want = ((len - done) as usize).min(CHUNK);
+        t.mm.copy_in(addr + done, &mut buf[..want])?;
+        let n = match write(t, &buf[..want], done) {
+            Ok(n) => n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += n;
+        if n < want as u64 || done == len || !file.ops.seekable() {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 /// Implements pread64(2).
@@ -412,10 +466,9 @@ pub fn sys_pread64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
-    let n = file.pread(&mut buf, a[3])?;
-    t.mm.copy_out(a[1], &buf[..n])?;
-    Ok(n as u64)
+    read_chunks(t, &file, a[1], a[2], |buf, done| {
+        file.pread(buf, a[3] + done)
+    })
 }
 
 /// Implements pwrite64(2).
@@ -424,17 +477,17 @@ pub fn sys_pwrite64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
-    t.mm.copy_in(a[1], &mut buf)?;
-    Ok(file.pwrite(&buf, a[3])? as u64)
+    write_chunks(t, &file, a[1], a[2], |_, buf, done| {
+        Ok(file.pwrite(buf, a[3] + done)? as u64)
+    })
 }
 
 /// Implements write(2).
 pub fn sys_write(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
-    let mut buf = vec![0u8; (a[2] as usize).min(CHUNK)];
-    t.mm.copy_in(a[1], &mut buf)?;
-    write_or_sigpipe(t, &file, &buf)
+    write_chunks(t, &file, a[1], a[2], |t, buf, _| {
+        write_or_sigpipe(t, &file, buf)
+    })
 }
 
 /// Writes, raising SIGPIPE on the writer when a pipe has no reader left.
