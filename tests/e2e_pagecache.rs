@@ -150,3 +150,27 @@ fn pagecache_pages_nobody_maps_give_way_before_an_oom_kill() {
         );
     });
 }
+
+/// /proc/meminfo reports the page cache: a dynamic program's libraries
+/// are Cached, counted as available, and `free` reads it.
+#[test]
+fn meminfo_reports_the_page_cache() {
+    each_platform(|p| {
+        let out = TestPod::new(&image("debian"), &["/bin/dash", "-c", "cat /proc/meminfo"])
+            .platform(p)
+            .run();
+        assert_eq!(out.status, 0, "{p}: {}", out.stderr);
+        let field = |k: &str| -> u64 {
+            let line = out.stdout.lines().find(|l| l.starts_with(k)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let (free, cached, available) =
+            (field("MemFree:"), field("Cached:"), field("MemAvailable:"));
+        assert!(
+            cached > 500,
+            "{p}: libc and dash are cached: {}",
+            out.stdout
+        );
+        assert_eq!(available, free + cached, "{p}: {}", out.stdout);
+    });
+}

@@ -52,6 +52,8 @@ pub trait Reclaim: Send + Sync {
     /// Frees what it can without losing data; returns the frames freed.
     /// Must not block on a lock its owner may hold while allocating.
     fn reclaim(&self) -> u64;
+    /// Frames it holds now (what /proc/meminfo calls Cached).
+    fn held(&self) -> u64;
 }
 
 /// The memfd that backs all guest memory of a sandbox.
@@ -154,14 +156,20 @@ impl GuestMemory {
         list.push(r);
     }
 
+    fn reclaimers(&self) -> Vec<Arc<dyn Reclaim>> {
+        let mut list = self.reclaimers.lock().unwrap();
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    }
+
     /// Asks every reclaimer to give frames back; returns how many it did.
     pub fn reclaim(&self) -> u64 {
-        let live: Vec<Arc<dyn Reclaim>> = {
-            let mut list = self.reclaimers.lock().unwrap();
-            list.retain(|w| w.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).collect()
-        };
-        live.iter().map(|r| r.reclaim()).sum()
+        self.reclaimers().iter().map(|r| r.reclaim()).sum()
+    }
+
+    /// Bytes the page caches hold (/proc/meminfo's Cached).
+    pub fn cached_bytes(&self) -> u64 {
+        self.reclaimers().iter().map(|r| r.held()).sum::<u64>() * PAGE_SIZE
     }
 
     /// Allocates one zeroed frame with a reference count of 1 and returns its

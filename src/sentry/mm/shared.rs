@@ -504,6 +504,13 @@ impl Reclaim for SharedObject {
             .retain(|index, &mut f| st.dirty.contains(index) || !self.mem.free_if_sole(f));
         (before - st.frames.len()) as u64
     }
+
+    fn held(&self) -> u64 {
+        match (&self.file, self.state.try_lock()) {
+            (Some(_), Ok(st)) => st.frames.len() as u64,
+            _ => 0,
+        }
+    }
 }
 
 impl Drop for SharedObject {

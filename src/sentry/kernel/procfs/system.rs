@@ -73,7 +73,24 @@ fn cpuinfo(n: usize) -> Vec<u8> {
 fn meminfo(t: &Task) -> Vec<u8> {
     let total = t.k.memory.size() / 1024;
     let free = total.saturating_sub(t.k.memory.used_bytes() / 1024);
-    format!("MemTotal:       {total:>8} kB\nMemFree:        {free:>8} kB\nMemAvailable:   {free:>8} kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n").into_bytes()
+    // Clean cached file pages give way under pressure: they count as
+    // available, as Linux estimates it.
+    let cached = t.k.memory.cached_bytes() / 1024;
+    let available = (free + cached).min(total);
+    let mut out = String::new();
+    for (k, v) in [
+        ("MemTotal", total),
+        ("MemFree", free),
+        ("MemAvailable", available),
+        ("Buffers", 0),
+        ("Cached", cached),
+        ("SwapCached", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+    ] {
+        out += &format!("{:<16}{v:>8} kB\n", format!("{k}:"));
+    }
+    out.into_bytes()
 }
 
 /// CPU time used so far by the processes of the caller's namespace, ns:
