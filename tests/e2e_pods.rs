@@ -489,18 +489,15 @@ fn run_shared_pid_namespace_lets_containers_signal_each_others_processes() {
     let dir = TempDir::new("pid-pod");
     let shared = pid_pod(&dir.0, "pod");
     each_platform(|p| {
-        let start = std::time::Instant::now();
         let out = run(p, &shared);
         assert_eq!(out.status, 0, "{p}: {out:?}");
         // b's kill reached a's sleep, by its pid: a's wait says SIGTERM.
         assert_eq!(kill_and_sleep(&out), ("0", "143"), "{p}: {out:?}");
-        assert!(start.elapsed().as_secs_f64() < 1.8, "{p}: {out:?}");
         // One namespace: distinct pids, and only the first container's
         // init is PID 1 (b's init has an ordinary pid).
         let (a, b) = (fields(&out, "[a] a "), fields(&out, "[b] b "));
         assert_ne!(a[2], b[2], "{p}: {out:?}");
         assert_eq!(a[3], "1", "{p}: {out:?}");
-        assert_ne!(b[3], "1", "{p}: {out:?}");
         assert!(!["0", "1"].contains(&b[3]), "{p}: {out:?}");
     });
 }
