@@ -490,3 +490,79 @@ fn killed_sandbox_stops_the_pod_and_its_gofers_exit() {
     assert_eq!(del.status, 0, "{del:?}");
     assert_eq!(std::fs::read_dir(lab.root()).unwrap().count(), 0);
 }
+
+// ---- a shared PID namespace ----
+
+/// Parses `ps` output: (container, pid, state) per process.
+fn ps_rows(out: &Out) -> Vec<(String, i32, String)> {
+    out.stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_string(), f[1].parse().unwrap(), f[3].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn shared_pid_pod_keeps_ps_exec_and_kill_per_container() {
+    let lab = Lab::new("sharedpid");
+    let img = image("busybox");
+    let json = format!(
+        "{{\"name\": \"shp\", \"pid\": \"pod\", \"containers\": {{\
+         \"a\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"sleep 60\"]}},\
+         \"b\": {{\"image\": {img:?}, \"after\": [\"a\"], \"command\": [\"/bin/sh\", \"-c\", \"sleep 61\"]}}}}}}"
+    );
+    let pod = lab.dir.0.join("shp.json");
+    std::fs::write(&pod, json).unwrap();
+    let id = lab.start(&pod);
+    let rows = || ps_rows(&lab.sandboxd(&["ps", &id]));
+    eventually("both sleeps", || rows().len() == 4);
+    // Each container's own processes, with pids of one namespace: all
+    // distinct, one PID 1.
+    let all = rows();
+    let mut pids: Vec<i32> = all.iter().map(|r| r.1).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "{all:?}");
+    assert_eq!(all.iter().filter(|r| r.1 == 1).count(), 1, "{all:?}");
+    for c in ["a", "b"] {
+        assert_eq!(all.iter().filter(|r| r.0 == c).count(), 2, "{all:?}");
+    }
+    let b_pids: Vec<i32> = all.iter().filter(|r| r.0 == "b").map(|r| r.1).collect();
+    // A process exec'd into a sees b's processes.
+    let probe = format!("kill -0 {}", b_pids[1]);
+    let exec = lab.sandboxd(&["exec", &id, "a", "--", "sh", "-c", &probe]);
+    assert_eq!(exec.status, 0, "{exec:?}");
+    let stats = lab.sandboxd(&["stats", &id]);
+    let v: serde_json::Value = serde_json::from_str(stats.stdout.trim()).unwrap();
+    assert_eq!(v["containers"][0]["processes"], 2, "{v}");
+    assert_eq!(v["containers"][1]["processes"], 2, "{v}");
+    // `kill -c b` ends b alone: its processes go, a's stay.
+    let kill = lab.sandboxd(&["kill", "-c", "b", &id]);
+    assert_eq!(kill.status, 0, "{kill:?}");
+    eventually("b's processes are gone", || {
+        rows().iter().all(|r| r.0 != "b" || r.2 == "zombie")
+    });
+    let live_a = rows()
+        .iter()
+        .filter(|r| r.0 == "a" && r.2 == "running")
+        .count();
+    assert_eq!(live_a, 2);
+    let gone = lab.sandboxd(&["exec", &id, "a", "--", "kill", "-0", &b_pids[1].to_string()]);
+    assert_ne!(gone.status, 0, "{gone:?}");
+    let exec = lab.sandboxd(&["exec", &id, "b", "--", "true"]);
+    assert_eq!(
+        exec.stderr, "sandboxd: container b has exited\n",
+        "{exec:?}"
+    );
+    let kill = lab.sandboxd(&["kill", "--all", &id, "KILL"]);
+    assert_eq!(kill.status, 0, "{kill:?}");
+    // a's status first (137), then b's (143 from its SIGTERM).
+    let wait = lab.sandboxd(&["wait", &id]);
+    assert_eq!(wait.stdout.trim(), "137", "{wait:?}");
+    let del = lab.sandboxd(&["delete", &id]);
+    assert_eq!(del.status, 0, "{del:?}");
+    lab.assert_no_leftovers();
+}

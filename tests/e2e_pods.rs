@@ -450,3 +450,122 @@ fn check_volume_size_is_read_and_refused_where_it_does_not_belong() {
         )
     );
 }
+
+// ---- pid: "pod" (a shared PID namespace) ----
+
+/// A pod of `a` and `b` (b starts after a) sharing volume /w, with
+/// `"pid": mode`. `a` forks a few processes (so its pids are beyond
+/// b's first ones), starts `sleep 2` and writes its pid; b kills that
+/// pid. Each prints its shell's pid and parent pid.
+fn pid_pod(dir: &Path, mode: &str) -> PathBuf {
+    let a = "echo a $$ $PPID; for i in 1 2 3 4 5 6 7 8; do /bin/true; done; \
+             sleep 2 & echo $! > /w/pid; wait $!; echo a sleep $?";
+    let b = "echo b $$ $PPID; until [ -s /w/pid ]; do sleep 0.05; done; \
+             kill $(cat /w/pid) 2>/dev/null; echo b kill $?";
+    let mount = r#""mounts": [{"volume": "w", "target": "/w"}]"#;
+    let b_extra = format!(r#"{mount}, "after": ["a"]"#);
+    busybox_pod(
+        dir,
+        &format!(r#""pid": {mode:?}, "volumes": {{"w": {{}}}}"#),
+        &[("a", mount, a), ("b", &b_extra, b)],
+    )
+}
+
+/// The fields of the line of `out` starting with `prefix`.
+fn fields<'a>(out: &'a Out, prefix: &str) -> Vec<&'a str> {
+    let line = out.stdout.lines().find(|l| l.starts_with(prefix));
+    let line = line.unwrap_or_else(|| panic!("no {prefix:?} line: {out:?}"));
+    line.split_whitespace().collect()
+}
+
+/// The status of b's kill and of a's sleep.
+fn kill_and_sleep(out: &Out) -> (&str, &str) {
+    let last = |prefix| *fields(out, prefix).last().unwrap();
+    (last("[b] b kill"), last("[a] a sleep"))
+}
+
+#[test]
+fn run_shared_pid_namespace_lets_containers_signal_each_others_processes() {
+    let dir = TempDir::new("pid-pod");
+    let shared = pid_pod(&dir.0, "pod");
+    each_platform(|p| {
+        let out = run(p, &shared);
+        assert_eq!(out.status, 0, "{p}: {out:?}");
+        // b's kill reached a's sleep, by its pid: a's wait says SIGTERM.
+        assert_eq!(kill_and_sleep(&out), ("0", "143"), "{p}: {out:?}");
+        // One namespace: distinct pids, and only the first container's
+        // init is PID 1 (b's init has an ordinary pid).
+        let (a, b) = (fields(&out, "[a] a "), fields(&out, "[b] b "));
+        assert_ne!(a[2], b[2], "{p}: {out:?}");
+        assert_eq!(a[3], "1", "{p}: {out:?}");
+        assert!(!["0", "1"].contains(&b[3]), "{p}: {out:?}");
+    });
+}
+
+#[test]
+fn run_pid_namespaces_are_per_container_by_default() {
+    let dir = TempDir::new("pid-container");
+    let own = pid_pod(&dir.0, "container");
+    each_platform(|p| {
+        let out = run(p, &own);
+        assert_eq!(out.status, 0, "{p}: {out:?}");
+        // a's sleep has no pid in b's namespace: ESRCH, and it sleeps on.
+        assert_eq!(kill_and_sleep(&out), ("1", "0"), "{p}: {out:?}");
+        // Each container's init is PID 1 of its own namespace.
+        assert_eq!(fields(&out, "[a] a ")[3], "1", "{p}: {out:?}");
+        assert_eq!(fields(&out, "[b] b ")[3], "1", "{p}: {out:?}");
+    });
+}
+
+#[test]
+fn run_shared_pid_container_end_kills_only_its_own_processes() {
+    let dir = TempDir::new("pid-pod-end");
+    // Whichever ends first (a holds PID 1, b does not), its left-behind
+    // child dies with it; the other container's processes live on, and
+    // the pod's status is the first non-zero one.
+    for (a, b, status, want) in [
+        (
+            "(sleep 0.6; echo a orphan) & sleep 0.2; exit 3",
+            "sleep 1; echo b alive",
+            3,
+            "[b] b alive\n",
+        ),
+        (
+            "sleep 1; echo a alive",
+            "(sleep 0.6; echo b orphan) & sleep 0.2; exit 4",
+            4,
+            "[a] a alive\n",
+        ),
+    ] {
+        let pod = busybox_pod(
+            &dir.0,
+            r#""pid": "pod""#,
+            &[("a", "", a), ("b", r#""after": ["a"]"#, b)],
+        );
+        runs_everywhere_with(&pod, status, want);
+    }
+}
+
+#[test]
+fn check_pid_defaults_to_container_and_refuses_other_values() {
+    let dir = TempDir::new("pid-check");
+    let pod = busybox_pod(&dir.0, "", &[("a", "", "true")]);
+    let out = check(&pod);
+    assert_eq!(out.status, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["pid"], "container");
+    let pod = busybox_pod(&dir.0, r#""pid": "pod""#, &[("a", "", "true")]);
+    let v: serde_json::Value = serde_json::from_str(&check(&pod).stdout).unwrap();
+    assert_eq!(v["pid"], "pod");
+    for (bad, why) in [
+        (r#""host""#, r#"expected "container" or "pod", got "host""#),
+        ("1", "expected a string, got a number"),
+    ] {
+        let pod = busybox_pod(&dir.0, &format!(r#""pid": {bad}"#), &[("a", "", "true")]);
+        let out = check(&pod);
+        let want = format!("sandboxd: {}/pod.json: pid: {why}\n", dir.0.display());
+        assert_eq!((out.status, out.stderr.as_str()), (125, want.as_str()));
+        let out = run("ptrace", &pod);
+        assert_eq!((out.status, out.stderr.as_str()), (125, want.as_str()));
+    }
+}

@@ -146,7 +146,8 @@ mod tests {
     "memory": 536870912,
     "cpus": null
   }},
-  "volumes": {{}}
+  "volumes": {{}},
+  "pid": "container"
 }}"#
         );
         assert_eq!(out, expected);

@@ -47,6 +47,9 @@ pub struct Pod {
     pub resources: Resources,
     /// Directories shared by containers that mount them by name.
     pub volumes: BTreeMap<String, Volume>,
+    /// "container" (default): each container has its own PID namespace;
+    /// "pod": the containers share one and see each other's processes.
+    pub pid: String,
 }
 
 /// Guest memory of a pod that does not set `resources.memory`.

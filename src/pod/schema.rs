@@ -54,6 +54,7 @@ struct PodBuilder {
     containers: Option<BTreeMap<String, ContainerBuilder>>,
     resources: Resources,
     volumes: BTreeMap<String, Volume>,
+    pid: Option<String>,
 }
 
 const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
@@ -81,7 +82,35 @@ const POD_FIELDS: &[Field<Ctx, PodBuilder>] = &[
         name: "volumes",
         read: read_volumes,
     },
+    Field {
+        name: "pid",
+        read: read_pid,
+    },
 ];
+
+/// The values `pid` accepts: one PID namespace per container (default)
+/// or one for the whole pod.
+pub const PID_MODES: &[&str] = &["container", "pod"];
+
+fn read_pid(_: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
+    b.pid = Some(one_of(v, at, PID_MODES)?.to_owned());
+    Ok(())
+}
+
+/// A string that must be one of `allowed`.
+fn one_of<'a>(v: &'a Value, at: &JsonPath, allowed: &[&str]) -> Result<&'a str, Invalid> {
+    let s = json::string(v, at)?;
+    if allowed.contains(&s) {
+        return Ok(s);
+    }
+    let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+    let (last, rest) = quoted.split_last().expect("a choice of values");
+    let choices = match rest {
+        [] => last.clone(),
+        _ => format!("{} or {last}", rest.join(", ")),
+    };
+    Err(Invalid::new(at, format!("expected {choices}, got {s:?}")))
+}
 
 /// Every `after` names another container, and they form no cycle.
 fn check_after(containers: &BTreeMap<String, Container>, at: &JsonPath) -> Result<(), Invalid> {
@@ -250,14 +279,7 @@ fn bad_name(at: &JsonPath, name: &str) -> Invalid {
 }
 
 fn read_platform(_: &Ctx, b: &mut PodBuilder, v: &Value, at: &JsonPath) -> Result<(), Invalid> {
-    let p = json::string(v, at)?;
-    if !PLATFORMS.contains(&p) {
-        return Err(Invalid::new(
-            at,
-            format!("expected \"auto\", \"kvm\" or \"ptrace\", got {p:?}"),
-        ));
-    }
-    b.platform = Some(p.to_owned());
+    b.platform = Some(one_of(v, at, PLATFORMS)?.to_owned());
     Ok(())
 }
 
@@ -334,6 +356,7 @@ impl PodBuilder {
                 ..self.resources
             },
             volumes: self.volumes,
+            pid: self.pid.unwrap_or_else(|| "container".to_owned()),
         })
     }
 }

@@ -43,6 +43,7 @@ pub fn build(pod: &Pod, opts: &RunOptions, volumes: &VolumeDirs) -> SentrySpec {
         memory: pod.resources.memory.unwrap_or(DEFAULT_MEMORY),
         cpus: pod.resources.cpus.unwrap_or(0),
         hostname: pod.name.clone(),
+        shared_pid: pod.pid == "pod",
         volumes: pod
             .volumes
             .iter()
@@ -173,6 +174,7 @@ mod tests {
             platform: "auto".into(),
             resources: Default::default(),
             volumes: Default::default(),
+            pid: "container".into(),
         }
     }
 

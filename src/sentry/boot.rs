@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use super::control::{Container, HostStream, Sandbox};
+use super::kernel::process::PidNs;
 use super::kernel::task::{default_rlimits, Exit, Inherit, Memory, SpawnError};
 use super::kernel::{Creds, Kernel, Task};
 use super::mm::memory::GuestMemory;
@@ -129,7 +130,9 @@ pub fn run(
         .map(|v| (v.name.clone(), volume::new_volume(v.size)))
         .collect();
     let mut containers = Vec::new();
-    for (c, sock) in spec.containers.into_iter().zip(gofers) {
+    // `"pid": "pod"`: one namespace for all; else one each.
+    let pod_ns = PidNs::new();
+    for (index, (c, sock)) in spec.containers.into_iter().zip(gofers).enumerate() {
         let watch = sock.try_clone().map_err(SentryError::WatchGofer)?;
         let fs =
             GoferFs::attach(GoferClient::new(sock), memory.clone(), size).map_err(|errno| {
@@ -139,7 +142,12 @@ pub fn run(
                 }
             })?;
         build_tree(&fs, &c, &hostname, &volumes, kernel.cpus())?;
-        let ctr = Arc::new(Container::new(c, Arc::new(fs)));
+        let ns = if spec.shared_pid {
+            pod_ns.clone()
+        } else {
+            PidNs::new()
+        };
+        let ctr = Arc::new(Container::new(c, Arc::new(fs), index, ns));
         super::control::watch_gofer(ctr.clone(), watch).map_err(SentryError::WatchGofer)?;
         containers.push(ctr);
     }
@@ -222,8 +230,8 @@ pub fn run(
 const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Stops a background container whose thread is `h`: SIGTERM to its
-/// pid 1 (the mini-init passes it on to the command), then, if it has not
-/// ended within BACKGROUND_GRACE, SIGKILL to every process it has.
+/// first process (the mini-init passes it on to the command), then, if it
+/// has not ended within BACKGROUND_GRACE, SIGKILL to every process it has.
 fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, SentryError>>) {
     use super::kernel::signal;
     if h.is_finished() {
@@ -233,7 +241,7 @@ fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, Sent
         "container {}: main containers done, stopping it",
         ctr.spec.name
     );
-    if let Some(init) = ctr.ns.control(1) {
+    if let Some(init) = ctr.first() {
         signal::send(&init, libc::SIGTERM);
     }
     let deadline = std::time::Instant::now() + BACKGROUND_GRACE;
@@ -242,7 +250,7 @@ fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, Sent
     }
     // Until the thread ends: a process forked meanwhile is killed too.
     while !h.is_finished() {
-        for (_, ctl) in ctr.ns.members(None) {
+        for (_, ctl) in ctr.members() {
             signal::send(&ctl, libc::SIGKILL);
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -344,7 +352,7 @@ fn run_container(
         name: c.name.clone(),
         errno,
     })?;
-    let mut task = new_task(k, ctr, fds).map_err(|source| SentryError::Task {
+    let mut task = new_task(k, ctr, fds, true).map_err(|source| SentryError::Task {
         name: c.name.clone(),
         source,
     })?;
@@ -426,9 +434,14 @@ fn container_stdio(
 }
 
 /// A process of its own (no parent: reaped as soon as it exits, unless it
-/// is the container's pid 1) in container `ctr`, with descriptors `fds`,
-/// created on the calling host thread, which must run it.
-pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<Task, SpawnError> {
+/// is the container's `first` process) in container `ctr`, with
+/// descriptors `fds`, created on the calling host thread, which must run it.
+pub(super) fn new_task(
+    k: Arc<Kernel>,
+    ctr: &Container,
+    fds: FdTable,
+    first: bool,
+) -> Result<Task, SpawnError> {
     let c = &ctr.spec;
     let root = ctr.fs.root().clone();
     let inh = Inherit {
@@ -449,6 +462,7 @@ pub(super) fn new_task(k: Arc<Kernel>, ctr: &Container, fds: FdTable) -> Result<
         regs: Default::default(),
         ns: ctr.ns.clone(),
         parent: 0,
+        entry: ctr.entry(first),
     };
     Task::new(k, inh, Memory::Fresh)
 }

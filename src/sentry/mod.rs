@@ -94,6 +94,9 @@ pub struct SentrySpec {
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
     pub hostname: String,
+    /// The containers share one PID namespace (the pod's `"pid": "pod"`).
+    #[serde(default)]
+    pub shared_pid: bool,
 }
 
 pub(crate) mod boot;

@@ -80,7 +80,7 @@ fn spawn(
             ctr.spec.name
         ));
     }
-    if ctr.ns.control(1).is_none() {
+    if ctr.first().is_none() {
         return Err(format!("container {} has exited", ctr.spec.name));
     }
     if req.argv.is_empty() {
@@ -115,7 +115,7 @@ fn spawn(
                     return;
                 }
             };
-            let mut task = match crate::sentry::boot::new_task(k, &ctr, fds) {
+            let mut task = match crate::sentry::boot::new_task(k, &ctr, fds, false) {
                 Ok(t) => t,
                 Err(e) => {
                     let _ = tx.send(Response::Error {

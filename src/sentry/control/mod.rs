@@ -23,7 +23,7 @@ use std::sync::{mpsc, Arc, Mutex};
 pub use stream::HostStream;
 pub use watch::watch_gofer;
 
-use super::kernel::process::{Control, PidNs};
+use super::kernel::process::{Control, Entry, PidNs};
 use super::kernel::{signal, Kernel};
 use super::vfs::GoferFs;
 use super::ContainerSpec;
@@ -39,7 +39,11 @@ pub struct Sandbox {
 pub struct Container {
     pub spec: ContainerSpec,
     pub fs: Arc<GoferFs>,
+    /// Its PID namespace: its own, or the pod's when the pod shares one
+    /// (then its processes are those `ns` records in container `index`).
     pub ns: Arc<PidNs>,
+    /// Its place in the pod (the sandbox's `containers`).
+    pub index: usize,
     /// Its gofer died: the container is being (or was) destroyed.
     pub gofer_dead: AtomicBool,
     /// Its first process has ended (or could not start).
@@ -47,14 +51,36 @@ pub struct Container {
 }
 
 impl Container {
-    pub fn new(spec: ContainerSpec, fs: Arc<GoferFs>) -> Container {
+    /// Container `index` of the pod, in namespace `ns` (a new one for a
+    /// namespace of its own).
+    pub fn new(spec: ContainerSpec, fs: Arc<GoferFs>, index: usize, ns: Arc<PidNs>) -> Container {
         Container {
             spec,
             fs,
-            ns: PidNs::new(),
+            ns,
+            index,
             gofer_dead: AtomicBool::new(false),
             finished: AtomicBool::new(false),
         }
+    }
+
+    /// How a process without a parent enters the container: its first
+    /// process, or an exec'd one.
+    pub fn entry(&self, first: bool) -> Entry {
+        Entry {
+            container: self.index,
+            first,
+        }
+    }
+
+    /// Its running processes (whatever namespace it shares).
+    pub fn members(&self) -> Vec<(i32, Arc<Control>)> {
+        self.ns.members_of(self.index)
+    }
+
+    /// Its first process while it runs (the mini-init, or the command).
+    pub fn first(&self) -> Option<Arc<Control>> {
+        self.ns.first_of(self.index).map(|(_, c)| c)
     }
 }
 
@@ -188,7 +214,7 @@ fn ps(sb: &Sandbox) -> Vec<ProcessInfo> {
     let paused = sb.kernel.pause.is_paused();
     let mut out = Vec::new();
     for c in &sb.containers {
-        for (pid, ppid, control) in c.ns.snapshot() {
+        for (pid, ppid, control) in c.ns.snapshot(c.index) {
             out.push(process_info(&c.spec.name, pid, ppid, control, paused));
         }
     }
@@ -251,11 +277,9 @@ fn send_signal(sb: &Sandbox, name: Option<&str>, sig: i32, all: bool) -> Result<
     let mut sent = 0;
     for c in targets {
         let procs = if all {
-            c.ns.members(None)
+            c.members()
         } else {
-            c.ns.control(1)
-                .map(|ctl| vec![(1, ctl)])
-                .unwrap_or_default()
+            c.first().map(|ctl| vec![(0, ctl)]).unwrap_or_default()
         };
         for (_, ctl) in procs {
             signal::send(&ctl, sig);
@@ -272,7 +296,7 @@ fn send_signal(sb: &Sandbox, name: Option<&str>, sig: i32, all: bool) -> Result<
 fn all_threads(sb: &Sandbox) -> Vec<Arc<Control>> {
     sb.containers
         .iter()
-        .flat_map(|c| c.ns.members(None))
+        .flat_map(|c| c.members())
         .flat_map(|(_, ctl)| ctl.group.threads())
         .collect()
 }
@@ -305,7 +329,7 @@ fn stats(sb: &Sandbox) -> Stats {
         .containers
         .iter()
         .map(|c| {
-            let members = c.ns.members(None);
+            let members = c.members();
             let (mut user, mut sys) = (0, 0);
             for (_, ctl) in &members {
                 let (u, s) = ctl.group.times();

@@ -63,7 +63,7 @@ fn destroy(ctr: &Container) {
         ctr.spec.name
     );
     while !ctr.finished.load(Ordering::SeqCst) {
-        for (_, ctl) in ctr.ns.members(None) {
+        for (_, ctl) in ctr.members() {
             signal::send(&ctl, libc::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -1,5 +1,7 @@
-//! Processes of one PID namespace (one per container): parent links,
-//! process groups and sessions, zombies, and waiting for children.
+//! Processes of one PID namespace (one per container, or one for the
+//! whole pod when it asks for a shared one): parent links, process groups
+//! and sessions, zombies, waiting for children, and which container each
+//! process belongs to.
 //!
 //! Lock order: the namespace's mutex is a leaf; nothing else is locked
 //! while it is held, and nothing blocks under it except `Condvar::wait`.
@@ -15,7 +17,7 @@ use crate::abi::{Errno, SysResult};
 use crate::sentry::platform::Interrupter;
 use crate::sentry::vfs::tty::Terminal;
 
-/// Most processes one container may have at once (a fork bomb hits EAGAIN).
+/// Most processes one namespace may have at once (a fork bomb hits EAGAIN).
 pub const MAX_PROCS: usize = 1024;
 /// Highest pid handed out before pids wrap.
 pub const PID_MAX: i32 = 32768;
@@ -446,6 +448,19 @@ struct Proc {
     ctty: Option<Arc<Terminal>>,
     /// A zombie's last thread, for what /proc still shows of it.
     last: Option<Arc<Control>>,
+    /// The container it belongs to (inherited by fork).
+    container: usize,
+    /// It is its container's first process: its end ends the container.
+    first: bool,
+}
+
+/// Where a process without a parent in the namespace enters: its
+/// container (an index in the pod), and whether it is the container's
+/// first process (else an exec'd one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub container: usize,
+    pub first: bool,
 }
 
 /// What /proc shows of a process: its ids, a thread that stands for it
@@ -503,16 +518,21 @@ impl PidNs {
         Arc::new(PidNs::default())
     }
 
-    /// Registers a new process with parent `parent` (0 for the container's
-    /// first process) and returns its pid.
-    pub fn add(&self, parent: i32, control: Arc<Control>) -> SysResult<i32> {
+    /// Registers a new process with parent `parent` and returns its pid.
+    /// A process without a parent (`parent` 0: a container's first
+    /// process, or an exec'd one) enters as `entry` says; a child is in
+    /// its parent's container.
+    pub fn add(&self, parent: i32, entry: Entry, control: Arc<Control>) -> SysResult<i32> {
         let mut p = self.inner.lock().unwrap();
         let pid = p.alloc()?;
         p.threads.insert(pid, (pid, control.clone()));
-        let (pgid, sid, ctty) = p
-            .procs
-            .get(&parent)
-            .map_or((pid, pid, None), |pp| (pp.pgid, pp.sid, pp.ctty.clone()));
+        let (pgid, sid, ctty, entry) = p.procs.get(&parent).map_or((pid, pid, None, entry), |pp| {
+            let inherited = Entry {
+                container: pp.container,
+                first: false,
+            };
+            (pp.pgid, pp.sid, pp.ctty.clone(), inherited)
+        });
         p.procs.insert(
             pid,
             Proc {
@@ -528,6 +548,8 @@ impl PidNs {
                 control: Some(control),
                 ctty,
                 last: None,
+                container: entry.container,
+                first: entry.first,
             },
         );
         if let Some(pp) = p.procs.get_mut(&parent) {
@@ -613,9 +635,12 @@ impl PidNs {
             .map_or(0, |p| p.parent)
     }
 
-    /// Marks `pid` a zombie with `exit`, hands its children to pid 1, and
-    /// wakes waiters. The first process's exit kills every other process
-    /// of the namespace, as on Linux.
+    /// Marks `pid` a zombie with `exit`, hands its children to pid 1 (or
+    /// a subreaper), and wakes waiters. A container's first process's exit
+    /// kills every other process of that container: the whole namespace,
+    /// as on Linux, when it has its own; in a shared one the other
+    /// containers' processes live on (with pid 1 gone, orphans have no
+    /// parent and are reaped as soon as they exit).
     /// `notify` is what the parent is sent (SIGCHLD, or clone's exit signal).
     pub fn exit(&self, pid: i32, exit: Exit, notify: Option<SigInfo>, times: (u64, u64)) {
         let mut p = self.inner.lock().unwrap();
@@ -645,6 +670,9 @@ impl PidNs {
         if !p.procs.contains_key(&reaper) {
             reaper = 1;
         }
+        if p.procs.get(&reaper).is_none_or(|r| r.exit.is_some()) {
+            reaper = 0;
+        }
         let mut deathsigs = Vec::new();
         for c in &children {
             if let Some(child) = p.procs.get_mut(c) {
@@ -659,17 +687,30 @@ impl PidNs {
         if let Some(r) = p.procs.get_mut(&reaper) {
             r.children.extend(children.iter().filter(|&&c| c != reaper));
         }
-        if pid == 1 {
-            for proc in p.procs.values() {
+        if reaper == 0 {
+            // Zombies nobody can wait for any more.
+            for c in &children {
+                if p.procs.get(c).is_some_and(|cp| cp.exit.is_some()) {
+                    p.procs.remove(c);
+                }
+            }
+        }
+        let (container, first) = p
+            .procs
+            .get(&pid)
+            .map_or((0, false), |me| (me.container, me.first));
+        if first {
+            for proc in p.procs.values().filter(|pr| pr.container == container) {
                 if let Some(c) = &proc.control {
                     c.kill(libc::SIGKILL);
                 }
             }
         }
-        // A process whose parent is gone (the first one) is reaped at once.
+        // A process without a parent is reaped at once; a container's
+        // first stays a zombie (its container has ended).
         if p.procs
             .get(&pid)
-            .is_some_and(|me| me.parent == 0 && pid != 1)
+            .is_some_and(|me| me.parent == 0 && !me.first)
         {
             p.procs.remove(&pid);
         }
@@ -821,12 +862,13 @@ impl PidNs {
         }
     }
 
-    /// Every process, zombies included: (pid, parent, control while it
-    /// runs), by pid.
-    pub fn snapshot(&self) -> Vec<(i32, i32, Option<Arc<Control>>)> {
+    /// Every process of `container`, zombies included: (pid, parent,
+    /// control while it runs), by pid.
+    pub fn snapshot(&self, container: usize) -> Vec<(i32, i32, Option<Arc<Control>>)> {
         let p = self.inner.lock().unwrap();
         p.procs
             .iter()
+            .filter(|(_, pr)| pr.container == container)
             .map(|(&pid, pr)| (pid, pr.parent, pr.control.clone()))
             .collect()
     }
@@ -865,6 +907,25 @@ impl PidNs {
         let p = self.inner.lock().unwrap();
         let last = if p.next <= 2 { 1 } else { p.next - 1 };
         (p.threads.values().map(|(_, c)| c.clone()).collect(), last)
+    }
+
+    /// The running processes of `container`.
+    pub fn members_of(&self, container: usize) -> Vec<(i32, Arc<Control>)> {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .iter()
+            .filter(|(_, pr)| pr.container == container)
+            .filter_map(|(&pid, pr)| pr.control.clone().map(|c| (pid, c)))
+            .collect()
+    }
+
+    /// The first process of `container` while it runs.
+    pub fn first_of(&self, container: usize) -> Option<(i32, Arc<Control>)> {
+        let p = self.inner.lock().unwrap();
+        p.procs
+            .iter()
+            .find(|(_, pr)| pr.container == container && pr.first)
+            .and_then(|(&pid, pr)| pr.control.clone().map(|c| (pid, c)))
     }
 
     /// The control of running process `pid`.

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::process::{Control, Group, PidNs, SigActions};
+use super::process::{Control, Entry, Group, PidNs, SigActions};
 use super::siginfo::SigInfo;
 use super::Kernel;
 use crate::abi::{Errno, SysResult};
@@ -158,8 +158,11 @@ pub struct Inherit {
     pub layout: crate::sentry::loader::Layout,
     pub regs: Regs,
     pub ns: Arc<PidNs>,
-    /// Parent pid (0 for a container's first process).
+    /// Parent pid (0 for a container's first process or an exec'd one).
     pub parent: i32,
+    /// With no parent: the container it enters (a child is in its
+    /// parent's).
+    pub entry: Entry,
 }
 
 /// One guest thread of execution with its process state.
@@ -361,7 +364,7 @@ impl Task {
                 );
                 let pid = inh
                     .ns
-                    .add(inh.parent, control.clone())
+                    .add(inh.parent, inh.entry, control.clone())
                     .map_err(SpawnError::Errno)?;
                 group.add(control.clone());
                 *group.cmdline.lock().unwrap() = inh.exe.1.clone();
@@ -429,6 +432,7 @@ impl Task {
             regs,
             ns: self.ns.clone(),
             parent: self.pid,
+            entry: Entry::default(),
         }
     }
 
