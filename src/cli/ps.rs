@@ -9,8 +9,9 @@ use crate::control::client::{Client, ControlError};
 use crate::control::{Request, Response};
 use crate::state::Status;
 
-/// List the processes of every container of a running pod (pids are the
-/// container's own).
+/// List the processes of every container of a running pod (pids as the
+/// containers see them: one namespace per container, or the pod's with
+/// "pid": "pod").
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "ps", help_triggers("-h", "--help", "help"))]
 pub struct PsCmd {
