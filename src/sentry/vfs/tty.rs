@@ -577,48 +577,6 @@ impl Drop for PtyMaster {
     }
 }
 
-impl FileOps for PtyMaster {
-    fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-        self.term.read_master(buf, nonblock)
-    }
-
-    fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-        self.term.write_master(buf, nonblock)
-    }
-
-    fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        self.term.read_master(buf, false)
-    }
-
-    fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        self.term.write_master(buf, false)
-    }
-
-    fn stat(&self) -> SysResult<Stat> {
-        Ok(self.node.current_stat())
-    }
-
-    fn seekable(&self) -> bool {
-        false
-    }
-
-    fn poll(&self, want: u16) -> u16 {
-        self.term.poll_end(true, want)
-    }
-
-    fn waitq(&self) -> Option<Arc<WaitQueue>> {
-        Some(self.term.queue.clone())
-    }
-
-    fn node(&self) -> Option<&Arc<Node>> {
-        Some(&self.node)
-    }
-
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
-}
-
 /// The slave end: /dev/pts/N (or /dev/tty) opened.
 pub struct PtySlave {
     pub term: Arc<Terminal>,
@@ -643,25 +601,61 @@ impl Drop for PtySlave {
     }
 }
 
-impl FileOps for PtySlave {
+/// One end of a pty: the master or the slave.
+trait PtyEnd: Send + Sync + 'static {
+    const MASTER: bool;
+    fn term(&self) -> &Arc<Terminal>;
+    fn dentry(&self) -> &Arc<Node>;
+}
+
+impl PtyEnd for PtyMaster {
+    const MASTER: bool = true;
+    fn term(&self) -> &Arc<Terminal> {
+        &self.term
+    }
+    fn dentry(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+impl PtyEnd for PtySlave {
+    const MASTER: bool = false;
+    fn term(&self) -> &Arc<Terminal> {
+        &self.term
+    }
+    fn dentry(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+/// Both ends read and write their side of the terminal as streams.
+impl<T: PtyEnd> FileOps for T {
     fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-        self.term.read_slave(buf, nonblock)
+        if T::MASTER {
+            self.term().read_master(buf, nonblock)
+        } else {
+            self.term().read_slave(buf, nonblock)
+        }
     }
 
     fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-        self.term.write_slave(buf, nonblock)
+        if T::MASTER {
+            self.term().write_master(buf, nonblock)
+        } else {
+            self.term().write_slave(buf, nonblock)
+        }
     }
 
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        self.term.read_slave(buf, false)
+        self.read_stream(buf, false)
     }
 
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        self.term.write_slave(buf, false)
+        self.write_stream(buf, false)
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(self.node.current_stat())
+        Ok(self.dentry().current_stat())
     }
 
     fn seekable(&self) -> bool {
@@ -669,15 +663,15 @@ impl FileOps for PtySlave {
     }
 
     fn poll(&self, want: u16) -> u16 {
-        self.term.poll_end(false, want)
+        self.term().poll_end(T::MASTER, want)
     }
 
     fn waitq(&self) -> Option<Arc<WaitQueue>> {
-        Some(self.term.queue.clone())
+        Some(self.term().queue.clone())
     }
 
     fn node(&self) -> Option<&Arc<Node>> {
-        Some(&self.node)
+        Some(self.dentry())
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
