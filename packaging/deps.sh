@@ -8,7 +8,7 @@
 set -euo pipefail
 need=()
 for pkg in gcc binutils libc6-dev busybox-static python3 tar gzip \
-  bash dash coreutils sed grep mawk findutils xz-utils bzip2 diffutils procps \
+  bash dash coreutils sed grep mawk findutils xz-utils bzip2 diffutils procps ncurses-base \
   perl git make sqlite3 python3.11; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

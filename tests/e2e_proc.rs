@@ -131,3 +131,31 @@ fn sysfs_and_proc_count_the_cpus_the_pod_gives() {
         );
     });
 }
+
+/// Debian's procps reads /proc the way Linux lays it out: `ps aux` lists
+/// the container's processes and `top -b` prints its summary and table
+/// (with the terminal database the image now carries).
+#[test]
+fn proc_debian_procps_ps_and_top_work() {
+    each_platform(|p| {
+        let out = TestPod::new(
+            &image("debian"),
+            &["/bin/bash", "-c", "sleep 5 & ps aux; top -b -n 1; kill %1"],
+        )
+        .platform(p)
+        .run();
+        assert_eq!(out.status, 0, "{p}: {}", out.stderr);
+        let ps_sleep = out
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("root") && l.ends_with("sleep 5"));
+        assert!(ps_sleep, "{p}: {}", out.stdout);
+        assert!(out.stdout.contains("\nTasks:"), "{p}: {}", out.stdout);
+        assert!(out.stdout.contains("MiB Mem :"), "{p}: {}", out.stdout);
+        let top_row = out
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("PID USER"));
+        assert!(top_row, "{p}: {}", out.stdout);
+    });
+}

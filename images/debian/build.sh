@@ -18,7 +18,7 @@ mkdir -p "$root"/usr/{bin,sbin,lib,lib64}
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
 
 pkgs="base-files bash dash coreutils sed grep mawk findutils tar gzip xz-utils bzip2
-  diffutils procps perl perl-base perl-modules-5.36 libperl5.36 git make
+  diffutils procps ncurses-base perl perl-base perl-modules-5.36 libperl5.36 git make
   gcc gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu libgcc-12-dev libc6
   libc6-dev linux-libc-dev libcrypt-dev sqlite3 libsqlite3-0 python3
   python3-minimal python3.11 python3.11-minimal libpython3.11-stdlib
