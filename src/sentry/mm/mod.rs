@@ -358,14 +358,9 @@ impl MemoryManager {
         self.split_at(start);
         self.split_at(end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
-        let mut files = Vec::new();
-        for s in doomed {
-            if let Some(vma) = self.vmas.remove(&s) {
-                files.extend(written_file(&vma));
-            }
-        }
+        let removed: Vec<Vma> = doomed.iter().filter_map(|s| self.vmas.remove(s)).collect();
         self.drop_pages(start, end);
-        for object in files {
+        for object in written_files(removed.iter()) {
             // munmap succeeds whatever the host says (as Linux's does).
             let _ = object.write_back();
         }
@@ -511,10 +506,8 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         let first = self.vma_at(start).map_or(start, |(s, _)| s);
-        for (_, vma) in self.vmas.range(first..end) {
-            if let Some(object) = written_file(vma) {
-                object.write_back().map_err(|_| Errno::EIO)?;
-            }
+        for object in written_files(self.vmas.range(first..end).map(|(_, v)| v)) {
+            object.write_back().map_err(|_| Errno::EIO)?;
         }
         Ok(())
     }
@@ -522,10 +515,8 @@ impl MemoryManager {
     /// Writes the dirty pages of every host file mapped shared back (a
     /// process's exit, before its parent hears of it); errors are logged.
     pub fn write_back_files(&self) {
-        for vma in self.vmas.values() {
-            if let Some(object) = written_file(vma) {
-                let _ = object.write_back();
-            }
+        for object in written_files(self.vmas.values()) {
+            let _ = object.write_back();
         }
     }
 
@@ -961,7 +952,9 @@ impl MemoryManager {
     /// Linux's exit_mm does before the parent can see the exit, not when
     /// the last reference to the memory manager drops. The platform's
     /// address space keeps its stale entries, which nothing runs in again.
-    /// Host files mapped shared get their dirty pages back first.
+    /// Host files mapped shared then get their dirty pages back: after
+    /// the pages let go of their frames, so that a page no other process
+    /// maps is clean afterwards (see `SharedObject::write_back`).
     pub fn release_all(&mut self) {
         for (_, page) in std::mem::take(&mut self.pages) {
             self.mem.decref(page.frame);
@@ -981,12 +974,19 @@ fn start_gap(start: u64, vma: &Vma) -> u64 {
     }
 }
 
-/// The page cache object a shared VMA writes to, if it is one whose dirty
-/// pages go back to a host file.
-fn written_file(vma: &Vma) -> Option<Arc<SharedObject>> {
-    let (object, _) = vma.backing.shared()?;
-    let mutable = object.file().is_some_and(FileSource::mutable);
-    mutable.then(|| object.clone())
+/// The page cache objects shared VMAs of `vmas` write to, whose dirty
+/// pages go back to a host file: each once, though a mapping split by
+/// mprotect or a partial munmap is several VMAs of one object (each would
+/// write the same dirty pages back again).
+fn written_files<'a>(vmas: impl Iterator<Item = &'a Vma>) -> Vec<Arc<SharedObject>> {
+    let mut files: Vec<Arc<SharedObject>> = Vec::new();
+    for (object, _) in vmas.filter_map(|v| v.backing.shared()) {
+        let mutable = object.file().is_some_and(FileSource::mutable);
+        if mutable && !files.iter().any(|f| Arc::ptr_eq(f, object)) {
+            files.push(object.clone());
+        }
+    }
+    files
 }
 
 impl Drop for MemoryManager {
