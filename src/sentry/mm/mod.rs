@@ -990,13 +990,9 @@ fn written_files<'a>(vmas: impl Iterator<Item = &'a Vma>) -> Vec<Arc<SharedObjec
 }
 
 impl Drop for MemoryManager {
-    /// Process exit (or exec): the frames go, and host files mapped shared
-    /// get their dirty pages back.
+    /// Process exit (or exec), when `release_all` did not run: as it.
     fn drop(&mut self) {
-        for (_, page) in std::mem::take(&mut self.pages) {
-            self.mem.decref(page.frame);
-        }
-        self.write_back_files();
+        self.release_all();
     }
 }
 
