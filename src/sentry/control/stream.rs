@@ -5,12 +5,9 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::abi::types::Stat;
+use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::SysResult;
 use crate::sentry::vfs::FileOps;
-
-/// S_IFIFO: the guest sees a pipe (no terminal through the control socket).
-const S_IFIFO: u32 = 0o010000;
 
 pub struct HostStream {
     fd: OwnedFd,
@@ -44,6 +41,7 @@ impl FileOps for HostStream {
     }
 
     fn stat(&self) -> SysResult<Stat> {
+        // The guest sees a pipe (no terminal through the control socket).
         Ok(Stat {
             mode: S_IFIFO | 0o600,
             nlink: 1,
