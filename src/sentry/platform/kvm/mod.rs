@@ -88,8 +88,9 @@ struct Pool {
     idle: Vec<PooledVcpu>,
     /// vCPUs created so far (also the next vCPU id and area slot).
     created: usize,
-    /// Frames of the vCPU areas (GDT/TSS page, stack page) per slot.
-    frames: Vec<[u64; 2]>,
+    /// Frames of the vCPU areas (GDT/TSS page, stack page) per slot; None
+    /// for a slot whose vCPU is still being made or failed to be.
+    frames: Vec<Option<[u64; 2]>>,
 }
 
 /// One VM per sandbox over the guest memory memfd.
@@ -244,15 +245,16 @@ impl Shared {
         };
         let mut pool = self.pool.lock().unwrap();
         if pool.frames.len() <= slot {
-            pool.frames.resize(slot + 1, [0; 2]);
+            pool.frames.resize(slot + 1, None);
         }
-        pool.frames[slot] = frames;
+        pool.frames[slot] = Some(frames);
         Ok((fd, slot, false))
     }
 
     /// Guest-physical address of the top of slot `slot`'s stack.
     fn stack_top_pa(&self, slot: usize) -> u64 {
-        self.pool.lock().unwrap().frames[slot][1] + PAGE_SIZE
+        let frames = self.pool.lock().unwrap().frames[slot];
+        frames.expect("a vCPU's area is made before it runs")[1] + PAGE_SIZE
     }
 
     fn release(&self, fd: VcpuFd, slot: usize) {
@@ -266,7 +268,8 @@ impl Drop for Shared {
             self.memory.decref(f);
         }
         let pool = self.pool.get_mut().unwrap();
-        for f in pool.frames.iter().flatten().chain(self.fixed_frames.iter()) {
+        let areas = pool.frames.iter().flatten().flatten();
+        for f in areas.chain(self.fixed_frames.iter()) {
             self.memory.decref(*f);
         }
     }
