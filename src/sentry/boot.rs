@@ -248,13 +248,7 @@ fn stop_background(ctr: &Container, h: &std::thread::JoinHandle<Result<i32, Sent
     while !h.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // Until the thread ends: a process forked meanwhile is killed too.
-    while !h.is_finished() {
-        for (_, ctl) in ctr.members() {
-            signal::send(&ctl, libc::SIGKILL);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    ctr.kill_until(std::time::Duration::from_millis(10), || h.is_finished());
 }
 
 /// Set once a container's first process exists (or it failed to start).

@@ -78,6 +78,17 @@ impl Container {
         self.ns.members_of(self.index)
     }
 
+    /// SIGKILLs every process it has, again every `period` (a process
+    /// forked meanwhile is killed too), until `done` says so.
+    pub fn kill_until(&self, period: std::time::Duration, done: impl Fn() -> bool) {
+        while !done() {
+            for (_, ctl) in self.members() {
+                signal::send(&ctl, libc::SIGKILL);
+            }
+            std::thread::sleep(period);
+        }
+    }
+
     /// Its first process while it runs (the mini-init, or the command).
     pub fn first(&self) -> Option<Arc<Control>> {
         self.ns.first_of(self.index).map(|(_, c)| c)

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Container;
-use crate::sentry::kernel::signal;
 
 /// Watches `sock` (a duplicate of the container's gofer socket) from a
 /// thread of its own.
@@ -62,10 +61,7 @@ fn destroy(ctr: &Container) {
         "container {}: its gofer died; destroying the container",
         ctr.spec.name
     );
-    while !ctr.finished.load(Ordering::SeqCst) {
-        for (_, ctl) in ctr.members() {
-            signal::send(&ctl, libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    ctr.kill_until(Duration::from_millis(20), || {
+        ctr.finished.load(Ordering::SeqCst)
+    });
 }
