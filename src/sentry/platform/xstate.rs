@@ -66,6 +66,15 @@ pub fn sanitize(area: &mut [u8], layout: Layout) {
     }
 }
 
+/// The legacy FXSAVE area at the start of `state` (zeros where it is
+/// shorter), for a CPU or frame without XSAVE.
+pub fn legacy_area(state: &[u8]) -> [u8; 512] {
+    let mut legacy = [0u8; 512];
+    let n = state.len().min(512);
+    legacy[..n].copy_from_slice(&state[..n]);
+    legacy
+}
+
 /// An XSAVE area from a legacy FXSAVE area alone: the extended components
 /// in their initial state (XSTATE_BV has x87 and SSE only).
 pub fn from_legacy(legacy: &[u8], layout: Layout) -> Vec<u8> {

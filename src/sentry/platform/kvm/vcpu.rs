@@ -747,10 +747,7 @@ impl Context for KvmContext {
             // AVX-512), whose standard layout ends well below 4096 bytes.
             return unsafe { self.vcpu().set_xsave(&xsave) }.map_err(host("KVM_SET_XSAVE"));
         }
-        let mut legacy = [0u8; 512];
-        let n = a.len().min(512);
-        legacy[..n].copy_from_slice(&a[..n]);
-        self.set_fxsave(&legacy)
+        self.set_fxsave(&crate::sentry::platform::xstate::legacy_area(a))
     }
 }
 

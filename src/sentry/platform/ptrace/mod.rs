@@ -266,10 +266,7 @@ impl Context for PtraceContext {
             super::xstate::sanitize(&mut area, layout);
             return stub::set_xstate(tid, &area);
         }
-        let mut legacy = [0u8; 512];
-        let n = state.len().min(512);
-        legacy[..n].copy_from_slice(&state[..n]);
-        stub::set_fpu(tid, &legacy)
+        stub::set_fpu(tid, &super::xstate::legacy_area(state))
     }
 }
 
