@@ -455,7 +455,10 @@ pub fn on_file(node: &Node, mask: u32) {
     let mask = mask | is_dir_bit(node);
     let mut woken = vec![];
     let mut table = table();
-    if let Some(parent) = node.parent().filter(|_| !node.is_mount_root()) {
+    let parent = node.parent().filter(|_| !node.is_mount_root());
+    // Most files' directories are not watched: no name to copy then.
+    let watched = parent.map(|p| (key_of(&p), p));
+    if let Some((key, parent)) = watched.filter(|(key, _)| table.by_key.contains_key(key)) {
         let name = node.name();
         let unlinked = || {
             !parent
@@ -464,7 +467,7 @@ pub fn on_file(node: &Node, mask: u32) {
                 .is_some_and(|c| std::ptr::eq(Arc::as_ptr(&c), node))
         };
         let d = Delivery {
-            key: key_of(&parent),
+            key,
             mask,
             cookie: 0,
             name: &name,

@@ -79,15 +79,20 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
 impl PipeEnd {
     /// Reads without blocking when `nonblock`.
     pub fn read_mode(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-        let n = self.peek_mode(buf, nonblock)?;
-        self.consume(n);
-        Ok(n)
+        self.copy_out(buf, nonblock, true)
     }
 
     /// Copies what the pipe holds (up to `buf.len()`) without taking it
     /// (tee, and splice before it knows how much the other end took),
     /// waiting for data as a read does: 0 at end of file.
     pub fn peek_mode(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        self.copy_out(buf, nonblock, false)
+    }
+
+    /// Waits for data as a read does and copies it into `buf`, taking it
+    /// out of the pipe under the same lock when `take` (so two readers
+    /// never get the same bytes).
+    fn copy_out(&self, buf: &mut [u8], nonblock: bool, take: bool) -> SysResult<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -97,6 +102,12 @@ impl PipeEnd {
                 let n = buf.len().min(st.buf.len());
                 for (i, b) in st.buf.range(..n).enumerate() {
                     buf[i] = *b;
+                }
+                if take {
+                    st.buf.drain(..n);
+                    self.shared.changed.notify_all();
+                    drop(st);
+                    self.shared.queue.notify(POLLOUT);
                 }
                 return Ok(n);
             }
@@ -453,6 +464,37 @@ mod tests {
         r.consume(2);
         assert_eq!(r.read_mode(&mut buf, true).unwrap(), 4);
         assert_eq!(&buf, b"cdef");
+    }
+
+    #[test]
+    fn pipe_concurrent_readers_never_get_the_same_bytes() {
+        let (r, w) = new_pipe(1, never);
+        let total = 200_000u32;
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let mut got = vec![];
+                    let mut buf = [0u8; 4];
+                    while r.read_mode(&mut buf, false).unwrap() == 4 {
+                        got.push(u32::from_le_bytes(buf));
+                    }
+                    got
+                })
+            })
+            .collect();
+        for i in 0..total {
+            w.write_mode(&i.to_le_bytes(), false).unwrap();
+        }
+        drop(w);
+        let mut all: Vec<u32> = readers
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        let dup = all.windows(2).find(|w| w[0] == w[1]);
+        assert_eq!(dup, None, "a value read twice");
+        assert_eq!(all.len(), total as usize);
     }
 
     #[test]

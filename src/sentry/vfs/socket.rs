@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::file::{FileOps, OpenFile};
 use super::poll::{POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
 use super::tmpfs::TmpInode;
-use super::waitq::{block_current, WaitQueue};
+use super::waitq::{block_current_until, WaitQueue};
 use crate::abi::types::{Stat, S_IFSOCK};
 use crate::abi::{Errno, SysResult};
 
@@ -165,9 +165,18 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap()
 }
 
-/// A wait that ends with EAGAIN at `deadline` (SO_RCVTIMEO, SO_SNDTIMEO).
-fn expired(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+/// Blocks as [`block_current_until`] does, a wait that reaches
+/// `deadline` (SO_RCVTIMEO, SO_SNDTIMEO) ending with EAGAIN.
+fn wait<R>(
+    queue: &Arc<WaitQueue>,
+    mask: u16,
+    deadline: Option<Instant>,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    block_current_until(queue, mask, deadline, attempt).map_err(|e| match e {
+        Errno::ETIMEDOUT => Errno::EAGAIN,
+        e => e,
+    })
 }
 
 impl Socket {
@@ -385,20 +394,14 @@ impl Socket {
         *self.cred.lock().unwrap() = cred;
         let deadline = self.lock().sndtimeo.map(|d| Instant::now() + d);
         let server = Socket::new(self.kind, *target.cred.lock().unwrap());
-        block_current(&target.queue, POLLOUT, || {
+        wait(&target.queue, POLLOUT, deadline, || {
             let mut t = target.lock();
             let bound = t.bound.clone();
             let Conn::Listening { backlog, pending } = &mut t.conn else {
                 return Some(Err(Errno::ECONNREFUSED));
             };
             if pending.len() > *backlog {
-                if nonblock {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                if expired(deadline) {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                return None;
+                return nonblock.then_some(Err(Errno::EAGAIN));
             }
             // The accepted end is named as the listener is.
             {
@@ -419,14 +422,14 @@ impl Socket {
     /// accept(2): the next connection, waiting for one unless `nonblock`.
     pub fn accept(&self, nonblock: bool) -> SysResult<Arc<Socket>> {
         let deadline = self.lock().rcvtimeo.map(|d| Instant::now() + d);
-        let s = block_current(&self.queue, POLLIN, || {
+        let s = wait(&self.queue, POLLIN, deadline, || {
             let mut inner = self.lock();
             let Conn::Listening { pending, .. } = &mut inner.conn else {
                 return Some(Err(Errno::EINVAL));
             };
             match pending.pop_front() {
                 Some(s) => Some(Ok(s)),
-                None if nonblock || expired(deadline) => Some(Err(Errno::EAGAIN)),
+                None if nonblock => Some(Err(Errno::EAGAIN)),
                 None => None,
             }
         })?;
@@ -525,7 +528,7 @@ impl Socket {
             cred,
             from,
         });
-        block_current(&dest.queue, POLLOUT, || {
+        wait(&dest.queue, POLLOUT, deadline, || {
             let mut d = dest.lock();
             // A receiver connected elsewhere takes only from its peer.
             if let Conn::Connected(p) = &d.conn {
@@ -539,11 +542,7 @@ impl Socket {
             let full = d.rx.len() >= MAX_DGRAMS
                 || (!d.rx.is_empty() && d.rx_bytes + data.len() > d.rcvbuf);
             if full {
-                return if nonblock || expired(deadline) {
-                    Some(Err(Errno::EAGAIN))
-                } else {
-                    None
-                };
+                return nonblock.then_some(Err(Errno::EAGAIN));
             }
             d.rx_bytes += data.len();
             d.rx.push_back(msg.take().expect("queued once"));
@@ -571,7 +570,7 @@ impl Socket {
         }
         let mut sent = 0;
         loop {
-            let r = block_current(&self.queue, POLLOUT, || {
+            let r = wait(&self.queue, POLLOUT, deadline, || {
                 if self.lock().wr_closed {
                     return Some(Err(Errno::EPIPE));
                 }
@@ -591,11 +590,7 @@ impl Socket {
                     0
                 };
                 if n == 0 && !(rest == 0 && sent == 0) {
-                    return if nonblock || expired(deadline) {
-                        Some(Err(Errno::EAGAIN))
-                    } else {
-                        None
-                    };
+                    return nonblock.then_some(Err(Errno::EAGAIN));
                 }
                 p.rx_bytes += n;
                 p.rx.push_back(Msg {
@@ -628,7 +623,7 @@ impl Socket {
         let deadline = self.lock().rcvtimeo.map(|d| Instant::now() + d);
         let mut got = Received::default();
         loop {
-            let r = block_current(&self.queue, POLLIN, || {
+            let r = wait(&self.queue, POLLIN, deadline, || {
                 let mut inner = self.lock();
                 if let Conn::Listening { .. } = inner.conn {
                     return Some(Err(Errno::EINVAL));
@@ -641,11 +636,7 @@ impl Socket {
                     if inner.rd_closed || inner.peer_gone || !got.data.is_empty() {
                         return Some(Ok(true));
                     }
-                    return if flags.nonblock || expired(deadline) {
-                        Some(Err(Errno::EAGAIN))
-                    } else {
-                        None
-                    };
+                    return flags.nonblock.then_some(Err(Errno::EAGAIN));
                 }
                 Some(Ok(self.take(&mut inner, &mut got, max, flags.peek)))
             });
@@ -964,6 +955,20 @@ mod tests {
         assert_eq!(b.available(), BUF_SIZE);
         assert_eq!(b.recv(100, NB).unwrap().data.len(), 100);
         assert_eq!(send(&a, &big), Ok(100));
+    }
+
+    #[test]
+    fn socket_recv_with_rcvtimeo_ends_with_eagain_after_the_timeout() {
+        let (_a, b) = Socket::pair(Kind::Stream, Cred::default());
+        let timeout = std::time::Duration::from_millis(30);
+        b.lock().rcvtimeo = Some(timeout);
+        let start = Instant::now();
+        let blocking = RecvFlags {
+            nonblock: false,
+            ..NB
+        };
+        assert_eq!(b.recv(10, blocking).err(), Some(Errno::EAGAIN));
+        assert!(start.elapsed() >= timeout);
     }
 
     #[test]

@@ -24,14 +24,11 @@ use super::node::Node;
 use super::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use super::tty_ldisc::{Event, Ldisc, Termios, TOSTOP, VMIN, VTIME};
 use super::tty_pts::Devpts;
-use super::waitq::{block_current, WaitQueue};
+use super::waitq::{block_current, block_current_until, WaitQueue};
 use crate::abi::types::Stat;
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::process::PidNs;
 use crate::sentry::kernel::signal;
-
-/// Longest sleep between checks for a signal while a read times out.
-const RECHECK: Duration = Duration::from_millis(100);
 
 /// The session a terminal controls: its namespace and session id.
 type Session = (Weak<PidNs>, i32);
@@ -421,29 +418,12 @@ impl Terminal {
         deadline: Option<Instant>,
         mut attempt: impl FnMut(&mut State) -> Option<SysResult<R>>,
     ) -> SysResult<R> {
-        let waiter = signal::current_waiter().unwrap_or_default();
-        let weak = Arc::downgrade(&waiter) as Weak<dyn super::waitq::Listener>;
-        let _watch = self.queue.watch(weak, POLLIN | POLLOUT);
-        loop {
-            let seen = waiter.generation();
-            if let Some(r) = attempt(&mut self.lock()) {
-                return r;
+        block_current_until(&self.queue, POLLIN | POLLOUT, deadline, || {
+            match attempt(&mut self.lock()) {
+                None if nonblock => Some(Err(Errno::EAGAIN)),
+                r => r,
             }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            if signal::current_interrupted() {
-                return Err(Errno::EINTR);
-            }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => return Err(Errno::ETIMEDOUT),
-                },
-                None => RECHECK,
-            };
-            waiter.wait(seen, left.min(RECHECK));
-        }
+        })
     }
 
     /// A write to the slave: output for the master.

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::abi::{Errno, SysResult};
 
@@ -158,6 +158,18 @@ pub fn block_on<R>(
     mask: u16,
     waiter: &Arc<Waiter>,
     interrupted: impl Fn() -> bool,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    block_on_until(queue, mask, waiter, interrupted, None, attempt)
+}
+
+/// [`block_on`] that also gives up with ETIMEDOUT at `deadline`.
+pub fn block_on_until<R>(
+    queue: &Arc<WaitQueue>,
+    mask: u16,
+    waiter: &Arc<Waiter>,
+    interrupted: impl Fn() -> bool,
+    deadline: Option<Instant>,
     mut attempt: impl FnMut() -> Option<SysResult<R>>,
 ) -> SysResult<R> {
     let weak: Weak<dyn Listener> = Arc::downgrade(waiter) as Weak<dyn Listener>;
@@ -170,7 +182,14 @@ pub fn block_on<R>(
         if interrupted() {
             return Err(Errno::EINTR);
         }
-        waiter.wait(seen, RECHECK_KILL);
+        let max = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(RECHECK_KILL),
+                _ => return Err(Errno::ETIMEDOUT),
+            },
+            None => RECHECK_KILL,
+        };
+        waiter.wait(seen, max);
     }
 }
 
@@ -181,9 +200,19 @@ pub fn block_current<R>(
     mask: u16,
     attempt: impl FnMut() -> Option<SysResult<R>>,
 ) -> SysResult<R> {
+    block_current_until(queue, mask, None, attempt)
+}
+
+/// [`block_current`] that also gives up with ETIMEDOUT at `deadline`.
+pub fn block_current_until<R>(
+    queue: &Arc<WaitQueue>,
+    mask: u16,
+    deadline: Option<Instant>,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
     use crate::sentry::kernel::signal::{current_interrupted, current_waiter};
     let waiter = current_waiter().unwrap_or_default();
-    block_on(queue, mask, &waiter, current_interrupted, attempt)
+    block_on_until(queue, mask, &waiter, current_interrupted, deadline, attempt)
 }
 
 #[cfg(test)]
