@@ -642,10 +642,8 @@ impl Socket {
             });
             let done = match r {
                 Ok(done) => done,
-                Err(e) if !got.data.is_empty() => {
-                    let _ = e;
-                    true
-                }
+                // An error after some bytes ends the read with them.
+                Err(_) if !got.data.is_empty() => true,
                 Err(e) => return Err(e),
             };
             if !flags.peek {
