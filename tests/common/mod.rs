@@ -383,3 +383,22 @@ pub fn each_platform(body: impl Fn(&str)) {
         body(&p);
     }
 }
+
+/// Live processes whose environment carries `SANDBOXD_TEST_TAG=tag` (the
+/// roles inherit SANDBOXD_* variables, and ptrace stubs are forks of the
+/// sandbox).
+pub fn leftovers(tag: &str) -> usize {
+    let needle = format!("SANDBOXD_TEST_TAG={tag}");
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let live = std::fs::read_to_string(entry.path().join("status"))
+            .is_ok_and(|s| !s.contains("State:\tZ"));
+        if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            n += 1;
+        }
+    }
+    n
+}
