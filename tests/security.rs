@@ -158,7 +158,9 @@ fn running_pod_gofer_sees_only_its_image_and_bind_mounts() {
     while gofer.is_none() && start.elapsed() < Duration::from_secs(20) {
         gofer = descendants(child.id() as i32)
             .into_iter()
-            .find(|(_, n)| n.contains("sandboxd-gofer"))
+            // Set up (pivoted, mounts read-only) once it is under its
+            // seccomp filter, which it installs last.
+            .find(|(pid, n)| n.contains("sandboxd-gofer") && seccomp_mode(*pid) == "2")
             .map(|(pid, _)| pid);
         std::thread::sleep(Duration::from_millis(50));
     }
