@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{each_platform, image, native, TestPod};
+use common::{assert_runs_like, each_platform, image, native, TestPod};
 
 /// Runs `/bin/prog` natively and in the sandbox on every platform and
 /// asserts the status and output agree.
@@ -12,17 +12,7 @@ fn differential(prog: &str) {
     let img = image("testprogs");
     let want = native(&img, prog, &[]);
     assert_eq!(want.status, 0, "{prog} natively: {}", want.stderr);
-    each_platform(|p| {
-        let got = TestPod::new(&img, &[&format!("/bin/{prog}")])
-            .platform(p)
-            .run();
-        assert_eq!(
-            (got.status, &got.stdout),
-            (want.status, &want.stdout),
-            "{prog} on {p}: {}",
-            got.stderr
-        );
-    });
+    assert_runs_like(&img, prog, &[], &want);
 }
 
 #[test]

@@ -6,26 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{image, store, TempDir, TestPod};
-
-/// Live processes whose environment carries `SANDBOXD_TEST_TAG=tag` (the
-/// roles inherit SANDBOXD_* variables, and ptrace stubs are forks of the
-/// sandbox).
-fn leftovers(tag: &str) -> usize {
-    let needle = format!("SANDBOXD_TEST_TAG={tag}");
-    let mut n = 0;
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let live = std::fs::read_to_string(entry.path().join("status"))
-            .is_ok_and(|s| !s.contains("State:\tZ"));
-        if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-            n += 1;
-        }
-    }
-    n
-}
+use common::{image, leftovers, store, TempDir, TestPod};
 
 fn pod_file(dir: &TempDir, command: &[&str]) -> std::path::PathBuf {
     let pod = dir.0.join("pod.json");
@@ -45,6 +26,8 @@ fn pod_file(dir: &TempDir, command: &[&str]) -> std::path::PathBuf {
 #[test]
 fn ctrl_c_stops_the_guest_returns_130_and_leaves_nothing() {
     let dir = TempDir::new("ctrl-c");
+    // Unique to this test run, so runs in other checkouts do not count.
+    let tag = format!("ctrl-c-{}", std::process::id());
     let pod = pod_file(
         &dir,
         &["/bin/sh", "-c", "echo started; sleep 30; echo not-reached"],
@@ -52,7 +35,7 @@ fn ctrl_c_stops_the_guest_returns_130_and_leaves_nothing() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
         .args(["run", pod.to_str().unwrap()])
         .env("SANDBOXD_STORE", store())
-        .env("SANDBOXD_TEST_TAG", "ctrl-c")
+        .env("SANDBOXD_TEST_TAG", &tag)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -68,11 +51,7 @@ fn ctrl_c_stops_the_guest_returns_130_and_leaves_nothing() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        leftovers("ctrl-c"),
-        0,
-        "sandboxd processes outlived the run"
-    );
+    assert_eq!(leftovers(&tag), 0, "sandboxd processes outlived the run");
 }
 
 #[test]

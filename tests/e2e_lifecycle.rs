@@ -78,19 +78,7 @@ impl Lab {
 
     /// Live processes started for this lab (the roles inherit SANDBOXD_*).
     fn leftovers(&self) -> usize {
-        let needle = format!("SANDBOXD_TEST_TAG={}", self.tag);
-        let mut n = 0;
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            let live = std::fs::read_to_string(entry.path().join("status"))
-                .is_ok_and(|s| !s.contains("State:\tZ"));
-            if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-                n += 1;
-            }
-        }
-        n
+        common::leftovers(&self.tag)
     }
 
     /// `sandboxd run` of a pod "fg" that prints "started" and sleeps;

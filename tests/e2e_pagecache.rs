@@ -65,16 +65,6 @@ fn native_mapfile() -> common::Out {
     want
 }
 
-/// Asserts that a sandboxed run printed and ended as the native one.
-fn assert_same_run(got: &common::Out, want: &common::Out) {
-    assert_eq!(
-        (got.status, &got.stdout),
-        (want.status, &want.stdout),
-        "{}",
-        got.stderr
-    );
-}
-
 #[test]
 fn pagecache_bind_file_mappings_match_native_and_reach_the_host() {
     let want = native_mapfile();
@@ -87,7 +77,7 @@ fn pagecache_bind_file_mappings_match_native_and_reach_the_host() {
 
         let got = mapfile_in_pod(&dir, &file, p);
 
-        assert_same_run(&got, &want);
+        common::assert_same_run(&got, &want, p);
         assert!(
             std::fs::read(&file).unwrap() == expected_file(),
             "host file on {p}"
@@ -103,7 +93,7 @@ fn pagecache_tmpfs_file_mappings_match_native() {
         let got = TestPod::new(&image("testprogs"), &["/bin/sh", "-c", script])
             .platform(p)
             .run();
-        assert_same_run(&got, &want);
+        common::assert_same_run(&got, &want, p);
     });
 }
 

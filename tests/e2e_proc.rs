@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{each_platform, image, native, sandboxd, TempDir, TestPod};
+use common::{assert_runs_like, each_platform, image, native, run_pod_json, TestPod};
 
 #[test]
 fn proc_self_child_and_system_files_match_native() {
@@ -12,17 +12,7 @@ fn proc_self_child_and_system_files_match_native() {
     for args in [&[][..], &["access"][..]] {
         let want = native(&img, "procfs", args);
         assert_eq!(want.status, 0, "native: {}", want.stdout);
-        each_platform(|p| {
-            let mut cmd = vec!["/bin/procfs"];
-            cmd.extend(args);
-            let got = TestPod::new(&img, &cmd).platform(p).run();
-            assert_eq!(
-                (got.status, &got.stdout),
-                (want.status, &want.stdout),
-                "procfs {args:?} on {p}: {}",
-                got.stderr
-            );
-        });
+        assert_runs_like(&img, "procfs", args, &want);
     }
 }
 
@@ -87,16 +77,13 @@ fn proc_zombie_shows_state_z_until_reaped() {
 #[test]
 fn proc_other_containers_processes_are_invisible() {
     let img = image("busybox");
-    let dir = TempDir::new("procns");
     let lister = "sleep 0.5; for d in /proc/[0-9]*; do tr '\\\\0' ' ' < $d/cmdline; echo; done";
     let json = format!(
         "{{\"name\": \"procns\", \"containers\": {{\
          \"a\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"sleep 2.5 & {lister}; wait\"]}},\
          \"b\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"{lister}\"]}}}}}}"
     );
-    let pod = dir.0.join("pod.json");
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(out.status, 0, "{out:?}");
     let lines = |c: &str| -> Vec<String> {
         let prefix = format!("[{c}] ");

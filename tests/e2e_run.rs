@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{each_platform, image, native, sandboxd, unpack, TempDir, TestPod};
+use common::{
+    assert_runs_like, each_platform, image, matches_native, native, run_pod_json, sandboxd, unpack,
+    TempDir, TestPod,
+};
 
 #[test]
 fn run_static_hello_prints_and_exits_zero() {
@@ -130,8 +133,6 @@ fn run_resources_set_the_guest_memory_and_cpus() {
 
 #[test]
 fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() {
-    let dir = TempDir::new("two");
-    let pod = dir.0.join("pod.json");
     let json = format!(
         r#"{{"containers": {{
             "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "echo from a; sleep 0.2"]}},
@@ -139,8 +140,7 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
         bb = image("busybox"),
         tp = image("testprogs"),
     );
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(out.status, 4, "{out:?}");
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     lines.sort();
@@ -149,16 +149,13 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 
 #[test]
 fn run_containers_of_a_pod_share_their_hostname() {
-    let dir = TempDir::new("uts");
-    let pod = dir.0.join("pod.json");
     let json = format!(
         r#"{{"containers": {{
             "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "hostname renamed; sleep 0.6"]}},
             "b": {{"image": {bb:?}, "after": ["a"], "command": ["/bin/sh", "-c", "sleep 0.3; hostname; cat /proc/sys/kernel/hostname; uname -n"]}}}}}}"#,
         bb = image("busybox"),
     );
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[b] renamed\n[b] renamed\n[b] renamed\n"),
@@ -168,16 +165,13 @@ fn run_containers_of_a_pod_share_their_hostname() {
 
 #[test]
 fn run_containers_of_a_pod_share_system_v_ipc() {
-    let dir = TempDir::new("ipc");
-    let pod = dir.0.join("pod.json");
     let json = format!(
         r#"{{"containers": {{
             "recv": {{"image": {tp:?}, "command": ["/bin/sysvipc", "recv", "4242"]}},
             "send": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "sleep 0.2; sysvipc send 4242 across"]}}}}}}"#,
         tp = image("testprogs"),
     );
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[recv] got across\n"),
@@ -187,8 +181,6 @@ fn run_containers_of_a_pod_share_system_v_ipc() {
 
 #[test]
 fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
-    let dir = TempDir::new("volume");
-    let pod = dir.0.join("pod.json");
     let json = format!(
         r#"{{"name": "vol", "volumes": {{"work": {{"type": "tmpfs"}}}}, "containers": {{
             "writer": {{"image": {bb:?}, "mounts": [{{"volume": "work", "target": "/work"}}],
@@ -198,8 +190,7 @@ fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
         bb = image("busybox"),
         tp = image("testprogs"),
     );
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(out.status, 0, "{out:?}");
     // A container's stderr goes through the same prefixing as its stdout.
     assert_eq!(
@@ -293,18 +284,7 @@ fn run_testprogs_match_their_native_runs() {
         "growsdown",
         "killperm",
     ] {
-        let want = native(&img, prog, &[]);
-        each_platform(|p| {
-            let got = TestPod::new(&img, &[&format!("/bin/{prog}")])
-                .platform(p)
-                .run();
-            assert_eq!(
-                (got.status, &got.stdout),
-                (want.status, &want.stdout),
-                "{prog} on {p}: {}",
-                got.stderr
-            );
-        });
+        matches_native(&img, prog, &[]);
     }
 }
 
@@ -436,16 +416,13 @@ fn check_prints_evaluated_pod_and_rejects_unknown_fields() {
 
 #[test]
 fn run_pinned_wrong_sha256_fails_before_running() {
-    let dir = TempDir::new("pin");
-    let pod = dir.0.join("pod.json");
     let img = image("busybox");
     let zeros = "0".repeat(64);
     let json = format!(
         "{{\"images\": {{\"bb\": {{\"path\": {img:?}, \"sha256\": \"{zeros}\"}}}}, \
          \"containers\": {{\"app\": {{\"image\": \"bb\", \"command\": [\"/bin/echo\", \"ran\"]}}}}}}"
     );
-    std::fs::write(&pod, json).unwrap();
-    let out = sandboxd(&["run".into(), pod.to_str().unwrap().into()]);
+    let out = run_pod_json(&json);
     assert_eq!(out.status, 125, "{out:?}");
     assert!(out.stderr.contains("sha256"), "{}", out.stderr);
     assert!(!out.stdout.contains("ran"));
@@ -674,15 +651,7 @@ fn run_vdso_clocks_agree_with_the_syscalls_and_native() {
     let want = native(&img, "vdso", &[]);
     assert_eq!(want.status, 0, "native: {want:?}");
     assert!(!want.stdout.contains("=0"), "native: {}", want.stdout);
-    each_platform(|p| {
-        let got = TestPod::new(&img, &["/bin/vdso"]).platform(p).run();
-        assert_eq!(
-            (got.status, &got.stdout),
-            (want.status, &want.stdout),
-            "{}",
-            got.stderr
-        );
-    });
+    assert_runs_like(&img, "vdso", &[], &want);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{image, repo, store, TempDir};
@@ -58,21 +58,27 @@ fn seccomp_mode(pid: i32) -> String {
         .to_string()
 }
 
-#[test]
-fn running_pod_roles_and_stubs_are_under_seccomp() {
-    let dir = TempDir::new("seccomp");
+/// Starts `sandboxd run --platform ptrace` on the pod `json` (written
+/// into `dir`), stdout to /dev/null, without waiting for it.
+fn spawn_on_ptrace(dir: &TempDir, json: &str) -> Child {
     let pod = dir.0.join("pod.json");
-    let json = format!(
-        "{{\"containers\": {{\"app\": {{\"image\": {:?}, \"command\": [\"/bin/sleep\", \"3\"]}}}}}}",
-        image("busybox")
-    );
     std::fs::write(&pod, json).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+    Command::new(env!("CARGO_BIN_EXE_sandboxd"))
         .args(["run", "--platform", "ptrace", pod.to_str().unwrap()])
         .env("SANDBOXD_STORE", store())
         .stdout(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn running_pod_roles_and_stubs_are_under_seccomp() {
+    let dir = TempDir::new("seccomp");
+    let json = format!(
+        "{{\"containers\": {{\"app\": {{\"image\": {:?}, \"command\": [\"/bin/sleep\", \"3\"]}}}}}}",
+        image("busybox")
+    );
+    let mut child = spawn_on_ptrace(&dir, &json);
     let start = Instant::now();
     let mut seen = vec![];
     while start.elapsed() < Duration::from_secs(20) {
@@ -139,7 +145,6 @@ fn running_pod_gofer_sees_only_its_image_and_bind_mounts() {
     std::fs::create_dir(dir.0.join("data")).unwrap();
     std::fs::write(dir.0.join("data/hello"), "hi").unwrap();
     std::fs::create_dir(dir.0.join("out")).unwrap();
-    let pod = dir.0.join("pod.json");
     let json = format!(
         r#"{{"containers": {{"app": {{"image": {:?}, "command": ["/bin/sleep", "3"],
             "mounts": [{{"source": "./data", "target": "/data", "readonly": true}},
@@ -147,19 +152,15 @@ fn running_pod_gofer_sees_only_its_image_and_bind_mounts() {
                        {{"source": "out", "target": "/out"}}]}}}}}}"#,
         image("busybox")
     );
-    std::fs::write(&pod, json).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .args(["run", "--platform", "ptrace", pod.to_str().unwrap()])
-        .env("SANDBOXD_STORE", store())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_on_ptrace(&dir, &json);
     let start = Instant::now();
     let mut gofer = None;
     while gofer.is_none() && start.elapsed() < Duration::from_secs(20) {
         gofer = descendants(child.id() as i32)
             .into_iter()
-            .find(|(_, n)| n.contains("sandboxd-gofer"))
+            // Set up (pivoted, mounts read-only) once it is under its
+            // seccomp filter, which it installs last.
+            .find(|(pid, n)| n.contains("sandboxd-gofer") && seccomp_mode(*pid) == "2")
             .map(|(pid, _)| pid);
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -209,6 +209,45 @@ pub fn run_pod(dir: &TempDir, json: &serde_json::Value, p: &str) -> Out {
     ])
 }
 
+/// Runs the pod `json` (written into a fresh temporary directory) with
+/// `sandboxd run` on the default platform.
+pub fn run_pod_json(json: &str) -> Out {
+    let dir = TempDir::new("pod");
+    let pod = dir.0.join("pod.json");
+    std::fs::write(&pod, json).unwrap();
+    sandboxd(&["run".into(), pod.to_str().unwrap().into()])
+}
+
+/// Asserts that a sandboxed run ended and printed (stdout) as `want`, a
+/// native run; `what` names the run on failure.
+pub fn assert_same_run(got: &Out, want: &Out, what: &str) {
+    assert_eq!(
+        (got.status, &got.stdout),
+        (want.status, &want.stdout),
+        "{what}: {}",
+        got.stderr
+    );
+}
+
+/// Runs `/bin/prog ARGS` from `img` in the sandbox on every platform and
+/// asserts each run ends and prints as `want` (the same program run
+/// natively, see `native`).
+pub fn assert_runs_like(img: &Path, prog: &str, args: &[&str], want: &Out) {
+    let bin = format!("/bin/{prog}");
+    let mut cmd = vec![bin.as_str()];
+    cmd.extend(args);
+    each_platform(|p| {
+        let got = TestPod::new(img, &cmd).platform(p).run();
+        assert_same_run(&got, want, &format!("{prog} {args:?} on {p}"));
+    });
+}
+
+/// Runs `/bin/prog ARGS` natively and in the sandbox on every platform
+/// and asserts the status and stdout agree.
+pub fn matches_native(img: &Path, prog: &str, args: &[&str]) {
+    assert_runs_like(img, prog, args, &native(img, prog, args));
+}
+
 /// Runs the sandboxd binary with `args`; fails the test after TIMEOUT.
 pub fn sandboxd(args: &[String]) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
@@ -343,4 +382,23 @@ pub fn each_platform(body: impl Fn(&str)) {
         eprintln!("-- platform {p}");
         body(&p);
     }
+}
+
+/// Live processes whose environment carries `SANDBOXD_TEST_TAG=tag` (the
+/// roles inherit SANDBOXD_* variables, and ptrace stubs are forks of the
+/// sandbox).
+pub fn leftovers(tag: &str) -> usize {
+    let needle = format!("SANDBOXD_TEST_TAG={tag}");
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let live = std::fs::read_to_string(entry.path().join("status"))
+            .is_ok_and(|s| !s.contains("State:\tZ"));
+        if live && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            n += 1;
+        }
+    }
+    n
 }
