@@ -87,8 +87,11 @@ fn running_pod_roles_and_stubs_are_under_seccomp() {
             .iter()
             .filter(|(_, n)| n.contains("sandboxd-gofer") || n.contains("sandboxd-sandbox"))
             .count();
-        // The stub of the sleeping guest is a child of the sandbox.
-        if roles == 2 && seen.len() >= 3 {
+        // The stub of the sleeping guest is a child of the sandbox. Each
+        // process installs its filter as the last step of its set-up:
+        // wait for that too (one that never does fails below).
+        let settled = seen.iter().all(|(pid, _)| seccomp_mode(*pid) == "2");
+        if roles == 2 && seen.len() >= 3 && settled {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
