@@ -46,21 +46,16 @@ impl Lab {
         path
     }
 
-    /// Runs `sandboxd ARGS` with this lab's state root; stdin /dev/null.
+    /// Runs `sandboxd ARGS` with this lab's state root; stdin /dev/null,
+    /// with the common time limit.
     fn sandboxd(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-            .args(args)
-            .env("SANDBOXD_STORE", store())
-            .env("SANDBOXD_STATE_ROOT", self.root())
-            .env("SANDBOXD_TEST_TAG", &self.tag)
-            .stdin(Stdio::null())
-            .output()
-            .expect("start sandboxd");
-        Out {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let root = self.root();
+        let env = [
+            ("SANDBOXD_STATE_ROOT", root.as_os_str()),
+            ("SANDBOXD_TEST_TAG", self.tag.as_ref()),
+        ];
+        common::sandboxd_with(&args, &env)
     }
 
     /// `run -d`; returns the pod id.

@@ -250,9 +250,16 @@ pub fn matches_native(img: &Path, prog: &str, args: &[&str]) {
 
 /// Runs the sandboxd binary with `args`; fails the test after TIMEOUT.
 pub fn sandboxd(args: &[String]) -> Out {
+    sandboxd_with(args, &[])
+}
+
+/// [`sandboxd`] with more environment variables (a state root, a tag).
+#[allow(dead_code)]
+pub fn sandboxd_with(args: &[String], env: &[(&str, &std::ffi::OsStr)]) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
         .args(args)
         .env("SANDBOXD_STORE", store())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
