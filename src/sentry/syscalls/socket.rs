@@ -659,16 +659,7 @@ pub fn sys_sendmmsg(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements recvmmsg(2). MSG_WAITFORONE makes every receive after the
 /// first non-blocking; the timeout is checked between messages.
 pub fn sys_recvmmsg(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let deadline = if a[4] != 0 {
-        let secs = t.mm.read_u64(a[4])? as i64;
-        let nsecs = t.mm.read_u64(a[4] + 8)? as i64;
-        if secs < 0 || !(0..1_000_000_000).contains(&nsecs) {
-            return Err(Errno::EINVAL);
-        }
-        Some(std::time::Instant::now() + Duration::new(secs as u64, nsecs as u32))
-    } else {
-        None
-    };
+    let deadline = super::time::read_timeout(t, a[4])?;
     let flags = a[3];
     each_mmsg(t, a, |t, hdr, i| {
         let past = deadline.is_some_and(|d| std::time::Instant::now() >= d);
