@@ -1053,25 +1053,42 @@ pub fn sys_pipe2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     } else {
         0
     };
-    let rfd = t
-        .fds
-        .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)?;
-    let wfd = match t
-        .fds
-        .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
-    {
+    install_pair(
+        t,
+        a[0],
+        |t| {
+            t.fds
+                .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)
+        },
+        |t| {
+            t.fds
+                .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
+        },
+    )
+}
+
+/// Installs two descriptors (pipe2, socketpair) and writes them as an
+/// int[2] to `addr`; on failure neither stays installed.
+pub(super) fn install_pair(
+    t: &Task,
+    addr: u64,
+    first: impl FnOnce(&Task) -> SysResult<i32>,
+    second: impl FnOnce(&Task) -> SysResult<i32>,
+) -> SysResult<u64> {
+    let x = first(t)?;
+    let y = match second(t) {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = t.fds.remove(rfd);
+            let _ = t.fds.remove(x);
             return Err(e);
         }
     };
     let mut pair = [0u8; 8];
-    pair[..4].copy_from_slice(&rfd.to_le_bytes());
-    pair[4..].copy_from_slice(&wfd.to_le_bytes());
-    if let Err(e) = t.mm.copy_out(a[0], &pair) {
-        let _ = t.fds.remove(rfd);
-        let _ = t.fds.remove(wfd);
+    pair[..4].copy_from_slice(&x.to_le_bytes());
+    pair[4..].copy_from_slice(&y.to_le_bytes());
+    if let Err(e) = t.mm.copy_out(addr, &pair) {
+        let _ = t.fds.remove(x);
+        let _ = t.fds.remove(y);
         return Err(e);
     }
     Ok(0)
