@@ -717,9 +717,7 @@ impl Task {
             self.k.pause.leave_guest();
             self.k.cpu_gate.leave(cpu);
             let event = switched?;
-            self.control
-                .guest_time
-                .add(entered.elapsed(), Default::default());
+            self.control.guest_time.add_user(entered.elapsed());
             match event {
                 Event::Syscall => syscalls::dispatch(self),
                 Event::PageFault {
