@@ -1212,19 +1212,9 @@ pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EBADF);
     }
     let count = a[3].min(super::splice::MAX_RW_COUNT);
-    if a[2] == 0 {
-        let mut from = super::splice::At::Offset;
-        return super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
-    }
-    let off = t.mm.read_u64(a[2])?;
-    if (off as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let mut from = At::Pos(off);
+    let mut from = super::splice::at(super::splice::read_pos(t, a[2])?);
     let r = super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
-    if let At::Pos(end) = from {
-        t.mm.write_u64(a[2], end)?;
-    }
+    super::splice::write_pos(t, a[2], from)?;
     r
 }
 
