@@ -2,7 +2,7 @@
 //! born: the container's first process, fork children and threads, each
 //! run by a host thread of its own.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::process::{Control, Entry, Group, PidNs, SigActions};
@@ -187,8 +187,9 @@ pub struct Task {
     /// Set when threads or processes share root, cwd and umask with this
     /// one (CLONE_FS): the syscall dispatcher syncs the fields with it.
     pub fs_share: Option<Arc<FsShare>>,
-    /// The shared values as the current syscall found them.
-    fs_pulled: Option<(Arc<Node>, Arc<Node>, u32)>,
+    /// The shared values as this task last took or set them, and their
+    /// `FsShare::version` then.
+    fs_pulled: Option<(Arc<Node>, Arc<Node>, u32, u64)>,
     pub clear_child_tid: u64,
     /// Head of the robust futex list (set_robust_list).
     pub robust_list: u64,
@@ -239,12 +240,17 @@ pub struct Share {
 }
 
 /// Root, working directory and umask shared by tasks made with CLONE_FS.
-pub struct FsShare(Mutex<(Arc<Node>, Arc<Node>, u32)>);
+pub struct FsShare {
+    state: Mutex<(Arc<Node>, Arc<Node>, u32)>,
+    /// Bumped (under `state`'s lock) on every change of `state`: a task
+    /// whose copy is as new skips the lock before and after its syscalls.
+    version: AtomicU64,
+}
 
 impl FsShare {
     /// The shared root, working directory and umask now.
     pub fn get(&self) -> (Arc<Node>, Arc<Node>, u32) {
-        self.0.lock().unwrap().clone()
+        self.state.lock().unwrap().clone()
     }
 }
 
@@ -253,34 +259,61 @@ impl Task {
     fn fs_share(&mut self) -> Arc<FsShare> {
         let state = (self.root.clone(), self.cwd.clone(), self.umask);
         self.fs_share
-            .get_or_insert_with(|| Arc::new(FsShare(Mutex::new(state))))
+            .get_or_insert_with(|| {
+                Arc::new(FsShare {
+                    state: Mutex::new(state),
+                    version: AtomicU64::new(0),
+                })
+            })
             .clone()
     }
 
-    /// Before a syscall: take what another task sharing them set.
+    /// Before a syscall: take what another task sharing them set. Every
+    /// syscall of a CLONE_FS task comes here: when the shared values did
+    /// not change since this task took them, one atomic load.
     pub fn fs_pull(&mut self) {
-        if let Some(share) = &self.fs_share {
-            let (root, cwd, umask) = share.0.lock().unwrap().clone();
-            self.fs_pulled = Some((root.clone(), cwd.clone(), umask));
-            (self.root, self.cwd, self.umask) = (root, cwd, umask);
+        let Some(share) = &self.fs_share else {
+            return;
+        };
+        let version = share.version.load(Ordering::Acquire);
+        if self.fs_pulled.as_ref().is_some_and(|p| p.3 == version) {
+            return;
         }
+        let st = share.state.lock().unwrap();
+        let version = share.version.load(Ordering::Relaxed);
+        (self.root, self.cwd, self.umask) = st.clone();
+        self.fs_pulled = Some((st.0.clone(), st.1.clone(), st.2, version));
     }
 
     /// After a syscall: publish what it changed (only that: another task
     /// may have changed the shared values while this one was blocked).
     pub fn fs_push(&mut self) {
-        if let (Some(share), Some((root, cwd, umask))) = (&self.fs_share, self.fs_pulled.take()) {
-            let mut st = share.0.lock().unwrap();
-            if !Arc::ptr_eq(&root, &self.root) {
-                st.0 = self.root.clone();
-            }
-            if !Arc::ptr_eq(&cwd, &self.cwd) {
-                st.1 = self.cwd.clone();
-            }
-            if umask != self.umask {
-                st.2 = self.umask;
-            }
+        let (Some(share), Some(pulled)) = (&self.fs_share, &mut self.fs_pulled) else {
+            return;
+        };
+        let (root, cwd, umask) = (
+            !Arc::ptr_eq(&pulled.0, &self.root),
+            !Arc::ptr_eq(&pulled.1, &self.cwd),
+            pulled.2 != self.umask,
+        );
+        if !(root || cwd || umask) {
+            return;
         }
+        let mut st = share.state.lock().unwrap();
+        if root {
+            st.0 = self.root.clone();
+        }
+        if cwd {
+            st.1 = self.cwd.clone();
+        }
+        if umask {
+            st.2 = self.umask;
+        }
+        let version = share.version.fetch_add(1, Ordering::Release) + 1;
+        // What another task changed meanwhile holds here too (as the next
+        // pull would have taken it).
+        (self.root, self.cwd, self.umask) = st.clone();
+        *pulled = (st.0.clone(), st.1.clone(), st.2, version);
     }
 }
 
@@ -684,9 +717,7 @@ impl Task {
             self.k.pause.leave_guest();
             self.k.cpu_gate.leave(cpu);
             let event = switched?;
-            self.control
-                .guest_time
-                .add(entered.elapsed(), Default::default());
+            self.control.guest_time.add_user(entered.elapsed());
             match event {
                 Event::Syscall => syscalls::dispatch(self),
                 Event::PageFault {

@@ -144,16 +144,7 @@ pub fn sys_epoll_pwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements epoll_pwait2(2): the timeout is a timespec (NULL: forever).
 pub fn sys_epoll_pwait2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     check_sigset(a[4], a[5])?;
-    let deadline = if a[3] == 0 {
-        None
-    } else {
-        let sec = t.mm.read_u64(a[3])? as i64;
-        let nsec = t.mm.read_u64(a[3] + 8)? as i64;
-        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-            return Err(Errno::EINVAL);
-        }
-        Instant::now().checked_add(Duration::new(sec as u64, nsec as u32))
-    };
+    let deadline = super::time::read_timeout(t, a[3])?;
     let max = a[2] as i32 as i64 as u64;
     with_mask(t, a[4], |t| wait(t, a[0] as i32, a[1], max, deadline))
 }

@@ -1053,25 +1053,42 @@ pub fn sys_pipe2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     } else {
         0
     };
-    let rfd = t
-        .fds
-        .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)?;
-    let wfd = match t
-        .fds
-        .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
-    {
+    install_pair(
+        t,
+        a[0],
+        |t| {
+            t.fds
+                .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)
+        },
+        |t| {
+            t.fds
+                .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
+        },
+    )
+}
+
+/// Installs two descriptors (pipe2, socketpair) and writes them as an
+/// int[2] to `addr`; on failure neither stays installed.
+pub(super) fn install_pair(
+    t: &Task,
+    addr: u64,
+    first: impl FnOnce(&Task) -> SysResult<i32>,
+    second: impl FnOnce(&Task) -> SysResult<i32>,
+) -> SysResult<u64> {
+    let x = first(t)?;
+    let y = match second(t) {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = t.fds.remove(rfd);
+            let _ = t.fds.remove(x);
             return Err(e);
         }
     };
     let mut pair = [0u8; 8];
-    pair[..4].copy_from_slice(&rfd.to_le_bytes());
-    pair[4..].copy_from_slice(&wfd.to_le_bytes());
-    if let Err(e) = t.mm.copy_out(a[0], &pair) {
-        let _ = t.fds.remove(rfd);
-        let _ = t.fds.remove(wfd);
+    pair[..4].copy_from_slice(&x.to_le_bytes());
+    pair[4..].copy_from_slice(&y.to_le_bytes());
+    if let Err(e) = t.mm.copy_out(addr, &pair) {
+        let _ = t.fds.remove(x);
+        let _ = t.fds.remove(y);
         return Err(e);
     }
     Ok(0)
@@ -1195,19 +1212,9 @@ pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EBADF);
     }
     let count = a[3].min(super::splice::MAX_RW_COUNT);
-    if a[2] == 0 {
-        let mut from = super::splice::At::Offset;
-        return super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
-    }
-    let off = t.mm.read_u64(a[2])?;
-    if (off as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let mut from = At::Pos(off);
+    let mut from = super::splice::at(super::splice::read_pos(t, a[2])?);
     let r = super::splice::transfer(t, &input, &mut from, &out, &mut At::Offset, count);
-    if let At::Pos(end) = from {
-        t.mm.write_u64(a[2], end)?;
-    }
+    super::splice::write_pos(t, a[2], from)?;
     r
 }
 

@@ -1,7 +1,7 @@
 //! futex(2), set_robust_list's partner at thread exit lives in
 //! `kernel::futex`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::futex;
@@ -23,12 +23,7 @@ fn deadline(t: &Task, addr: u64, absolute: bool, realtime: bool) -> SysResult<Op
     if addr == 0 {
         return Ok(None);
     }
-    let sec = t.mm.read_u64(addr)? as i64;
-    let nsec = t.mm.read_u64(addr + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    let ts = Duration::new(sec as u64, nsec as u32);
+    let ts = super::time::read_ts(t, addr)?;
     let now = Instant::now();
     if !absolute {
         return Ok(now.checked_add(ts));

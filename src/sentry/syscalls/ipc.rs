@@ -4,7 +4,6 @@
 //! structures of the x86-64 ABI.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::abi::{Errno, SysResult};
 use crate::sentry::kernel::ipc::*;
@@ -401,16 +400,7 @@ pub fn sys_semtimedop(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             flags: i16::from_le_bytes([b[4], b[5]]),
         })
         .collect();
-    let deadline = if timeout != 0 {
-        let secs = t.mm.read_u64(timeout)? as i64;
-        let nsecs = t.mm.read_u64(timeout + 8)? as i64;
-        if secs < 0 || !(0..1_000_000_000).contains(&nsecs) {
-            return Err(Errno::EINVAL);
-        }
-        Some(Instant::now() + Duration::new(secs as u64, nsecs as u32))
-    } else {
-        None
-    };
+    let deadline = super::time::read_timeout(t, timeout)?;
     let c = Caller::of(t);
     let set = ipc().sem().get(id, SemSet::perm)?;
     {

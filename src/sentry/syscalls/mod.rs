@@ -309,31 +309,35 @@ pub fn dispatch(t: &mut Task) {
     if let Some(call) = shown {
         strace::exit(t, call, &res);
     }
-    // A syscall cut short by a signal may be restarted after its handler.
-    // These are never restarted after a handler, SA_RESTART or not
-    // (signal(7)); nanosleep's restart would need the remaining time.
-    let no_restart = [
-        nr::RT_SIGSUSPEND,
-        nr::PAUSE,
-        nr::NANOSLEEP,
-        nr::CLOCK_NANOSLEEP,
-        nr::POLL,
-        nr::PPOLL,
-        nr::SELECT,
-        nr::PSELECT6,
-        nr::EPOLL_WAIT,
-        nr::EPOLL_PWAIT,
-        nr::EPOLL_PWAIT2,
-        nr::SEMOP,
-        nr::SEMTIMEDOP,
-        nr::MSGSND,
-        nr::MSGRCV,
-        nr::RT_SIGTIMEDWAIT,
-    ];
-    t.interrupted_syscall =
-        (res == Err(crate::abi::Errno::EINTR)).then_some((n, !no_restart.contains(&n)));
+    t.interrupted_syscall = (res == Err(crate::abi::Errno::EINTR)).then(|| (n, restartable(n)));
     t.regs.rax = match res {
         Ok(v) => v,
         Err(e) => e.as_ret(),
     };
+}
+
+/// Whether syscall `n`, cut short by a signal, may be restarted after its
+/// handler. These are never restarted after a handler, SA_RESTART or not
+/// (signal(7)); nanosleep's restart would need the remaining time. Only
+/// asked when a syscall returned EINTR.
+fn restartable(n: u64) -> bool {
+    !matches!(
+        n,
+        nr::RT_SIGSUSPEND
+            | nr::PAUSE
+            | nr::NANOSLEEP
+            | nr::CLOCK_NANOSLEEP
+            | nr::POLL
+            | nr::PPOLL
+            | nr::SELECT
+            | nr::PSELECT6
+            | nr::EPOLL_WAIT
+            | nr::EPOLL_PWAIT
+            | nr::EPOLL_PWAIT2
+            | nr::SEMOP
+            | nr::SEMTIMEDOP
+            | nr::MSGSND
+            | nr::MSGRCV
+            | nr::RT_SIGTIMEDWAIT
+    )
 }

@@ -118,19 +118,6 @@ fn deadline_after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
-/// Reads a timespec; None (wait forever) for a null pointer.
-fn timespec(t: &mut Task, addr: u64) -> SysResult<Option<Instant>> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let sec = t.mm.read_u64(addr)? as i64;
-    let nsec = t.mm.read_u64(addr + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(deadline_after(Duration::new(sec as u64, nsec as u32)).or(None))
-}
-
 /// Runs `f` with the signal mask at `mask_addr` (if any) in place, as
 /// ppoll and pselect6 do atomically.
 pub(super) fn with_mask<T>(
@@ -170,7 +157,7 @@ pub fn sys_ppoll(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if a[3] != 0 && a[4] != 8 {
         return Err(Errno::EINVAL);
     }
-    let deadline = timespec(t, a[2])?;
+    let deadline = super::time::read_timeout(t, a[2])?;
     with_mask(t, a[3], |t| poll_fds(t, a[0], a[1], deadline))
 }
 
@@ -257,7 +244,7 @@ pub fn sys_select(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 
 /// Implements pselect6(2).
 pub fn sys_pselect6(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let deadline = timespec(t, a[4])?;
+    let deadline = super::time::read_timeout(t, a[4])?;
     let mask_addr = if a[5] == 0 {
         0
     } else {

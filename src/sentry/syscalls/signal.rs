@@ -297,16 +297,7 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EINVAL);
     }
     let set = t.mm.read_u64(set_addr)? & !UNBLOCKABLE;
-    let deadline = if timeout == 0 {
-        None
-    } else {
-        let sec = t.mm.read_u64(timeout)? as i64;
-        let nsec = t.mm.read_u64(timeout + 8)? as i64;
-        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-            return Err(Errno::EINVAL);
-        }
-        std::time::Instant::now().checked_add(Duration::new(sec as u64, nsec as u32))
-    };
+    let deadline = super::time::read_timeout(t, timeout)?;
     let (lock, cond) = &t.control.wake;
     let mut guard = lock.lock().unwrap();
     let sig = loop {

@@ -132,23 +132,12 @@ pub fn sys_socketpair(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     check_family(t, a[0], a[2])?;
     let (kind, nonblock, cloexec) = kind_arg(a[1])?;
     let (x, y) = Socket::pair(kind, cred_of(t));
-    let fx = install(t, x, nonblock, cloexec)?;
-    let fy = match install(t, y, nonblock, cloexec) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = t.fds.remove(fx);
-            return Err(e);
-        }
-    };
-    let mut pair = [0u8; 8];
-    pair[..4].copy_from_slice(&fx.to_le_bytes());
-    pair[4..].copy_from_slice(&fy.to_le_bytes());
-    if let Err(e) = t.mm.copy_out(a[3], &pair) {
-        let _ = t.fds.remove(fx);
-        let _ = t.fds.remove(fy);
-        return Err(e);
-    }
-    Ok(0)
+    super::file::install_pair(
+        t,
+        a[3],
+        |t| install(t, x, nonblock, cloexec),
+        |t| install(t, y, nonblock, cloexec),
+    )
 }
 
 /// A sockaddr as given: its family and the name (None: unnamed, only the
@@ -659,16 +648,7 @@ pub fn sys_sendmmsg(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements recvmmsg(2). MSG_WAITFORONE makes every receive after the
 /// first non-blocking; the timeout is checked between messages.
 pub fn sys_recvmmsg(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
-    let deadline = if a[4] != 0 {
-        let secs = t.mm.read_u64(a[4])? as i64;
-        let nsecs = t.mm.read_u64(a[4] + 8)? as i64;
-        if secs < 0 || !(0..1_000_000_000).contains(&nsecs) {
-            return Err(Errno::EINVAL);
-        }
-        Some(std::time::Instant::now() + Duration::new(secs as u64, nsecs as u32))
-    } else {
-        None
-    };
+    let deadline = super::time::read_timeout(t, a[4])?;
     let flags = a[3];
     each_mmsg(t, a, |t, hdr, i| {
         let past = deadline.is_some_and(|d| std::time::Instant::now() >= d);

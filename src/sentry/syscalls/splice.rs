@@ -104,7 +104,7 @@ fn put(t: &mut Task, out: &OpenFile, to: &mut At, buf: &[u8]) -> SysResult<usize
 }
 
 /// The position a user `loff_t *` names: None for NULL (the file offset).
-fn read_pos(t: &mut Task, addr: u64) -> SysResult<Option<u64>> {
+pub(super) fn read_pos(t: &mut Task, addr: u64) -> SysResult<Option<u64>> {
     if addr == 0 {
         return Ok(None);
     }
@@ -115,12 +115,12 @@ fn read_pos(t: &mut Task, addr: u64) -> SysResult<Option<u64>> {
     Ok(Some(v))
 }
 
-fn at(pos: Option<u64>) -> At {
+pub(super) fn at(pos: Option<u64>) -> At {
     pos.map_or(At::Offset, At::Pos)
 }
 
 /// Stores the advanced position back where the guest gave it.
-fn write_pos(t: &mut Task, addr: u64, at: At) -> SysResult<()> {
+pub(super) fn write_pos(t: &mut Task, addr: u64, at: At) -> SysResult<()> {
     match at {
         At::Pos(p) if addr != 0 => t.mm.write_u64(addr, p),
         _ => Ok(()),

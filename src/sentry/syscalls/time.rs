@@ -53,14 +53,26 @@ fn ts_bytes(sec: i64, nsec: i64) -> [u8; 16] {
     b
 }
 
-/// Reads a guest timespec, validating it.
-fn read_ts(t: &mut Task, addr: u64) -> SysResult<Duration> {
-    let sec = t.mm.read_u64(addr)? as i64;
-    let nsec = t.mm.read_u64(addr + 8)? as i64;
+/// Reads a guest timespec: EINVAL for a negative time or nanoseconds
+/// outside [0, 1e9).
+pub(super) fn read_ts(t: &Task, addr: u64) -> SysResult<Duration> {
+    let mut b = [0u8; 16];
+    t.mm.copy_in(addr, &mut b)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap());
+    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap());
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(Errno::EINVAL);
     }
     Ok(Duration::new(sec as u64, nsec as u32))
+}
+
+/// Reads a relative timeout timespec as a deadline. None (wait for ever)
+/// for a null pointer, and for a time too far off to represent.
+pub(super) fn read_timeout(t: &Task, addr: u64) -> SysResult<Option<Instant>> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    Ok(Instant::now().checked_add(read_ts(t, addr)?))
 }
 
 /// Implements clock_gettime(2).
