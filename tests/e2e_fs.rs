@@ -142,3 +142,124 @@ fn fs_umount_ends_inotify_watches_with_in_unmount() {
         );
     });
 }
+
+/// Runs a busybox shell script on Linux: in a fresh copy of the busybox
+/// image, chrooted, in a private mount namespace with /proc and a /tmp
+/// of its own (what a container's pid 1 sees), so mounts it makes end
+/// with it.
+fn native_busybox_sh(script: &str) -> common::Out {
+    let root = std::env::temp_dir().join(format!(
+        "sandboxd-native-mnt-{}-{}",
+        std::process::id(),
+        script.len()
+    ));
+    std::fs::create_dir_all(&root).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(image("busybox"))
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "unpacking busybox into {}", root.display());
+    for d in ["proc", "tmp", "mnt"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t proc proc \"$1/proc\" && mount -t tmpfs tmpfs \"$1/tmp\" && \
+             exec chroot \"$1\" /bin/sh -c \"$0\"",
+        )
+        .arg(script)
+        .arg(&root)
+        .output()
+        .expect("unshare(1) runs (util-linux, as root)");
+    std::fs::remove_dir_all(&root).unwrap();
+    common::Out {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// Runs `script` on Linux (see [`native_busybox_sh`]) and in a pod on
+/// every platform: status, stdout and stderr must agree.
+fn busybox_sh_like_linux(script: &str) {
+    let want = native_busybox_sh(script);
+    assert!(
+        want.stdout.lines().count() > 5,
+        "natively: {} {}",
+        want.stdout,
+        want.stderr
+    );
+    busybox_sh(script, |p, out| {
+        assert_eq!(
+            (out.status, &out.stdout, &out.stderr),
+            (want.status, &want.stdout, &want.stderr),
+            "{p}: sandbox (left) and Linux (right) differ"
+        );
+    });
+}
+
+#[test]
+fn fs_bind_mounts_in_the_guest_share_files_and_keep_their_own_flags_as_linux() {
+    busybox_sh_like_linux(
+        "mkdir -p /mnt/a /mnt/b /mnt/t /mnt/u /mnt/m /mnt/n
+        echo one > /mnt/a/f
+        mount --bind /mnt/a /mnt/b
+        mount -o remount,bind,ro /mnt/b; echo remount=$?
+        touch /mnt/b/x; echo bind-ro=$?
+        touch /mnt/a/y; echo source-rw=$?
+        ls /mnt/b
+        grep ' /mnt/b ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1
+        umount /mnt/b
+        echo file > /mnt/ff; touch /mnt/gg
+        mount --bind /mnt/ff /mnt/gg && cat /mnt/gg && echo more >> /mnt/gg && cat /mnt/ff
+        rm /mnt/gg; echo rm-mountpoint=$?
+        umount /mnt/gg; cat /mnt/gg | wc -c
+        mount --bind /mnt/a /mnt/b
+        mkdir /mnt/a/d1; echo in > /mnt/a/d1/x
+        cd /mnt/b/d1 && pwd && cat x && cd .. && pwd
+        mv /mnt/a/d1 /mnt/a/d2; ls /mnt/b; cat /mnt/b/d2/x
+        rm /mnt/b/d2/x; ls /mnt/a/d2 | wc -l
+        ln /mnt/b/f /mnt/b/hard; stat -c %h /mnt/a/f
+        mv /mnt/b/hard /mnt/b/hard2; ls /mnt/a | tr '\\n' ' '; echo
+        cd /mnt/b/d2 && mv /mnt/b/d2 /mnt/b/d3 && pwd -P && ls /mnt/a/d3 | wc -l; cd /
+        [ $(stat -c %i /mnt/a/f) = $(stat -c %i /mnt/b/f) ] && echo same-inode
+        mount -t tmpfs tm /mnt/t && echo data > /mnt/t/k && mount --bind /mnt/t /mnt/u
+        umount /mnt/t; echo umount-source=$?; cat /mnt/u/k; ls /mnt/t | wc -l
+        mkdir /mnt/n/p && mount --bind /proc /mnt/n/p && cat /mnt/n/p/self/comm && umount /mnt/n/p
+        cd /mnt/b && umount /mnt/b; echo cwd-busy=$?; cd /
+        umount /mnt/b; echo last=$?
+        mount --bind /mnt/a/f /mnt/m; echo file-on-dir=$?
+        mount --bind /nowhere /mnt/m; echo missing=$?
+        grep -c ' /mnt/' /proc/mounts",
+    );
+}
+
+#[test]
+fn fs_rbind_and_move_carry_mounts_as_linux() {
+    busybox_sh_like_linux(
+        "mkdir -p /mnt/a/t /mnt/b /mnt/c /mnt/m
+        echo under > /mnt/a/t/u
+        mount -t tmpfs tt /mnt/a/t && echo in > /mnt/a/t/i
+        mount --bind /mnt/a /mnt/b && ls /mnt/b/t
+        mount --rbind /mnt/a /mnt/c && ls /mnt/c/t
+        grep ' /mnt/' /proc/self/mountinfo | cut -d' ' -f5
+        mkdir -p /mnt/a/t/s /mnt/s && mount --bind /mnt/a/t/s /mnt/s
+        grep ' /mnt/s ' /proc/self/mountinfo | cut -d' ' -f4,5,9; umount /mnt/s
+        echo new > /mnt/c/t/n; cat /mnt/a/t/n
+        umount /mnt/c; echo umount-with-submount=$?
+        umount /mnt/c/t && umount /mnt/c && echo both-gone
+        mount --move /mnt/a/t /mnt/m; echo move=$?
+        cat /mnt/m/i; ls /mnt/a/t
+        grep ' /mnt/' /proc/self/mountinfo | cut -d' ' -f5
+        mount --move /mnt/m /mnt/m; echo onto-itself=$?
+        mount --move /mnt/a /mnt/b; echo not-a-mount=$?
+        mkdir -p /mnt/m/deep; mount --move /mnt/b /mnt/m/deep; echo moved-bind=$?
+        ls /mnt/m/deep; umount /mnt/m; echo parent-busy=$?
+        umount /mnt/m/deep && umount /mnt/m && echo clean
+        grep -c ' /mnt/' /proc/mounts",
+    );
+}

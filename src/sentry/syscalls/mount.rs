@@ -3,8 +3,8 @@
 //! (`size=`, `mode=`, `uid=`, `gid=`), remounts that change the per-mount
 //! flags (read-only, nosuid, nodev, noexec), propagation changes (every
 //! mount here is private already), and unmounts with EBUSY and
-//! MNT_DETACH. Other file system types are ENODEV; bind and move mounts
-//! are not implemented (ENOSYS, logged once).
+//! MNT_DETACH, bind mounts (MS_BIND, with MS_REC the mounts under the
+//! source too) and moves (MS_MOVE). Other file system types are ENODEV.
 
 use super::file::{lookup_at, path_arg, AT_FDCWD};
 use crate::abi::{Errno, SysResult};
@@ -69,11 +69,16 @@ pub fn sys_mount(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         }
         return t.fs.remount(&node, flags).map(|_| 0);
     }
-    if flags & MS_BIND != 0 {
-        return Err(not_implemented(t, "MS_BIND", MS_BIND));
-    }
-    if flags & MS_MOVE != 0 {
-        return Err(not_implemented(t, "MS_MOVE", MS_MOVE));
+    if flags & (MS_BIND | MS_MOVE) != 0 {
+        // Other flags are ignored, as Linux does (a read-only bind is a
+        // bind and then a remount).
+        let source = path_arg(t, a[0])?;
+        let from = lookup_at(t, AT_FDCWD, &source, Follow::Yes)?;
+        return match flags & MS_MOVE != 0 {
+            true => t.fs.move_mount(&from, &node),
+            false => t.fs.bind_guest(&from, &node, flags & MS_REC != 0),
+        }
+        .map(|_| 0);
     }
     if flags & MS_PROPAGATION != 0 {
         // Nothing propagates between mounts here: every mount is private.

@@ -97,16 +97,7 @@ impl GoferFs {
         let Some(dir) = root.parent() else {
             return;
         };
-        let name = root.name();
-        match root.mount.covered.lock().unwrap().take() {
-            Some(old) => {
-                dir.set_child(&name, old);
-            }
-            // A name not looked up when mounted: looked up afresh.
-            None => {
-                dir.forget_child(&name);
-            }
-        }
+        self.uncover(&dir, root);
         let inside = |n: &Arc<Node>| {
             let mut cur = Some(n.clone());
             while let Some(c) = cur {
@@ -120,10 +111,34 @@ impl GoferFs {
         self.mounts.lock().unwrap().retain(|m| !inside(m));
     }
 
+    /// Takes the mount rooted at `root` off its mount point in `dir`,
+    /// putting back what it covered.
+    pub(super) fn uncover(&self, dir: &Arc<Node>, root: &Arc<Node>) {
+        let name = root.name();
+        let covered = root.mount.covered.lock().unwrap().take();
+        if dir.is_view() {
+            // Looked up afresh through the view, from the canonical map.
+            dir.drop_view_kid(&name);
+            return;
+        }
+        match covered {
+            Some(old) => {
+                dir.set_child(&name, old);
+            }
+            // A name not looked up when mounted: looked up afresh.
+            None => {
+                dir.forget_child(&name);
+            }
+        }
+    }
+
     /// The child `name` of directory `dir` (ENOENT if there is none).
     pub fn lookup(&self, dir: &Arc<Node>, name: &[u8]) -> SysResult<Arc<Node>> {
         if !dir.stat.is_dir() {
             return Err(Errno::ENOTDIR);
+        }
+        if dir.is_view() {
+            return self.lookup_view(dir, name);
         }
         if dir.mount.is_bind() && dir.has_lower() {
             return self.lookup_bind(dir, name);
@@ -141,6 +156,13 @@ impl GoferFs {
         if let Some(cached) = dir.cached(name) {
             return cached.ok_or(Errno::ENOENT);
         }
+        let found = self.lookup_uncached(dir, name)?;
+        dir.cache(name, found).ok_or(Errno::ENOENT)
+    }
+
+    /// What `name` in canonical directory `dir` is, asked of the gofer or
+    /// the sentry's own files (None: it does not exist).
+    fn lookup_uncached(&self, dir: &Arc<Node>, name: &[u8]) -> SysResult<Option<Arc<Node>>> {
         if let Some(synth) = synthetic_child(dir, name) {
             let ino = 0x1000 + name.iter().map(|&b| b as u64).sum::<u64>();
             let node = Node::new_synth(
@@ -150,14 +172,14 @@ impl GoferFs {
                 dev::stat_of(synth, ino),
                 dir.mount.clone(),
             );
-            return dir.cache(name, Some(node)).ok_or(Errno::ENOENT);
+            return Ok(Some(node));
         }
         if dir.synth.is_some() || !dir.has_lower() {
             // The sentry's directories and memory ones hold what their
             // map holds.
-            return Err(Errno::ENOENT);
+            return Ok(None);
         }
-        let found = match self.client.walk(dir.fid, name) {
+        Ok(match self.client.walk(dir.fid, name) {
             Ok((fid, stat)) => Some(Node::new_lower(
                 name,
                 Some(dir.clone()),
@@ -167,8 +189,48 @@ impl GoferFs {
             )),
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(e),
+        })
+    }
+
+    /// The child `name` of view `dir`: a mount attached on the view, or
+    /// the view of the canonical child, kept while the canonical map
+    /// still has it. A mount in the canonical tree is not part of the
+    /// view (a bind without MS_REC): the view shows what it covers.
+    fn lookup_view(&self, dir: &Arc<Node>, name: &[u8]) -> SysResult<Arc<Node>> {
+        let kid = dir.view_kid(name);
+        if let Some(k) = kid.as_ref().filter(|k| !Arc::ptr_eq(&k.mount, &dir.mount)) {
+            return Ok(k.clone());
+        }
+        let real = dir.real();
+        let found = match self.lookup(&real, name) {
+            Ok(n) if !Arc::ptr_eq(&n.mount, &real.mount) => self.covered_by(&real, name, &n)?,
+            Ok(n) => n,
+            Err(e) => {
+                if e == Errno::ENOENT {
+                    dir.drop_view_kid(name);
+                }
+                return Err(e);
+            }
         };
-        dir.cache(name, found).ok_or(Errno::ENOENT)
+        if let Some(k) = kid.filter(|k| k.shows(&found)) {
+            return Ok(k);
+        }
+        let view = Node::view_of(&found, dir, name, dir.mount.clone());
+        dir.set_view_kid(name, view.clone());
+        Ok(view)
+    }
+
+    /// What the mount rooted at `root`, attached as `name` in canonical
+    /// directory `dir`, covers (looked up now if nobody had, and kept
+    /// for its umount).
+    fn covered_by(&self, dir: &Arc<Node>, name: &[u8], root: &Arc<Node>) -> SysResult<Arc<Node>> {
+        let mut covered = root.mount.covered.lock().unwrap();
+        if let Some(c) = covered.as_ref() {
+            return Ok(c.clone());
+        }
+        let found = self.lookup_uncached(dir, name)?.ok_or(Errno::ENOENT)?;
+        *covered = Some(found.clone());
+        Ok(found)
     }
 
     /// The target of symlink `node`.

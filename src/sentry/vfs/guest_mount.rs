@@ -142,14 +142,140 @@ impl GoferFs {
     }
 
     /// Sets the mount flags of the mount rooted at `root` (EINVAL for
-    /// another dentry).
+    /// another dentry, EPERM to clear a locked one).
     pub fn remount(&self, root: &Arc<Node>, flags: u64) -> SysResult<()> {
         if !self.is_mount_point(root) {
             return Err(Errno::EINVAL);
         }
-        root.mount
-            .flags
-            .store(flags & MOUNT_FLAGS, Ordering::Relaxed);
+        let m = &root.mount;
+        if m.locked & !flags != 0 {
+            return Err(Errno::EPERM);
+        }
+        m.flags.store(flags & MOUNT_FLAGS, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bind-mounts `source` on `target` (MS_BIND): the same directory or
+    /// file, seen in a second place, in a new mount with the source
+    /// mount's flags. With `recursive` (MS_REC) the mounts under `source`
+    /// come along as new mounts too; without, the bind shows what they
+    /// cover. ENOTDIR when one is a directory and the other is not.
+    pub fn bind_guest(
+        &self,
+        source: &Arc<Node>,
+        target: &Arc<Node>,
+        recursive: bool,
+    ) -> SysResult<()> {
+        if source.stat.is_dir() != target.stat.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        // Mounting over the container's root is not done here.
+        let dir = target.parent().ok_or(Errno::EBUSY)?;
+        let name = target.name();
+        let subs = if recursive {
+            self.mounts_under(source)
+        } else {
+            vec![]
+        };
+        let root = self.bind_copy(source, &dir, &name);
+        self.attach_mount(&dir, &name, root.clone());
+        for (path, sub) in subs {
+            let Some((last, on_way)) = path.split_last() else {
+                continue;
+            };
+            let mut at = root.clone();
+            for comp in on_way {
+                at = self.lookup(&at, comp)?;
+            }
+            let copy = self.bind_copy(&sub, &at, last);
+            self.attach_mount(&at, last, copy);
+        }
+        Ok(())
+    }
+
+    /// A new mount of `source`'s directory (or file) as `name` in `dir`,
+    /// not yet attached.
+    fn bind_copy(&self, source: &Arc<Node>, dir: &Arc<Node>, name: &[u8]) -> Arc<Node> {
+        let locked = if self.readonly_volume(&source.mount) {
+            MS_RDONLY
+        } else {
+            0
+        };
+        let fs_root = self.fs_path(source);
+        let mount = Mount::bind_of(&source.mount, dir.mount.id, fs_root, locked);
+        Node::view_of(source, dir, name, Arc::new(mount))
+    }
+
+    /// The path of `node` inside its file system: from its mount's root,
+    /// under what that mount shows.
+    fn fs_path(&self, node: &Arc<Node>) -> Vec<u8> {
+        let mut parts = vec![];
+        let mut cur = node.clone();
+        while !cur.is_mount_root() {
+            parts.push(cur.name());
+            match cur.parent() {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        let below = super::node::join_reversed(&parts);
+        let top = &node.mount.fs_root;
+        match (&top[..], &below[..]) {
+            (_, b"/") => top.clone(),
+            (b"/", _) => below,
+            _ => [&top[..], &below[..]].concat(),
+        }
+    }
+
+    /// The mounts strictly under `node`, in mount order, each with its
+    /// path from `node` as components.
+    fn mounts_under(&self, node: &Arc<Node>) -> Vec<(Vec<Vec<u8>>, Arc<Node>)> {
+        let mut out = vec![];
+        for m in self.mounts() {
+            let mut parts = vec![];
+            let mut cur = m.clone();
+            let mut under = false;
+            while let Some(up) = self.parent_of(&cur) {
+                parts.push(self.name_of(&cur));
+                if Arc::ptr_eq(&up, node) {
+                    under = true;
+                    break;
+                }
+                cur = up;
+            }
+            if under {
+                parts.reverse();
+                out.push((parts, m));
+            }
+        }
+        out
+    }
+
+    /// Moves the mount rooted at `root` to `target` (MS_MOVE), with the
+    /// mounts under it: EINVAL unless `root` is a mount's root (and not
+    /// the container's), ELOOP to move it under itself.
+    pub fn move_mount(&self, root: &Arc<Node>, target: &Arc<Node>) -> SysResult<()> {
+        if !self.is_mount_point(root) {
+            return Err(Errno::EINVAL);
+        }
+        let old_dir = root.parent().ok_or(Errno::EINVAL)?;
+        if root.stat.is_dir() != target.stat.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let dir = target.parent().ok_or(Errno::EBUSY)?;
+        let mut cur = Some(target.clone());
+        while let Some(c) = cur {
+            if Arc::ptr_eq(&c, root) {
+                return Err(Errno::ELOOP);
+            }
+            cur = self.parent_of(&c);
+        }
+        let name = target.name();
+        self.uncover(&old_dir, root);
+        root.move_mount_to(&dir, &name);
+        let covered = dir.set_child(&name, root.clone());
+        *root.mount.covered.lock().unwrap() = covered;
+        root.mount.parent_id.store(dir.mount.id, Ordering::Relaxed);
         Ok(())
     }
 
@@ -171,10 +297,13 @@ impl GoferFs {
             return Err(Errno::EBUSY);
         }
         self.detach_mount(&root);
-        if !in_use {
+        if !in_use && root.real().viewers() == 0 {
             // Nobody is left on it: its file system ends now (a detached
             // one in use lives on, and inotify watches on it stay).
             super::inotify::unmounted(root.mount.dev);
+        }
+        if !in_use {
+            root.release_tree();
         }
         Ok(())
     }
@@ -182,14 +311,15 @@ impl GoferFs {
 
 /// Whether anything outside the tree holds `node` or a dentry under it
 /// (`known` references to `node` are the tree's and the caller's), or a
-/// mount sits under it.
+/// mount sits under it. Views hold what they show, but a bind mount
+/// elsewhere does not make this one busy.
 fn busy(node: &Arc<Node>, known: usize) -> bool {
     let kids = node.existing_children();
     let back = kids
         .iter()
         .filter(|(_, k)| k.parent().is_some_and(|p| Arc::ptr_eq(&p, node)))
         .count();
-    if Arc::strong_count(node) > known + back {
+    if Arc::strong_count(node) > known + back + node.viewers() {
         return true;
     }
     kids.iter().any(|(_, k)| {

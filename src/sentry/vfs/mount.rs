@@ -33,6 +33,7 @@ pub const MS_NODEV: u64 = 4;
 pub const MS_NOEXEC: u64 = 8;
 
 /// What a mount the guest made shows in /proc/mounts.
+#[derive(Clone)]
 pub struct GuestShown {
     /// The source it named ("tmpfs", "none", ...).
     pub source: String,
@@ -64,8 +65,15 @@ pub enum FsKind {
 pub struct Mount {
     /// The mount id of /proc/self/mountinfo.
     pub id: u32,
-    /// The id of the mount this one is attached in (itself for the root).
-    pub parent_id: u32,
+    /// The id of the mount this one is attached in (itself for the root;
+    /// MS_MOVE changes it).
+    pub parent_id: AtomicU32,
+    /// The directory of its file system this mount shows: `/`, or where
+    /// a bind mount made in the guest was taken from (mountinfo's root).
+    pub fs_root: Vec<u8>,
+    /// Per-mount flags a remount may not clear (MS_RDONLY of a bind of a
+    /// read-only volume: the pod's word, not the guest's).
+    pub locked: u64,
     pub kind: FsKind,
     /// st_dev of every file of this mount.
     pub dev: u64,
@@ -92,7 +100,9 @@ impl Mount {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Mount {
             id,
-            parent_id: parent_id.unwrap_or(id),
+            parent_id: AtomicU32::new(parent_id.unwrap_or(id)),
+            fs_root: b"/".to_vec(),
+            locked: 0,
             kind,
             // Anonymous devices: major 0, one minor per mount.
             dev: 0x20 + id as u64,
@@ -100,6 +110,30 @@ impl Mount {
             flags: AtomicU64::new(0),
             covered: Mutex::new(None),
             shown: OnceLock::new(),
+        }
+    }
+
+    /// A bind mount of `src`'s directory `fs_root`, attached in the mount
+    /// `parent_id`: the same file system (device, budget, options) with
+    /// its own id and per-mount flags, starting as `src`'s plus `locked`.
+    pub fn bind_of(src: &Mount, parent_id: u32, fs_root: Vec<u8>, locked: u64) -> Mount {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let shown = OnceLock::new();
+        if let Some(g) = src.shown.get() {
+            let _ = shown.set(g.clone());
+        }
+        let locked = locked | src.locked;
+        Mount {
+            id,
+            parent_id: AtomicU32::new(parent_id),
+            fs_root,
+            locked,
+            kind: src.kind,
+            dev: src.dev,
+            quota: src.quota,
+            flags: AtomicU64::new(src.flags.load(Ordering::Relaxed) | locked),
+            covered: Mutex::new(None),
+            shown,
         }
     }
 

@@ -164,8 +164,11 @@ impl GoferFs {
             let opts = self.mount_options(&root);
             let mount_opts = opts.split(',').take(1).collect::<Vec<_>>().join(",");
             out += &format!(
-                "{} {} 0:{} / {path} {mount_opts},relatime - {fstype} {source} {opts}\n",
-                m.id, m.parent_id, m.dev
+                "{} {} 0:{} {} {path} {mount_opts},relatime - {fstype} {source} {opts}\n",
+                m.id,
+                m.parent_id.load(std::sync::atomic::Ordering::Relaxed),
+                m.dev,
+                String::from_utf8_lossy(&m.fs_root).replace(' ', "\\040"),
             );
         }
         out.into_bytes()

@@ -74,14 +74,19 @@ impl GoferFs {
         let mut parts = vec![];
         let mut cur = node.clone();
         while let Some(parent) = self.parent_of(&cur) {
-            let name = match cur.parent() {
-                Some(_) => cur.name(),
-                None => self.volume_at(&cur, |v| v.name.clone()).unwrap_or_default(),
-            };
-            parts.push(name);
+            parts.push(self.name_of(&cur));
             cur = parent;
         }
         super::node::join_reversed(&parts)
+    }
+
+    /// The name of `node` in its parent directory in this container's
+    /// tree (a volume root's is its mount point's).
+    pub(super) fn name_of(&self, node: &Node) -> Vec<u8> {
+        match node.parent() {
+            Some(_) => node.name(),
+            None => self.volume_at(node, |v| v.name.clone()).unwrap_or_default(),
+        }
     }
 
     /// Whether this container may change files of the mount `node` is on.
@@ -90,7 +95,7 @@ impl GoferFs {
     }
 
     /// Whether `mount` is a volume this container mounted read-only.
-    fn readonly_volume(&self, mount: &Arc<Mount>) -> bool {
+    pub(super) fn readonly_volume(&self, mount: &Arc<Mount>) -> bool {
         let volumes = self.volumes.lock().unwrap();
         volumes
             .iter()
