@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::memory::{GuestMemory, PAGE_SIZE};
-use super::{effective, MemoryManager, Page, Vma};
-use crate::abi::{Errno, SysResult};
+use super::memory::GuestMemory;
+use super::{MemoryManager, Page, Vma};
+use crate::abi::SysResult;
 use crate::sentry::platform::{AddressSpace, Prot};
 
 /// What fork hands the child: the VMAs and pages of the parent, every
@@ -37,13 +37,13 @@ impl MemoryManager {
                     .map(|(_, v)| (a, p, v.prot))
             })
             .collect();
+        let mut remap = Vec::with_capacity(writable.len());
         for (addr, page, prot) in writable {
             let cow = Page { cow: true, ..page };
             self.pages.insert(addr, cow);
-            self.space
-                .map(addr, PAGE_SIZE, page.frame, effective(prot, cow))
-                .map_err(|_| Errno::ENOMEM)?;
+            remap.push((addr, cow, prot));
         }
+        self.map_pages(&remap)?;
         for (&addr, &page) in &self.pages {
             self.mem.incref(page.frame);
             shared.insert(addr, page);
@@ -87,13 +87,12 @@ impl MemoryManager {
                 mm.mem.decref(page.frame);
             }
         }
-        let pages: Vec<(u64, Page)> = mm.pages.iter().map(|(&a, &p)| (a, p)).collect();
-        for (addr, page) in pages {
-            let prot = mm.vma_at(addr).map(|(_, v)| v.prot).unwrap_or(Prot::NONE);
-            mm.space
-                .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
-                .map_err(|_| Errno::ENOMEM)?;
-        }
+        let pages: Vec<(u64, Page, Prot)> = mm
+            .pages
+            .iter()
+            .map(|(&a, &p)| (a, p, mm.vma_at(a).map_or(Prot::NONE, |(_, v)| v.prot)))
+            .collect();
+        mm.map_pages(&pages)?;
         Ok(mm)
     }
 }

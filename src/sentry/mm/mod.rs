@@ -53,7 +53,7 @@ pub use vma::{Backing, MapName, Vma};
 use shared::Stale;
 
 use crate::abi::{Errno, SysResult};
-use crate::sentry::platform::{AddressSpace, Prot};
+use crate::sentry::platform::{AddressSpace, MapRange, Prot};
 use memory::{page_down, page_up, GuestMemory, PAGE_SIZE};
 
 /// Pages populated around a faulting address in one go (fewer exits).
@@ -618,17 +618,38 @@ impl MemoryManager {
         for (_, vma) in self.vmas.range_mut(start..end) {
             vma.prot = prot;
         }
-        let present: Vec<(u64, Page)> = self
+        let present: Vec<(u64, Page, Prot)> = self
             .pages
             .range(start..end)
-            .map(|(&a, &p)| (a, p))
+            .map(|(&a, &p)| (a, p, prot))
             .collect();
-        for (addr, page) in present {
-            self.space
-                .map(addr, PAGE_SIZE, page.frame, effective(prot, page))
-                .map_err(|_| Errno::ENOMEM)?;
+        self.map_pages(&present)
+    }
+
+    /// Maps each (address, page, VMA protection) in the platform, as
+    /// the page allows ([`effective`]), runs of pages on contiguous
+    /// frames as one range, all in one platform call.
+    fn map_pages(&self, pages: &[(u64, Page, Prot)]) -> SysResult<()> {
+        let mut ranges: Vec<MapRange> = Vec::new();
+        for &(addr, page, prot) in pages {
+            let prot = effective(prot, page);
+            if let Some(last) = ranges.last_mut() {
+                if last.addr + last.len == addr
+                    && last.offset + last.len == page.frame
+                    && last.prot == prot
+                {
+                    last.len += PAGE_SIZE;
+                    continue;
+                }
+            }
+            ranges.push(MapRange {
+                addr,
+                len: PAGE_SIZE,
+                offset: page.frame,
+                prot,
+            });
         }
-        Ok(())
+        self.space.map_many(&ranges).map_err(|_| Errno::ENOMEM)
     }
 
     /// Marks the page at `addr` dirty in its object, if it is a page of a
@@ -770,33 +791,11 @@ impl MemoryManager {
         Ok(frame)
     }
 
-    /// Maps the given sorted fresh pages, each run of pages with contiguous
-    /// frames (and the same copy-on-write state) in one platform call.
+    /// Maps the given sorted fresh pages of a VMA with protection `prot`.
     fn map_runs(&mut self, pages: &[u64], prot: Prot) -> SysResult<()> {
-        let mut i = 0;
-        while i < pages.len() {
-            let first = pages[i];
-            let page = self.pages[&first];
-            let mut n = 1;
-            while i + n < pages.len()
-                && pages[i + n] == first + n as u64 * PAGE_SIZE
-                && self.pages[&pages[i + n]].frame == page.frame + n as u64 * PAGE_SIZE
-                && self.pages[&pages[i + n]].cow == page.cow
-                && self.pages[&pages[i + n]].clean == page.clean
-            {
-                n += 1;
-            }
-            self.space
-                .map(
-                    first,
-                    n as u64 * PAGE_SIZE,
-                    page.frame,
-                    effective(prot, page),
-                )
-                .map_err(|_| Errno::ENOMEM)?;
-            i += n;
-        }
-        Ok(())
+        let list: Vec<(u64, Page, Prot)> =
+            pages.iter().map(|a| (*a, self.pages[a], prot)).collect();
+        self.map_pages(&list)
     }
 
     /// Gives `page` a frame from the VMA's backing (not yet mapped in the

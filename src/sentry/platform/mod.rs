@@ -45,6 +45,16 @@ pub struct Regs {
     pub gs_base: u64,
 }
 
+/// One range of [`AddressSpace::map_many`]: guest `[addr, addr+len)`
+/// onto guest memory bytes `[offset, offset+len)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRange {
+    pub addr: u64,
+    pub len: u64,
+    pub offset: u64,
+    pub prot: Prot,
+}
+
 /// Page protection of a guest mapping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prot {
@@ -160,6 +170,14 @@ pub trait AddressSpace: Send + Sync {
     fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError>;
     /// Removes any mapping in `[addr, addr+len)`.
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError>;
+    /// Does `map` for each range, in order: a platform for which each
+    /// change is a round trip (ptrace) does them in one.
+    fn map_many(&self, maps: &[MapRange]) -> Result<(), PlatformError> {
+        for m in maps {
+            self.map(m.addr, m.len, m.offset, m.prot)?;
+        }
+        Ok(())
+    }
     /// Called by a thread that runs in this space before it starts another
     /// thread that will (clone with CLONE_VM), for platforms that must make
     /// room for it from a thread already inside.

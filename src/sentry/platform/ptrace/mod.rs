@@ -35,8 +35,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use super::{AddressSpace, Context, Event, Interrupter, Platform, PlatformError, Prot, Regs};
-use crate::sentry::mm::memory::GuestMemory;
+use super::{
+    AddressSpace, Context, Event, Interrupter, MapRange, Platform, PlatformError, Prot, Regs,
+};
+use crate::sentry::mm::memory::{GuestMemory, PAGE_SIZE as PAGE};
 use stub::Stub;
 
 /// Does what creating stubs needs but the sentry's seccomp filter forbids
@@ -75,6 +77,8 @@ impl Platform for PtracePlatform {
                 tgid,
                 threads: Mutex::new(threads),
                 parked: Mutex::new(Vec::new()),
+                memory: self.memory.clone(),
+                table: Mutex::new(None),
             }),
         }))
     }
@@ -108,6 +112,20 @@ struct SpaceInner {
     threads: Mutex<HashMap<i32, Arc<Stub>>>,
     /// Stub threads made for threads about to start, not yet attached.
     parked: Mutex<Vec<i32>>,
+    memory: Arc<GuestMemory>,
+    /// The guest memory frame of the batch table, mapped read-only in the
+    /// stub at `Stub::table_addr` once a batch is first run; the lock
+    /// makes one batch at a time use it. Guest code never maps the frame
+    /// (it belongs to no VMA), so only the sentry writes it.
+    table: Mutex<Option<u64>>,
+}
+
+impl Drop for SpaceInner {
+    fn drop(&mut self) {
+        if let Some(frame) = self.table.get_mut().unwrap().take() {
+            self.memory.decref(frame);
+        }
+    }
 }
 
 impl SpaceInner {
@@ -158,6 +176,60 @@ impl AddressSpace for PtraceSpace {
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         self.inner.mine()?.unmap(addr, len)
+    }
+
+    /// The mmaps go into a table the stub reads, and the stub runs them
+    /// all in one injection (`BATCH_MAX` at a time): a fork or a fault
+    /// that maps many pages costs one ptrace round trip, not one each.
+    fn map_many(&self, maps: &[MapRange]) -> Result<(), PlatformError> {
+        let stub = self.inner.mine()?;
+        if maps.len() < 3 {
+            for m in maps {
+                stub.map(m.addr, m.len, m.offset, m.prot)?;
+            }
+            return Ok(());
+        }
+        let mut table = self.inner.table.lock().unwrap();
+        let frame = match *table {
+            Some(f) => f,
+            None => {
+                let Ok(f) = self.inner.memory.alloc_frame() else {
+                    // No frame to spare: one round trip per range.
+                    drop(table);
+                    return maps
+                        .iter()
+                        .try_for_each(|m| stub.map(m.addr, m.len, m.offset, m.prot));
+                };
+                let read = Prot {
+                    read: true,
+                    ..Prot::NONE
+                };
+                if let Err(e) = stub.map(stub.table_addr(), PAGE, f, read) {
+                    self.inner.memory.decref(f);
+                    return Err(e);
+                }
+                *table = Some(f);
+                f
+            }
+        };
+        let mut bytes = Vec::with_capacity(PAGE as usize);
+        for chunk in maps.chunks(stub::BATCH_MAX) {
+            bytes.clear();
+            for m in chunk {
+                stub::encode_mmap(&mut bytes, m.addr, m.len, m.offset, m.prot);
+            }
+            self.inner.memory.write(frame, &bytes);
+            let (left, r) = stub.inject_batch(chunk.len())?;
+            if left != 0 {
+                let m = chunk[chunk.len() - left];
+                log::debug!("batched mmap of {:#x}+{:#x} failed", m.addr, m.len);
+                return Err(PlatformError::host(
+                    "mmap in a ptrace stub",
+                    std::io::Error::from_raw_os_error(-r as i32),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn prepare_thread(&self) -> Result<(), PlatformError> {
@@ -360,6 +432,68 @@ mod tests {
             .inject(libc::SYS_mmap, [0, 4096, 7, flags, u64::MAX, 0])
             .unwrap_err();
         assert!(err.to_string().contains("killed by signal 31"), "{err}");
+    }
+
+    #[test]
+    fn ptrace_map_many_maps_every_range_past_one_table() {
+        let pages = stub::BATCH_MAX as u64 + 7;
+        let mem = Arc::new(GuestMemory::new(128 * PAGE_SIZE, 128 * PAGE_SIZE).unwrap());
+        let platform = PtracePlatform::new(mem.clone()).expect("ptrace platform");
+        let space = platform.new_address_space().unwrap();
+        let mut ctx = platform.new_context().unwrap();
+        let mut maps = vec![];
+        for i in 0..pages {
+            let f = mem.alloc_frame().unwrap();
+            mem.write_u64(f, 1000 + i);
+            maps.push(MapRange {
+                addr: 0x600000 + i * PAGE_SIZE,
+                len: PAGE_SIZE,
+                offset: f,
+                prot: R,
+            });
+        }
+        // mov rax, [first]; mov rbx, [last]; mov rcx, [0x600000+40 pages]; ud2
+        let last = 0x600000 + (pages - 1) as u32 * 4096;
+        let mut blob = vec![0x48, 0x8b, 0x04, 0x25];
+        blob.extend_from_slice(&0x600000u32.to_le_bytes());
+        blob.extend_from_slice(&[0x48, 0x8b, 0x1c, 0x25]);
+        blob.extend_from_slice(&last.to_le_bytes());
+        blob.extend_from_slice(&[0x48, 0x8b, 0x0c, 0x25]);
+        blob.extend_from_slice(&(0x600000u32 + 40 * 4096).to_le_bytes());
+        blob.extend_from_slice(&[0x0f, 0x0b]);
+        let code = mem.alloc_frame().unwrap();
+        mem.write(code, &blob);
+        maps.push(MapRange {
+            addr: 0x400000,
+            len: PAGE_SIZE,
+            offset: code,
+            prot: RX,
+        });
+        space.map_many(&maps).unwrap();
+        let mut regs = Regs {
+            rip: 0x400000,
+            rflags: 0x202,
+            ..Default::default()
+        };
+        let ev = ctx.switch(space.as_ref(), &mut regs).unwrap();
+        assert_eq!(
+            ev,
+            Event::Exception {
+                vector: 6,
+                error_code: 0
+            }
+        );
+        assert_eq!(
+            (regs.rax, regs.rbx, regs.rcx),
+            (1000, 1000 + pages - 1, 1040)
+        );
+        // A range the host refuses fails the call; the stub lives on.
+        let bad = MapRange {
+            addr: 0x700001,
+            ..maps[0]
+        };
+        assert!(space.map_many(&[maps[0], maps[1], bad, maps[2]]).is_err());
+        space.map(0x400000, PAGE_SIZE, code, RX).unwrap();
     }
 
     #[test]

@@ -12,13 +12,37 @@ use crate::sentry::platform::{Event, PlatformError, Prot, Regs};
 
 /// The guest memory memfd's number inside every stub.
 pub const STUB_MEMFD: i32 = 3;
-/// The stub code: `syscall; int3`.
-const STUB_CODE: [u8; 12] = [
+/// The stub code: `syscall; int3`, the park loop, and the batch loop.
+const STUB_CODE: [u8; 71] = [
     0x0f, 0x05, 0xcc, // syscall; int3
     0xb8, 0x22, 0, 0, 0, // PARK: mov eax, SYS_pause
     0x0f, 0x05, // syscall
     0xeb, 0xf7, // jmp PARK
+    // BATCH: r12 = table of (nr, a0..a5), r13 = entries.
+    0x4d, 0x85, 0xed, // test r13, r13
+    0x74, 0x35, // jz DONE
+    0x49, 0x8b, 0x04, 0x24, // mov rax, [r12]
+    0x49, 0x8b, 0x7c, 0x24, 0x08, // mov rdi, [r12+8]
+    0x49, 0x8b, 0x74, 0x24, 0x10, // mov rsi, [r12+16]
+    0x49, 0x8b, 0x54, 0x24, 0x18, // mov rdx, [r12+24]
+    0x4d, 0x8b, 0x54, 0x24, 0x20, // mov r10, [r12+32]
+    0x4d, 0x8b, 0x44, 0x24, 0x28, // mov r8, [r12+40]
+    0x4d, 0x8b, 0x4c, 0x24, 0x30, // mov r9, [r12+48]
+    0x0f, 0x05, // syscall
+    0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // cmp rax, -4095
+    0x73, 0x09, // jae DONE (an error: r13 tells which entry)
+    0x49, 0x83, 0xc4, 0x38, // add r12, 56
+    0x49, 0xff, 0xcd, // dec r13
+    0xeb, 0xc6, // jmp BATCH
+    0xcc, // DONE: int3
 ];
+/// Offset in the stub code of the batch loop: runs the syscalls of a
+/// table the stub may only read, until the first that fails.
+const BATCH: u64 = 12;
+/// Bytes of one batch table entry: the number and six arguments.
+const BATCH_ENTRY: usize = 56;
+/// Entries of a batch table (one page).
+pub const BATCH_MAX: usize = PAGE as usize / BATCH_ENTRY;
 /// Offset in the stub code of a loop of pause(2): where a new stub thread
 /// waits, untraced, for the sentry thread that will trace it.
 const PARK: u64 = 3;
@@ -36,6 +60,24 @@ const PAGE: u64 = 4096;
 /// User code and stack segment selectors of x86-64 Linux.
 const USER_CS: u64 = 0x33;
 const USER_SS: u64 = 0x2b;
+
+/// Appends to `table` the batch entry that maps guest memory
+/// `[offset, offset+len)` at `addr` with `prot`, as [`Stub::map`] does.
+pub fn encode_mmap(table: &mut Vec<u8>, addr: u64, len: u64, offset: u64, prot: Prot) {
+    let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+    let entry = [
+        libc::SYS_mmap as u64,
+        addr,
+        len,
+        prot.to_bits(),
+        flags,
+        STUB_MEMFD as u64,
+        offset,
+    ];
+    for v in entry {
+        table.extend_from_slice(&v.to_ne_bytes());
+    }
+}
 
 /// Maps the stub page and builds the stub filter now.
 pub fn prepare() -> Result<(), PlatformError> {
@@ -311,15 +353,24 @@ impl Stub {
         Ok(())
     }
 
-    /// Runs syscall `nr` in the stub at the stub page; returns its result.
-    pub(super) fn inject(&self, nr: libc::c_long, a: [u64; 6]) -> Result<i64, PlatformError> {
-        self.check_tracer()?;
+    /// Registers that run the stub code at `offset` in the stub page.
+    fn injection_regs(&self, offset: u64) -> libc::user_regs_struct {
         // SAFETY: an all-zero user_regs_struct is a valid value.
         let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
-        (r.rip, r.rax, r.orig_rax, r.cs, r.ss, r.eflags) =
-            (self.code, nr as u64, u64::MAX, USER_CS, USER_SS, 0x202);
-        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a[0], a[1], a[2], a[3], a[4], a[5]);
-        self.set_regs(&r)?;
+        (r.rip, r.orig_rax, r.cs, r.ss, r.eflags) =
+            (self.code + offset, u64::MAX, USER_CS, USER_SS, 0x202);
+        r
+    }
+
+    /// Runs the stub from registers `r` until its int3; returns the
+    /// registers then. `what` names it in errors.
+    fn run_injected(
+        &self,
+        r: &libc::user_regs_struct,
+        what: &str,
+    ) -> Result<libc::user_regs_struct, PlatformError> {
+        self.check_tracer()?;
+        self.set_regs(r)?;
         self.resume(libc::PTRACE_CONT)?;
         loop {
             match self.wait()? {
@@ -330,21 +381,44 @@ impl Stub {
                 sig => {
                     let rip = self.get_regs().map(|r| r.rip).unwrap_or(0);
                     return Err(PlatformError::UnexpectedExit(format!(
-                        "ptrace stub got signal {sig} at {rip:#x} in injected syscall {nr}"
+                        "ptrace stub got signal {sig} at {rip:#x} in injected {what}"
                     )));
                 }
             }
         }
-        Ok(self.get_regs()?.rax as i64)
+        self.get_regs()
+    }
+
+    /// Runs syscall `nr` in the stub at the stub page; returns its result.
+    pub(super) fn inject(&self, nr: libc::c_long, a: [u64; 6]) -> Result<i64, PlatformError> {
+        let mut r = self.injection_regs(0);
+        r.rax = nr as u64;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (a[0], a[1], a[2], a[3], a[4], a[5]);
+        Ok(self.run_injected(&r, &format!("syscall {nr}"))?.rax as i64)
+    }
+
+    /// Where a space's batch table is mapped in its stub: the page after
+    /// the stub code, which no stub has otherwise.
+    pub fn table_addr(&self) -> u64 {
+        self.code + PAGE
+    }
+
+    /// Runs the first `n` entries of the batch table mapped at
+    /// [`Stub::table_addr`] (written as [`encode_mmap`] does); stops at the
+    /// first that fails. Returns (entries not run, the failing result).
+    pub(super) fn inject_batch(&self, n: usize) -> Result<(usize, i64), PlatformError> {
+        let mut r = self.injection_regs(BATCH);
+        (r.r12, r.r13) = (self.table_addr(), n as u64);
+        let done = self.run_injected(&r, "batch")?;
+        Ok((done.r13 as usize, done.rax as i64))
     }
 
     /// Maps guest memory `[offset, offset+len)` at `addr` in the stub.
     pub fn map(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
-        let bits = prot.to_bits();
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
         let r = self.inject(
             libc::SYS_mmap,
-            [addr, len, bits, flags, STUB_MEMFD as u64, offset],
+            [addr, len, prot.to_bits(), flags, STUB_MEMFD as u64, offset],
         )?;
         if r as u64 != addr {
             return Err(PlatformError::host(
