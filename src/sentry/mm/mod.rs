@@ -58,6 +58,10 @@ use memory::{page_down, page_up, GuestMemory, PAGE_SIZE};
 
 /// Pages populated around a faulting address in one go (fewer exits).
 const FAULT_AROUND: u64 = 16;
+/// Pages ahead of a fault in a file mapping taken from the page cache
+/// when it has them (a quarter as many behind): see
+/// `MemoryManager::take_cached_around`.
+const CACHED_AROUND: u64 = 256;
 
 /// Highest user address + 1 handed out to guests: the x86-64 user half
 /// less its top 4 GiB, which the platforms keep for their stub code.
@@ -752,8 +756,60 @@ impl MemoryManager {
                 fresh.push(p);
             }
         }
+        fresh.extend(self.take_cached_around(page, start, end));
         fresh.sort_unstable();
         self.map_runs(&fresh, prot)
+    }
+
+    /// Pages of a file-backed VMA `[start, end)` near `page` that the page
+    /// cache holds already and this process does not map yet: they cost
+    /// no I/O and no memory, and every fault saved is a round trip into
+    /// the sentry (a VM exit, or two ptrace stops and an injection).
+    /// Returns the pages taken.
+    fn take_cached_around(&mut self, page: u64, start: u64, end: u64) -> Vec<u64> {
+        let vma = &self.vmas[&start];
+        let (object, base, cow, clean, below) = match &vma.backing {
+            Backing::File {
+                object,
+                offset,
+                zero_from,
+            } => {
+                // The page holding the start of bss is a private copy.
+                let below = zero_from.map_or(end, page_down);
+                (object.clone(), *offset, true, false, below)
+            }
+            Backing::Shared { object, offset } => {
+                (object.clone(), *offset, false, object.tracks_dirty(), end)
+            }
+            _ => return vec![],
+        };
+        let lo = page
+            .saturating_sub(CACHED_AROUND / 4 * PAGE_SIZE)
+            .max(start);
+        let hi = page
+            .saturating_add(CACHED_AROUND * PAGE_SIZE)
+            .min(end)
+            .min(below);
+        if lo >= hi {
+            return vec![];
+        }
+        let mut taken = vec![];
+        for (off, frame) in object.take_cached(base + (lo - start), base + (hi - start)) {
+            let addr = start + (off - base);
+            if self.pages.contains_key(&addr) {
+                self.mem.decref(frame);
+                continue;
+            }
+            self.pages.insert(
+                addr,
+                Page {
+                    clean,
+                    ..Page::new(frame, cow)
+                },
+            );
+            taken.push(addr);
+        }
+        taken
     }
 
     /// The first write to a clean page of a host file's cache: the cache

@@ -366,6 +366,25 @@ impl SharedObject {
         Ok(f)
     }
 
+    /// The offsets in `[lo, hi)` of the pages this object holds now, each
+    /// with its frame referenced once more for the caller.
+    pub(super) fn take_cached(&self, lo: u64, hi: u64) -> Vec<(u64, u64)> {
+        let st = self.state();
+        let end = page_up(st.size).unwrap_or(u64::MAX).min(hi);
+        if lo >= end {
+            return vec![];
+        }
+        let found: Vec<(u64, u64)> = st
+            .frames
+            .range(lo / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
+            .map(|(&i, &f)| (i * PAGE_SIZE, f))
+            .collect();
+        for &(_, f) in &found {
+            self.mem.incref(f);
+        }
+        found
+    }
+
     /// Whether writes through shared mappings must be tracked: this
     /// object caches a host file that may change (the pages go back).
     pub(super) fn tracks_dirty(&self) -> bool {

@@ -583,3 +583,46 @@ fn file_cache_read_reads_pages_nobody_touched_from_the_file() {
     assert_eq!(buf, [4u8; 10]);
     assert_eq!(object.cached_pages(), 2);
 }
+
+#[test]
+fn file_fault_maps_pages_the_cache_holds_far_around_but_reads_none() {
+    let pages = 100;
+    let mem = memory();
+    let object = SharedObject::of_file(
+        &mem,
+        pages * PAGE_SIZE,
+        FileSource::image(host_file(&vec![3u8; (pages * PAGE_SIZE) as usize])),
+    );
+    // Another process has read pages 60 and 90 (far beyond the fault-
+    // around window of a fault at page 0), and its fault-around the
+    // pages near them: the cache holds 56..76 and 86..100.
+    let (mut other, _) = manager(&mem);
+    other
+        .map(A, pages * PAGE_SIZE, RW, private_file(&object))
+        .unwrap();
+    other.read_u64(A + 60 * PAGE_SIZE).unwrap();
+    other.read_u64(A + 90 * PAGE_SIZE).unwrap();
+    let cached = mem.used_bytes();
+
+    let (mut mm, space) = manager(&mem);
+    mm.map(A, pages * PAGE_SIZE, RW, private_file(&object))
+        .unwrap();
+    assert_eq!(mm.read_u64(A).unwrap(), 0x0303_0303_0303_0303);
+    // Pages 60 and 90 came from the cache, read-only (copy-on-write)...
+    for p in [60, 90] {
+        let (frame, prot) = space.at(A + p * PAGE_SIZE).expect("mapped from the cache");
+        assert!(!prot.write, "page {p} is copy-on-write");
+        assert_eq!(mem.refcount(frame), 3, "the cache and both processes");
+    }
+    // ...and nothing the cache did not hold was read for them.
+    assert!(space.at(A + 70 * PAGE_SIZE).is_some());
+    assert!(space.at(A + 40 * PAGE_SIZE).is_none());
+    let around = (FAULT_AROUND * PAGE_SIZE).min(pages * PAGE_SIZE);
+    assert_eq!(mem.used_bytes(), cached + around);
+    // A write still gets a private copy.
+    mm.write_u64(A + 60 * PAGE_SIZE, 9).unwrap();
+    assert_eq!(
+        other.read_u64(A + 60 * PAGE_SIZE).unwrap(),
+        0x0303_0303_0303_0303
+    );
+}
