@@ -16,10 +16,11 @@
 //!
 //! Lock order: the table's mutex is a leaf.
 
+use super::poll::POLLIN;
+use super::waitq::{block_on, WaitQueue};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::abi::{Errno, SysResult};
 
@@ -188,23 +189,37 @@ impl Table {
 
 struct Global {
     table: Mutex<Table>,
-    changed: Condvar,
+    /// Told of every lock that goes (blocked requests try again).
+    changed: Arc<WaitQueue>,
 }
 
 fn global() -> &'static Global {
     static G: OnceLock<Global> = OnceLock::new();
     G.get_or_init(|| Global {
         table: Mutex::new(Table::default()),
-        changed: Condvar::new(),
+        changed: WaitQueue::new(),
     })
+}
+
+/// Something changed in the table: blocked requests try again.
+fn changed() {
+    global().changed.notify(POLLIN);
+}
+
+/// Blocks the calling task until `attempt` answers, trying again at each
+/// change of the table; EINTR when `interrupted` (a signal, which also
+/// wakes the task).
+fn wait_on<R>(
+    interrupted: &dyn Fn() -> bool,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    let waiter = crate::sentry::kernel::signal::current_waiter().unwrap_or_default();
+    block_on(&global().changed, POLLIN, &waiter, interrupted, attempt)
 }
 
 /// How many record locks of process owners exist (close skips the table
 /// when there are none).
 static PROCESS_LOCKS: AtomicUsize = AtomicUsize::new(0);
-
-/// Longest sleep of a blocked lock request between checks for a signal.
-const RECHECK: Duration = Duration::from_millis(100);
 
 fn lock() -> MutexGuard<'static, Table> {
     global().table.lock().unwrap()
@@ -240,9 +255,8 @@ pub fn set_record(
     wait: bool,
     interrupted: &dyn Fn() -> bool,
 ) -> SysResult<()> {
-    let g = global();
-    let mut t = lock();
-    loop {
+    let waited = wait_on(interrupted, || {
+        let mut t = lock();
         let f = t.files.entry(key).or_default();
         let conflict = req
             .kind
@@ -254,26 +268,26 @@ pub fn set_record(
             t.tidy(key);
             recount(&t);
             drop(t);
-            g.changed.notify_all();
-            return Ok(());
+            changed();
+            return Some(Ok(()));
         };
         if !wait {
             t.tidy(key);
-            return Err(Errno::EAGAIN);
-        }
-        if matches!(req.owner, Owner::Process(_)) && t.deadlocks(req.owner, holder.owner) {
-            t.waiting.remove(&req.owner);
-            return Err(Errno::EDEADLK);
-        }
-        if interrupted() {
-            t.waiting.remove(&req.owner);
-            return Err(Errno::EINTR);
+            return Some(Err(Errno::EAGAIN));
         }
         if matches!(req.owner, Owner::Process(_)) {
+            if t.deadlocks(req.owner, holder.owner) {
+                t.waiting.remove(&req.owner);
+                return Some(Err(Errno::EDEADLK));
+            }
             t.waiting.insert(req.owner, holder.owner);
         }
-        t = g.changed.wait_timeout(t, RECHECK).unwrap().0;
+        None
+    });
+    if waited == Err(Errno::EINTR) {
+        lock().waiting.remove(&req.owner);
     }
+    waited
 }
 
 /// F_GETLK: the first lock that would conflict with `req`, if any.
@@ -295,7 +309,6 @@ pub fn flock(
     wait: bool,
     interrupted: &dyn Fn() -> bool,
 ) -> SysResult<()> {
-    let g = global();
     let mut t = lock();
     let f = t.files.entry(key).or_default();
     if let Some(i) = f.flocks.iter().position(|&(d, _)| d == desc) {
@@ -303,29 +316,33 @@ pub fn flock(
             return Ok(());
         }
         f.flocks.remove(i);
-        g.changed.notify_all();
+        drop(t);
+        changed();
+        t = lock();
     }
     let Some(exclusive) = mode else {
         t.tidy(key);
         return Ok(());
     };
-    loop {
+    drop(t);
+    let taken = wait_on(interrupted, || {
+        let mut t = lock();
         let f = t.files.entry(key).or_default();
         let busy = f.flocks.iter().any(|&(_, ex)| ex || exclusive);
         if !busy {
             f.flocks.push((desc, exclusive));
-            return Ok(());
+            return Some(Ok(()));
         }
         if !wait {
             t.tidy(key);
-            return Err(Errno::EAGAIN);
+            return Some(Err(Errno::EAGAIN));
         }
-        if interrupted() {
-            t.tidy(key);
-            return Err(Errno::EINTR);
-        }
-        t = g.changed.wait_timeout(t, RECHECK).unwrap().0;
+        None
+    });
+    if taken == Err(Errno::EINTR) {
+        lock().tidy(key);
     }
+    taken
 }
 
 /// A process closed a descriptor of file `key`: its POSIX locks on the
@@ -335,15 +352,15 @@ pub fn release_process_file(key: FileKey, process: usize) {
         return;
     }
     let mut t = lock();
-    let changed = t
+    let removed = t
         .files
         .get_mut(&key)
         .is_some_and(|f| f.records.remove_owner(Owner::Process(process)));
-    if changed {
+    if removed {
         t.tidy(key);
         recount(&t);
         drop(t);
-        global().changed.notify_all();
+        changed();
     }
 }
 
@@ -374,7 +391,7 @@ fn release_all(owner: Owner, flock_desc: Option<usize>) {
         .retain(|_, f| !(f.records.is_empty() && f.flocks.is_empty()));
     recount(&t);
     drop(t);
-    global().changed.notify_all();
+    changed();
 }
 
 #[cfg(test)]

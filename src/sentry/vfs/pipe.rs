@@ -1,15 +1,15 @@
 //! Pipes: a bounded byte buffer between a read end and a write end.
 //! Readers block while it is empty and a writer exists; writers block
-//! while it is full and a reader exists. Blocking waits wake up regularly
-//! to notice a kill of the waiting task.
+//! while it is full and a reader exists. A blocked task sleeps on the
+//! pipe's wait queue (every change notifies it), so a signal wakes it
+//! at once, as any other wait does.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use super::file::FileOps;
 use super::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT};
-use super::waitq::WaitQueue;
+use super::waitq::{block_on, WaitQueue};
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 
@@ -17,8 +17,6 @@ use crate::abi::{Errno, SysResult};
 pub const PIPE_BUF_SIZE: usize = 65536;
 /// Writes up to this size are atomic (PIPE_BUF).
 const PIPE_BUF: usize = 4096;
-/// How often a blocked pipe operation checks whether it was interrupted.
-const POLL: Duration = Duration::from_millis(50);
 
 struct State {
     buf: VecDeque<u8>,
@@ -31,8 +29,8 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
-    /// Pollers and epoll instances watching either end.
+    /// Pollers, epoll instances and blocked tasks watching either end:
+    /// told of every change.
     queue: Arc<WaitQueue>,
     ino: u64,
 }
@@ -57,7 +55,6 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
             writers: 1,
             opens: [1, 1],
         }),
-        changed: Condvar::new(),
         queue: WaitQueue::new(),
         ino,
     });
@@ -96,8 +93,8 @@ impl PipeEnd {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut st = self.shared.state.lock().unwrap();
-        loop {
+        wait_on(&self.shared, self.interrupted, || {
+            let mut st = self.shared.state.lock().unwrap();
             if !st.buf.is_empty() {
                 let n = buf.len().min(st.buf.len());
                 for (i, b) in st.buf.range(..n).enumerate() {
@@ -105,23 +102,16 @@ impl PipeEnd {
                 }
                 if take {
                     st.buf.drain(..n);
-                    self.shared.changed.notify_all();
                     drop(st);
                     self.shared.queue.notify(POLLOUT);
                 }
-                return Ok(n);
+                return Some(Ok(n));
             }
             if st.writers == 0 {
-                return Ok(0);
+                return Some(Ok(0));
             }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            if (self.interrupted)() {
-                return Err(Errno::EINTR);
-            }
-            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
-        }
+            nonblock.then_some(Err(Errno::EAGAIN))
+        })
     }
 
     /// Takes the first `n` bytes (at most what is there) out of the pipe.
@@ -132,7 +122,6 @@ impl PipeEnd {
         let mut st = self.shared.state.lock().unwrap();
         let n = n.min(st.buf.len());
         st.buf.drain(..n);
-        self.shared.changed.notify_all();
         drop(st);
         self.shared.queue.notify(POLLOUT);
     }
@@ -140,22 +129,16 @@ impl PipeEnd {
     /// Waits until the pipe has room (splice, tee and vmsplice fill only
     /// what fits); returns the room. EPIPE when no reader is left.
     pub fn wait_room(&self, nonblock: bool) -> SysResult<usize> {
-        let mut st = self.shared.state.lock().unwrap();
-        loop {
+        wait_on(&self.shared, self.interrupted, || {
+            let st = self.shared.state.lock().unwrap();
             if st.readers == 0 {
-                return Err(Errno::EPIPE);
+                return Some(Err(Errno::EPIPE));
             }
             if st.buf.len() < PIPE_BUF_SIZE {
-                return Ok(PIPE_BUF_SIZE - st.buf.len());
+                return Some(Ok(PIPE_BUF_SIZE - st.buf.len()));
             }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            if (self.interrupted)() {
-                return Err(Errno::EINTR);
-            }
-            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
-        }
+            nonblock.then_some(Err(Errno::EAGAIN))
+        })
     }
 
     /// Whether `other` is an end of the same pipe.
@@ -166,15 +149,15 @@ impl PipeEnd {
     /// Writes without blocking when `nonblock`. EPIPE when no reader is
     /// left (the caller raises SIGPIPE).
     pub fn write_mode(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-        let mut st = self.shared.state.lock().unwrap();
         let mut done = 0;
-        loop {
+        let written = wait_on(&self.shared, self.interrupted, || {
+            let mut st = self.shared.state.lock().unwrap();
             if st.readers == 0 {
-                return if done > 0 {
+                return Some(if done > 0 {
                     Ok(done)
                 } else {
                     Err(Errno::EPIPE)
-                };
+                });
             }
             let room = PIPE_BUF_SIZE - st.buf.len();
             let left = buf.len() - done;
@@ -183,32 +166,23 @@ impl PipeEnd {
                 let n = room.min(left);
                 st.buf.extend(&buf[done..done + n]);
                 done += n;
-                self.shared.changed.notify_all();
-                if done == buf.len() {
-                    drop(st);
-                    self.shared.queue.notify(POLLIN);
-                    return Ok(done);
-                }
-                // Readers may take what is there while this write waits.
+                // Readers may take what is there while this write waits
+                // for the room the rest needs.
                 drop(st);
                 self.shared.queue.notify(POLLIN);
-                st = self.shared.state.lock().unwrap();
+                if done == buf.len() {
+                    return Some(Ok(done));
+                }
             }
-            if nonblock {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(Errno::EAGAIN)
-                };
+            match (nonblock, done) {
+                (false, _) => None,
+                (true, 0) => Some(Err(Errno::EAGAIN)),
+                (true, _) => Some(Ok(done)),
             }
-            if (self.interrupted)() {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(Errno::EINTR)
-                };
-            }
-            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
+        });
+        match written {
+            Err(Errno::EINTR) if done > 0 => Ok(done),
+            r => r,
         }
     }
 
@@ -231,7 +205,6 @@ impl Drop for PipeEnd {
         if !self.write || self.both {
             st.readers -= 1;
         }
-        self.shared.changed.notify_all();
         drop(st);
         self.shared
             .queue
@@ -326,7 +299,6 @@ impl Fifo {
                     writers: 0,
                     opens: [0, 0],
                 }),
-                changed: Condvar::new(),
                 queue: WaitQueue::new(),
                 ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
@@ -368,7 +340,6 @@ impl Fifo {
             both: read && write,
             interrupted,
         });
-        self.shared.changed.notify_all();
         drop(st);
         // An opened end changes what the other side's poll sees.
         self.shared.queue.notify(POLLIN | POLLOUT);
@@ -376,17 +347,31 @@ impl Fifo {
             return Ok(end);
         }
         // Wait until the other side is open, or was opened since ours.
-        let mut st = self.shared.state.lock().unwrap();
-        let open = |st: &State| if read { st.writers } else { st.readers } > 0;
-        while !open(&st) && st.opens[other] == start {
-            if interrupted() {
-                drop(st);
-                return Err(Errno::EINTR);
-            }
-            st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
-        }
+        wait_on(&self.shared, interrupted, || {
+            let st = self.shared.state.lock().unwrap();
+            let open = if read { st.writers } else { st.readers } > 0;
+            (open || st.opens[other] != start).then_some(Ok(()))
+        })?;
         Ok(end)
     }
+}
+
+/// Blocks until `attempt` answers, trying again at each change of the
+/// pipe; EINTR when `interrupted` says so (a signal or kill of the task,
+/// which also wakes it).
+fn wait_on<R>(
+    shared: &Shared,
+    interrupted: fn() -> bool,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    let waiter = crate::sentry::kernel::signal::current_waiter().unwrap_or_default();
+    block_on(
+        &shared.queue,
+        POLLIN | POLLOUT,
+        &waiter,
+        interrupted,
+        attempt,
+    )
 }
 
 #[cfg(test)]
