@@ -188,6 +188,20 @@ fn tty_pod_gets_a_terminal_of_the_host_size_input_and_resizes() {
     });
 }
 
+/// Starts `sandboxd run` of `pod` on platform `p` with stdin, stdout and
+/// stderr piped.
+fn run_with_stdin_piped(dir: &TempDir, pod: &str, p: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .args(["run", "--platform", p, pod])
+        .env("SANDBOXD_STORE", store())
+        .env("SANDBOXD_STATE_ROOT", dir.0.join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn tty_stdin_goes_to_the_container_that_asks() {
     use std::io::Write;
@@ -200,15 +214,7 @@ fn tty_stdin_goes_to_the_container_that_asks() {
         ],
     );
     each_platform(|p| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-            .args(["run", "--platform", p, &pod])
-            .env("SANDBOXD_STORE", store())
-            .env("SANDBOXD_STATE_ROOT", dir.0.join("state"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = run_with_stdin_piped(&dir, &pod, p);
         child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -328,4 +334,40 @@ fn tty_terminated_launcher_and_exec_restore_the_terminal() {
             "restored"
         );
     }
+}
+
+#[test]
+fn tty_a_read_of_stdin_that_gets_nothing_is_ended_by_a_signal() {
+    use std::io::BufRead;
+    let dir = TempDir::new("stdinsig");
+    let pod = write_pod(
+        &dir,
+        &[container(
+            "a",
+            "timeout 1 cat; echo cat:$?",
+            ", \"stdin\": true",
+        )],
+    );
+    each_platform(|p| {
+        let mut child = run_with_stdin_piped(&dir, &pod, p);
+        // Our end of its stdin stays open and silent: only the signal
+        // that timeout(1) sends can end cat's read.
+        let stdin = child.stdin.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let _ = tx.send(line.unwrap_or_default());
+            }
+        });
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60));
+        drop(stdin);
+        let status = child.wait().unwrap();
+        assert_eq!(
+            line.as_deref(),
+            Ok("cat:143"),
+            "{p}: cat's read was not interrupted"
+        );
+        assert_eq!(status.code(), Some(0), "{p}");
+    });
 }

@@ -1,13 +1,14 @@
 //! A host fd handed to the sentry over the control socket (the stdio of an
 //! exec'd process, a container's output pipe), given to the guest as a
 //! stream file. The guest never gets the host fd; the sentry reads and
-//! writes it on the guest's behalf.
+//! writes it on the guest's behalf (`vfs/hostfd.rs`: interruptible,
+//! O_NONBLOCK honoured, pollable and epollable).
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::SysResult;
-use crate::sentry::vfs::FileOps;
+use crate::sentry::vfs::{hostfd, FileOps};
 
 pub struct HostStream {
     fd: OwnedFd,
@@ -21,23 +22,21 @@ impl HostStream {
 
 impl FileOps for HostStream {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        loop {
-            match nix::unistd::read(self.fd.as_fd(), buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => return Ok(r?),
-            }
-        }
+        hostfd::read(self.fd.as_fd(), buf, false)
     }
 
+    // The reader went away: the guest gets EPIPE (and SIGPIPE from the
+    // syscall layer, as for a pipe).
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        loop {
-            match nix::unistd::write(self.fd.as_fd(), buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                // The reader went away: the guest gets EPIPE (and SIGPIPE
-                // from the syscall layer, as for a pipe).
-                r => return Ok(r?),
-            }
-        }
+        hostfd::write(self.fd.as_fd(), buf, false)
+    }
+
+    fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        hostfd::read(self.fd.as_fd(), buf, nonblock)
+    }
+
+    fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
+        hostfd::write(self.fd.as_fd(), buf, nonblock)
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -56,5 +55,9 @@ impl FileOps for HostStream {
 
     fn poll(&self, want: u16) -> u16 {
         crate::sentry::vfs::poll::host_ready(self.fd.as_fd(), want)
+    }
+
+    fn epollable(&self) -> bool {
+        true
     }
 }

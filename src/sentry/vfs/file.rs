@@ -593,21 +593,19 @@ impl StdioFile {
 
 impl FileOps for StdioFile {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        loop {
-            match nix::unistd::read(self.fd, buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => return Ok(r?),
-            }
-        }
+        super::hostfd::read(self.fd, buf, false)
     }
 
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        loop {
-            match nix::unistd::write(self.fd, buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => return Ok(r?),
-            }
-        }
+        super::hostfd::write(self.fd, buf, false)
+    }
+
+    fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        super::hostfd::read(self.fd, buf, nonblock)
+    }
+
+    fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
+        super::hostfd::write(self.fd, buf, nonblock)
     }
 
     fn stat(&self) -> SysResult<Stat> {

@@ -17,6 +17,7 @@ pub mod eventfd;
 mod file;
 mod gofer;
 pub mod guest_mount;
+pub mod hostfd;
 pub mod inotify;
 pub mod locks;
 pub mod memfd;

@@ -14,8 +14,9 @@
 //! (an epoll instance's state, then its own queue). Files therefore call
 //! `notify` after releasing their own state lock.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::abi::{Errno, SysResult};
@@ -112,6 +113,11 @@ impl Drop for Watch {
 pub struct Waiter {
     generation: Mutex<u64>,
     cond: Condvar,
+    /// An eventfd that `wake` writes while the task sleeps in a host
+    /// poll (`vfs/hostfd.rs`), made the first time it does.
+    host: OnceLock<OwnedFd>,
+    /// Set while the task sleeps in that poll.
+    in_host_poll: AtomicBool,
 }
 
 impl Waiter {
@@ -123,6 +129,33 @@ impl Waiter {
     pub fn wake(&self) {
         *self.generation.lock().unwrap() += 1;
         self.cond.notify_all();
+        if self.in_host_poll.load(Ordering::SeqCst) {
+            if let Some(fd) = self.host.get() {
+                let _ = nix::unistd::write(fd, &1u64.to_ne_bytes());
+            }
+        }
+    }
+
+    /// The eventfd `wake` writes while [`Waiter::enter_host_poll`] holds,
+    /// made now if it was not yet.
+    pub fn host_fd(&self) -> SysResult<BorrowedFd<'_>> {
+        if let Some(fd) = self.host.get() {
+            return Ok(fd.as_fd());
+        }
+        // SAFETY: eventfd has no memory effects; the new fd is ours.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a new fd nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(self.host.get_or_init(|| fd).as_fd())
+    }
+
+    /// Marks the task asleep in a host poll (or awake again): from now
+    /// on `wake` also writes the eventfd.
+    pub fn set_in_host_poll(&self, on: bool) {
+        self.in_host_poll.store(on, Ordering::SeqCst);
     }
 
     /// The current generation, to wait for a change after it.

@@ -1,0 +1,123 @@
+//! Reading and writing a host fd the sentry holds for the guest (its
+//! standard streams, an exec'd process's stdio) the way a guest pipe
+//! behaves: a blocked call sleeps in a host poll that a signal or kill
+//! of the task ends at once (EINTR), O_NONBLOCK gives EAGAIN, and a
+//! blocking write that a signal cuts short returns what it wrote.
+//!
+//! The host fd itself stays blocking (its file description may be
+//! shared with the launcher): the sentry polls it first, then reads or
+//! writes only what the poll promised.
+
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+use super::poll::{host_ready, POLLERR, POLLHUP, POLLIN, POLLOUT};
+use crate::abi::{Errno, SysResult};
+use crate::sentry::kernel::signal::{current_interrupted, current_waiter};
+
+/// Longest sleep in a host poll between checks for a kill (a safety
+/// net: signals and kills wake the poll at once).
+const RECHECK: Duration = Duration::from_millis(100);
+/// Bytes a write sends per readiness: POLLOUT on a pipe promises room
+/// for PIPE_BUF.
+const WRITE_STEP: usize = 4096;
+
+/// Waits until `fd` reports one of `want` (or an error or hangup); EINTR
+/// when the calling task is interrupted first.
+fn wait(fd: BorrowedFd<'_>, want: u16) -> SysResult<()> {
+    let waiter = current_waiter();
+    let efd = match &waiter {
+        Some(w) => Some(w.host_fd()?),
+        None => None,
+    };
+    if let Some(w) = &waiter {
+        w.set_in_host_poll(true);
+    }
+    let done = loop {
+        if current_interrupted() {
+            break Err(Errno::EINTR);
+        }
+        let flags = |bits: u16| nix::poll::PollFlags::from_bits_truncate(bits as i16);
+        let mut fds = vec![nix::poll::PollFd::new(fd, flags(want))];
+        if let Some(e) = efd {
+            fds.push(nix::poll::PollFd::new(e, flags(POLLIN)));
+        }
+        let timeout =
+            nix::poll::PollTimeout::try_from(RECHECK).unwrap_or(nix::poll::PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => break Err(Errno::from(e)),
+        }
+        let hit = |p: &nix::poll::PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        if hit(&fds[0]) {
+            break Ok(());
+        }
+        if let (Some(e), Some(p)) = (efd, fds.get(1)) {
+            if hit(p) {
+                let mut b = [0u8; 8];
+                let _ = nix::unistd::read(e, &mut b);
+            }
+        }
+    };
+    if let Some(w) = &waiter {
+        w.set_in_host_poll(false);
+    }
+    done
+}
+
+/// Reads `fd` into `buf`: EAGAIN when `nonblock` and nothing is there;
+/// otherwise waits for data (or end of file) as a pipe read does.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        if host_ready(fd, POLLIN | POLLHUP | POLLERR) == 0 {
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            wait(fd, POLLIN)?;
+        }
+        match nix::unistd::read(fd, buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Another reader of the host fd took what the poll saw.
+            Err(nix::errno::Errno::EAGAIN) if !nonblock => continue,
+            r => return Ok(r?),
+        }
+    }
+}
+
+/// Writes `buf` to `fd`: all of it unless `nonblock` (then what fits, or
+/// EAGAIN), or a signal comes after some was written (then that much).
+/// EPIPE when the reader is gone.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8], nonblock: bool) -> SysResult<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        if host_ready(fd, POLLOUT | POLLERR | POLLHUP) == 0 {
+            if nonblock {
+                break;
+            }
+            match wait(fd, POLLOUT) {
+                Ok(()) => {}
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        let step = &buf[done..buf.len().min(done + WRITE_STEP)];
+        match nix::unistd::write(fd, step) {
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                if nonblock {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e.into()),
+            Err(_) => break,
+        }
+    }
+    match done {
+        0 if !buf.is_empty() => Err(Errno::EAGAIN),
+        n => Ok(n),
+    }
+}
