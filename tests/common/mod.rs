@@ -309,14 +309,73 @@ pub fn sandboxd_with(args: &[String], env: &[(&str, &std::ffi::OsStr)]) -> Out {
     }
 }
 
-/// One image store for the whole test run.
+/// One image store for the whole test run (of this test binary).
 pub fn store() -> PathBuf {
     static STORE: OnceLock<PathBuf> = OnceLock::new();
     STORE
         .get_or_init(|| {
-            std::env::temp_dir().join(format!("sandboxd-test-store-{}", std::process::id()))
+            sweep_dead_runs();
+            run_dir("store")
         })
         .clone()
+}
+
+/// A directory of this test process for `what`, removed when the process
+/// exits (or, should it die first, by the next run's sweep).
+fn run_dir(what: &str) -> PathBuf {
+    extern "C" fn remove_own_dirs() {
+        remove_dirs_of(std::process::id());
+    }
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    // SAFETY: atexit only records a function to call at exit.
+    AT_EXIT.call_once(|| unsafe {
+        libc::atexit(remove_own_dirs);
+    });
+    std::env::temp_dir().join(format!("sandboxd-test-{what}-{}", std::process::id()))
+}
+
+/// Removes the run directories of test process `pid`.
+fn remove_dirs_of(pid: u32) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if run_dir_pid(&name) == Some(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The test process a run directory belongs to
+/// (`sandboxd-test-{what}-{pid}`).
+fn run_dir_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("sandboxd-test-")?;
+    let (what, pid) = rest.rsplit_once('-')?;
+    ["store", "native"]
+        .iter()
+        .any(|w| what == *w || what.starts_with(&format!("{w}-")))
+        .then(|| pid.parse().ok())?
+}
+
+/// Removes run directories of test processes that are gone (killed
+/// before their exit could).
+fn sweep_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = run_dir_pid(&name) else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid as i32, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Runs a test program natively from an unpacked copy of `image`, in the
@@ -329,11 +388,7 @@ pub fn native(image_path: &Path, prog: &str, args: &[&str]) -> Out {
         let mut map = roots.lock().unwrap();
         map.entry(image_path.to_path_buf())
             .or_insert_with(|| {
-                let root = std::env::temp_dir().join(format!(
-                    "sandboxd-native-{}-{}",
-                    std::process::id(),
-                    map_len()
-                ));
+                let root = run_dir(&format!("native-{}", map_len()));
                 std::fs::create_dir_all(&root).unwrap();
                 let st = Command::new("tar")
                     .arg("-xzf")
