@@ -719,6 +719,16 @@ impl PidNs {
             .get(&pid)
             .and_then(|me| p.procs.get(&me.parent))
             .and_then(|pp| pp.control.clone());
+        // Whether the parent ignores the signal is decided now, while no
+        // wait can have seen the zombie yet (as Linux decides it under the
+        // same lock that makes the zombie): a parent that reaps the child
+        // and then blocks SIGCHLD must not find this one pending.
+        let notify = notify.filter(|i| {
+            (1..=64).contains(&i.signo())
+                && !parent
+                    .as_ref()
+                    .is_some_and(|pc| super::signal::ignored_now(pc, i.signo()))
+        });
         drop(p);
         self.changed.notify_all();
         // A session leader's end hangs up its terminal's foreground group.
@@ -728,7 +738,6 @@ impl PidNs {
         for (child, sig) in deathsigs {
             super::signal::send(&child, sig);
         }
-        let notify = notify.filter(|i| (1..=64).contains(&i.signo()));
         if let (Some(parent), Some(info)) = (parent, notify) {
             super::signal::send_info(&parent, info);
         }

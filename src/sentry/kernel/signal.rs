@@ -65,6 +65,19 @@ pub fn send_thread(target: &Control, info: SigInfo) -> bool {
     send_to(target, info, true)
 }
 
+/// Whether `sig` sent to `target`'s process now would be dropped at
+/// once: ignored (SIG_IGN, or a default that ignores) and not blocked by
+/// every thread. Takes only leaf locks, so a caller may hold its own.
+pub fn ignored_now(target: &Control, sig: i32) -> bool {
+    if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGCONT) {
+        return false;
+    }
+    let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
+    let ignored = handler == SIG_IGN || (handler == SIG_DFL && default_ignored(sig));
+    let bit = 1u64 << (sig - 1);
+    ignored && (target.mask.load(Ordering::SeqCst) & bit == 0 || target.group.taker(sig).is_some())
+}
+
 fn send_to(target: &Control, info: SigInfo, thread: bool) -> bool {
     let sig = info.signo();
     let group = &target.group;
