@@ -26,6 +26,11 @@ fn fs_splice_tee_vmsplice_copy_file_range_match_native() {
 }
 
 #[test]
+fn fs_holes_punch_tmpfile_and_descriptor_limits_match_native() {
+    differential("fileedge");
+}
+
+#[test]
 fn fs_inotify_events_flags_and_reads_match_native() {
     differential("inotify");
 }

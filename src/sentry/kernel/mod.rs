@@ -29,7 +29,7 @@ pub struct Kernel {
     /// Parks every task before guest code while the pod is paused.
     pub pause: pause::PauseGate,
     /// Unimplemented syscalls already logged (each is logged once).
-    unimplemented: Mutex<HashSet<u64>>,
+    unimplemented: Mutex<HashSet<Missing>>,
     /// Processes killed for want of guest memory whose memory is not yet
     /// released: while there are any, other faults wait instead of
     /// killing more.
@@ -103,9 +103,23 @@ impl Kernel {
         }
     }
 
-    pub fn first_unimplemented(&self, nr: u64) -> bool {
-        self.unimplemented.lock().unwrap().insert(nr)
+    pub fn first_unimplemented(&self, what: Missing) -> bool {
+        self.unimplemented.lock().unwrap().insert(what)
     }
+}
+
+/// Something the sentry does not implement, logged the first time a
+/// guest asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Missing {
+    /// A syscall, by number.
+    Syscall(u64),
+    /// An option (flag bits, a command) of the named syscall.
+    Option(&'static str, u64),
+    /// A socket address family.
+    SocketFamily(u64),
+    /// A mount(2) or umount2(2) flag.
+    MountFlag(u64),
 }
 pub mod ipc;
 pub mod itimer;

@@ -927,12 +927,13 @@ impl Task {
     /// Logs an unsupported option of a syscall once per sandbox (e.g. a
     /// prctl or fcntl command) and returns EINVAL, as Linux does for
     /// options it does not know.
-    pub fn unimplemented_option(&self, syscall: &str, option: u64) -> Errno {
-        // Options are keyed beside syscall numbers, above the syscall range.
-        let key = 0x1_0000_0000u64 ^ ((syscall.len() as u64) << 40) ^ option;
-        if self.k.first_unimplemented(key) {
+    pub fn unimplemented_option(&self, syscall: &'static str, option: u64) -> Errno {
+        if self
+            .k
+            .first_unimplemented(super::Missing::Option(syscall, option))
+        {
             log::warn!(
-                "unsupported {syscall} option {option:#x} called by pid {}: returning EINVAL",
+                "unsupported {syscall} option {option:#x} called by pid {}: refused",
                 self.pid
             );
         }
@@ -941,7 +942,7 @@ impl Task {
 
     /// Logs an unimplemented syscall once per sandbox and returns ENOSYS.
     pub fn unimplemented(&self, nr: u64) -> Errno {
-        if self.k.first_unimplemented(nr) {
+        if self.k.first_unimplemented(super::Missing::Syscall(nr)) {
             let name = crate::abi::sysno::name(nr).unwrap_or("unknown");
             // glibc probes rseq at every start and copes with ENOSYS: not
             // worth a warning on the user's terminal.
@@ -960,13 +961,21 @@ impl Task {
     }
 }
 
+impl Task {
+    /// The descriptors this process may have (RLIMIT_NOFILE's soft limit).
+    pub fn nofile(&self) -> usize {
+        let soft = self.rlimits[libc::RLIMIT_NOFILE as usize].0;
+        soft.min(crate::sentry::vfs::MAX_FDS as u64) as usize
+    }
+}
+
 /// Linux's defaults for a process started by init.
 pub fn default_rlimits() -> [(u64, u64); 16] {
     let inf = u64::MAX;
     let mut r = [(inf, inf); 16];
     r[libc::RLIMIT_STACK as usize] = (8 << 20, inf);
     r[libc::RLIMIT_CORE as usize] = (0, inf);
-    r[libc::RLIMIT_NOFILE as usize] = (1024, 1 << 20);
+    r[libc::RLIMIT_NOFILE as usize] = (1024, crate::sentry::vfs::MAX_FDS as u64);
     r[libc::RLIMIT_NPROC as usize] = (63_000, 63_000);
     r[libc::RLIMIT_MEMLOCK as usize] = (8 << 20, 8 << 20);
     r[libc::RLIMIT_SIGPENDING as usize] = (63_000, 63_000);

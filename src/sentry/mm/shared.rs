@@ -385,6 +385,55 @@ impl SharedObject {
         found
     }
 
+    /// fallocate's PUNCH_HOLE: the bytes of `[off, off+len)` (within the
+    /// object) read as zeros from now on, mappings included; whole pages
+    /// nobody maps give their frames back and become holes.
+    pub fn punch_hole(&self, off: u64, len: u64) {
+        let mut st = self.state();
+        let end = off.saturating_add(len).min(st.size);
+        if off >= end {
+            return;
+        }
+        let pages: Vec<(u64, u64)> = st
+            .frames
+            .range(off / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
+            .map(|(&i, &f)| (i, f))
+            .collect();
+        for (i, f) in pages {
+            let (lo, hi) = ((i * PAGE_SIZE).max(off), ((i + 1) * PAGE_SIZE).min(end));
+            if hi - lo == PAGE_SIZE && !st.dirty.contains(&i) && self.mem.free_if_sole(f) {
+                st.frames.remove(&i);
+            } else {
+                self.mem.zero(f + (lo - i * PAGE_SIZE), (hi - lo) as usize);
+            }
+        }
+    }
+
+    /// lseek's SEEK_DATA (`hole` false) or SEEK_HOLE from `off`, where a
+    /// hole is a page never given a frame (tmpfs's answer): ENXIO at or
+    /// past the end.
+    pub fn seek_data(&self, off: u64, hole: bool) -> SysResult<u64> {
+        let st = self.state();
+        if off >= st.size {
+            return Err(Errno::ENXIO);
+        }
+        let first = off / PAGE_SIZE;
+        let found = if hole {
+            let mut i = first;
+            while st.frames.contains_key(&i) {
+                i += 1;
+            }
+            Some(i)
+        } else {
+            st.frames.range(first..).next().map(|(&i, _)| i)
+        };
+        match found.map(|i| (i * PAGE_SIZE).max(off)) {
+            Some(at) if at < st.size => Ok(at),
+            _ if hole => Ok(st.size),
+            _ => Err(Errno::ENXIO),
+        }
+    }
+
     /// Whether writes through shared mappings must be tracked: this
     /// object caches a host file that may change (the pages go back).
     pub(super) fn tracks_dirty(&self) -> bool {

@@ -20,6 +20,8 @@ const AT_EMPTY_PATH: u64 = 0x1000;
 const UTIME_NOW: i64 = (1 << 30) - 1;
 const UTIME_OMIT: i64 = (1 << 30) - 2;
 const FALLOC_FL_KEEP_SIZE: u64 = 1;
+const FALLOC_FL_PUNCH_HOLE: u64 = 2;
+const PUNCH_KEEP: u64 = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 const CAP_CHOWN: u32 = 0;
 const CAP_FSETID: u32 = 4;
 
@@ -113,8 +115,10 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements fallocate(2): mode 0 grows the file (its pages are made
 /// on first touch, as they would be for any memory file; a bind mount's
 /// file is extended on the host, without reserving blocks), KEEP_SIZE has
-/// nothing to reserve; other modes are not implemented (EOPNOTSUPP, as
-/// for a file system without them).
+/// nothing to reserve, PUNCH_HOLE|KEEP_SIZE zeroes a range of a memory
+/// file (freeing its whole pages, as tmpfs); other modes are not
+/// implemented (EOPNOTSUPP, as for a file system without them, and so
+/// is a punch on a bind mount's file).
 pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let (mode, off, len) = (a[1], a[2] as i64, a[3] as i64);
     let file = t.fds.get(a[0] as i32)?;
@@ -138,6 +142,15 @@ pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     match mode {
         0 if end > file.ops.stat()?.size as u64 => file.ops.truncate(end)?,
         0 | FALLOC_FL_KEEP_SIZE => {}
+        // Linux asks PUNCH_HOLE to keep the size.
+        FALLOC_FL_PUNCH_HOLE => return Err(Errno::EOPNOTSUPP),
+        PUNCH_KEEP => match file.ops.shared_object() {
+            Some(data) => data.punch_hole(off as u64, len as u64),
+            None => {
+                t.unimplemented_option("fallocate", mode);
+                return Err(Errno::EOPNOTSUPP);
+            }
+        },
         _ => {
             t.unimplemented_option("fallocate", mode);
             return Err(Errno::EOPNOTSUPP);

@@ -25,7 +25,8 @@ pub(super) fn install(t: &Task, ops: Arc<dyn FileOps>, access: u32, flags: u64) 
     } else {
         0
     };
-    Ok(t.fds.insert(OpenFile::new(ops, status), fdflags, 0)? as u64)
+    Ok(t.fds
+        .insert(OpenFile::new(ops, status), fdflags, 0, t.nofile())? as u64)
 }
 
 /// Implements eventfd2(2).

@@ -288,18 +288,22 @@ fn open_at(
 ) -> SysResult<u64> {
     let creat = flags & libc::O_CREAT as u64 != 0;
     let excl = flags & libc::O_EXCL as u64 != 0;
-    if flags & libc::O_TMPFILE as u64 == libc::O_TMPFILE as u64 {
-        // Unnamed files are not implemented: Linux's answer for a file
-        // system without them.
-        t.unimplemented_option("openat", libc::O_TMPFILE as u64);
-        return Err(Errno::EOPNOTSUPP);
+    let tmpfile = flags & libc::O_TMPFILE as u64 == libc::O_TMPFILE as u64;
+    let access = flags & libc::O_ACCMODE as u64;
+    if tmpfile && access != libc::O_WRONLY as u64 && access != libc::O_RDWR as u64 {
+        // An unnamed file must be opened for writing (checked first).
+        return Err(Errno::EINVAL);
+    }
+    let (root, base) = bases(t, dirfd, path, rules)?;
+    if tmpfile {
+        let dir = resolve_with(&t.fs, &root, &base, path, Follow::Yes, rules)?;
+        return open_tmpfile(t, dir, flags, mode);
     }
     let follow = if flags & libc::O_NOFOLLOW as u64 != 0 || (creat && excl) {
         Follow::No
     } else {
         Follow::Yes
     };
-    let (root, base) = bases(t, dirfd, path, rules)?;
     let node = match resolve_with(&t.fs, &root, &base, path, follow, rules) {
         Ok(_) if creat && excl => return Err(Errno::EEXIST),
         Ok(n) => n,
@@ -335,6 +339,24 @@ fn open_at(
     install(t, file, flags, true)
 }
 
+/// open(2) with O_TMPFILE: a new regular file in the memory file system
+/// of directory `dir`, with no name until linkat gives it one (never,
+/// with O_EXCL); `open_at` checked that it is opened for writing. A bind mount's, the
+/// sentry's own directories and read-only mounts have none (EOPNOTSUPP,
+/// EROFS), as Linux says for file systems without them.
+fn open_tmpfile(t: &mut Task, dir: Arc<Node>, flags: u64, mode: u32) -> SysResult<u64> {
+    if !dir.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    if !dir.mount.in_memory() || dir.synth.is_some() {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let node = super::fs::create_unnamed_file(t, &dir, mode & 0o7777)?;
+    node.set_linkable(flags & libc::O_EXCL as u64 == 0);
+    let status = (flags as u32) & !(libc::O_CLOEXEC | libc::O_TMPFILE | libc::O_EXCL) as u32;
+    install(t, OpenFile::new(TmpFile::new(node), status), flags, false)
+}
+
 /// Gives the guest a descriptor of `file`, just opened with `flags`
 /// (`existed`: not created by this open, so O_TRUNC truncated it, which
 /// inotify reports after the open, as Linux).
@@ -344,7 +366,7 @@ fn install(t: &mut Task, file: Arc<OpenFile>, flags: u64, existed: bool) -> SysR
     if existed && trunc && file.ops.node().is_some_and(|n| n.stat.is_reg()) {
         file.modified();
     }
-    Ok(t.fds.insert(file, fd_flags(flags), 0)? as u64)
+    Ok(t.fds.insert(file, fd_flags(flags), 0, t.nofile())? as u64)
 }
 
 /// Implements openat(2).
@@ -678,6 +700,17 @@ pub fn sys_lseek(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let mut off = file.offset.lock().unwrap();
     let delta = a[1] as i64;
+    if let w @ (libc::SEEK_DATA | libc::SEEK_HOLE) = a[2] as i32 {
+        if !file.ops.stat()?.is_reg() {
+            // Directories and the sentry's own files have no data
+            // extents to seek (Linux: EINVAL for them too).
+            return Err(Errno::EINVAL);
+        }
+        let at = u64::try_from(delta).map_err(|_| Errno::ENXIO)?;
+        let new = file.ops.seek_data(at, w == libc::SEEK_HOLE)?;
+        *off = new;
+        return Ok(new);
+    }
     let base = match a[2] as i32 {
         libc::SEEK_SET => 0,
         libc::SEEK_CUR => *off as i64,
@@ -951,7 +984,10 @@ pub fn sys_fcntl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             } else {
                 0
             };
-            Ok(t.fds.insert(file, flags, a[2] as usize)? as u64)
+            if a[2] >= t.nofile() as u64 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.fds.insert(file, flags, a[2] as usize, t.nofile())? as u64)
         }
         libc::F_GETFD => Ok(t.fds.flags(fd)? as u64),
         libc::F_SETFD => t.fds.set_flags(fd, a[2] as u32 & FD_CLOEXEC).map(|_| 0),
@@ -979,7 +1015,7 @@ pub fn sys_fcntl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Implements dup(2).
 pub fn sys_dup(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let file = t.fds.get(fd_arg(a[0]))?;
-    Ok(t.fds.insert(file, 0, 0)? as u64)
+    Ok(t.fds.insert(file, 0, 0, t.nofile())? as u64)
 }
 
 /// Implements dup3(2).
@@ -989,7 +1025,10 @@ pub fn sys_dup3(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EINVAL);
     }
     let file = t.fds.get(old)?;
-    let newfd = usize::try_from(new).map_err(|_| Errno::EBADF)?;
+    let newfd = usize::try_from(new)
+        .ok()
+        .filter(|&n| n < t.nofile())
+        .ok_or(Errno::EBADF)?;
     let flags = if a[2] != 0 { FD_CLOEXEC } else { 0 };
     if let Some(old) = t.fds.set(newfd, file, flags) {
         // Replacing a descriptor closes it.
@@ -1057,12 +1096,20 @@ pub fn sys_pipe2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         t,
         a[0],
         |t| {
-            t.fds
-                .insert(OpenFile::new(r, status | libc::O_RDONLY as u32), fdflags, 0)
+            t.fds.insert(
+                OpenFile::new(r, status | libc::O_RDONLY as u32),
+                fdflags,
+                0,
+                t.nofile(),
+            )
         },
         |t| {
-            t.fds
-                .insert(OpenFile::new(w, status | libc::O_WRONLY as u32), fdflags, 0)
+            t.fds.insert(
+                OpenFile::new(w, status | libc::O_WRONLY as u32),
+                fdflags,
+                0,
+                t.nofile(),
+            )
         },
     )
 }
@@ -1210,6 +1257,9 @@ pub fn sys_sendfile(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let input = t.fds.get(fd_arg(a[1]))?;
     if !input.readable() || !out.writable() {
         return Err(Errno::EBADF);
+    }
+    if *out.flags.lock().unwrap() & libc::O_APPEND as u32 != 0 {
+        return Err(Errno::EINVAL);
     }
     let count = a[3].min(super::splice::MAX_RW_COUNT);
     let mut from = super::splice::at(super::splice::read_pos(t, a[2])?);

@@ -76,6 +76,22 @@ pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> Sys
     t.fs.create(dir, name, inode)
 }
 
+/// Makes a regular file in directory `dir`'s file system that has no name
+/// and no link yet (O_TMPFILE).
+pub fn create_unnamed_file(t: &mut Task, dir: &Arc<Node>, mode: u32) -> SysResult<Arc<Node>> {
+    writable_dir(t, dir)?;
+    let (uid, gid) = owner_ids(t, dir);
+    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory, dir.mount.quota);
+    inode.unlink();
+    let name = format!("#{}", inode.stat().ino);
+    Ok(Node::new_upper(
+        name.as_bytes(),
+        Some(dir),
+        inode,
+        dir.mount.clone(),
+    ))
+}
+
 /// Creates and opens a regular file `name` in bind directory `dir` on
 /// the host (openat with O_CREAT); returns it with a read-write host fd.
 pub fn create_bind_file(
@@ -212,6 +228,15 @@ fn check_removable(t: &Task, dir: &Node, victim: &Node) -> SysResult<()> {
     Ok(())
 }
 
+/// The last component of `path`, trailing slashes aside (empty for the
+/// root).
+fn last_component(path: &[u8]) -> &[u8] {
+    let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let path = &path[..end];
+    let start = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    &path[start..]
+}
+
 /// Implements unlinkat(2).
 pub fn sys_unlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = a[2];
@@ -220,7 +245,12 @@ pub fn sys_unlinkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let path = path_arg(t, a[1])?;
     let (dir, name) = parent_at(t, a[0] as i32, &path).map_err(|e| match e {
-        Errno::EINVAL if flags & AT_REMOVEDIR != 0 => Errno::EINVAL,
+        // rmdir of "..", ".", "/" (as Linux tells them apart).
+        Errno::EINVAL if flags & AT_REMOVEDIR != 0 => match last_component(&path) {
+            b".." => Errno::ENOTEMPTY,
+            b"" => Errno::EBUSY,
+            _ => Errno::EINVAL,
+        },
         Errno::EINVAL => Errno::EISDIR,
         e => e,
     })?;
@@ -370,6 +400,11 @@ pub fn sys_linkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if node.stat.is_dir() {
         return Err(Errno::EPERM);
     }
+    // A file whose last link went (through /proc/self/fd or AT_EMPTY_PATH)
+    // stays gone, but for an O_TMPFILE file opened without O_EXCL.
+    if node.current_stat().nlink == 0 && !node.linkable() {
+        return Err(Errno::ENOENT);
+    }
     writable_dir(t, &ndir)?;
     if !Arc::ptr_eq(&node.mount, &ndir.mount) {
         return Err(Errno::EXDEV);
@@ -380,6 +415,7 @@ pub fn sys_linkat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         return Err(Errno::EPERM);
     }
     t.fs.link(&node, &ndir, &nname)?;
+    node.set_linkable(false);
     Ok(0)
 }
 

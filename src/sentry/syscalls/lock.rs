@@ -36,8 +36,14 @@ fn description(file: &Arc<OpenFile>) -> usize {
 
 /// Implements flock(2).
 pub fn sys_flock(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
+    const LOCK_MAND: u64 = 32;
+    let op = a[1] as u32 as u64;
+    if op & LOCK_MAND != 0 {
+        // Linux has ignored LOCK_MAND requests since 5.15 (they never
+        // locked anything), before it even looks at the descriptor.
+        return Ok(0);
+    }
     let file = t.fds.get(a[0] as i32)?;
-    let op = a[1];
     let mode = match op & !LOCK_NB {
         LOCK_SH => Some(false),
         LOCK_EX => Some(true),

@@ -8,7 +8,7 @@
 
 use super::file::{lookup_at, path_arg, AT_FDCWD};
 use crate::abi::{Errno, SysResult};
-use crate::sentry::kernel::Task;
+use crate::sentry::kernel::{Missing, Task};
 use crate::sentry::vfs::guest_mount::{TmpfsOptions, MOUNT_FLAGS};
 use crate::sentry::vfs::Follow;
 
@@ -42,9 +42,7 @@ fn string_arg(t: &mut Task, addr: u64, none: &str) -> SysResult<String> {
 /// Logs a mount operation this sentry does not implement and fails with
 /// ENOSYS: the caller learns it is missing, not that it was refused.
 fn not_implemented(t: &Task, what: &str, flag: u64) -> Errno {
-    // Keyed above the syscall numbers, apart from socket families
-    // (0x2_0000_0000 ^ family): MNT_EXPIRE is 4, as AF_IPX is.
-    if t.k.first_unimplemented(0x3_0000_0000 ^ flag) {
+    if t.k.first_unimplemented(Missing::MountFlag(flag)) {
         log::warn!("mount: {what} is not implemented (pid {}): ENOSYS", t.pid);
     }
     Errno::ENOSYS

@@ -13,8 +13,6 @@ use crate::sentry::kernel::Task;
 use crate::sentry::vfs::poll::*;
 use crate::sentry::vfs::waitq::{Listener, Watch};
 
-/// Most descriptors one call may watch (RLIMIT_NOFILE's hard default).
-const MAX_FDS: u64 = 1 << 20;
 /// Longest sleep between readiness checks while a file without a wait
 /// queue (stdio) is watched.
 pub(super) const RECHECK: Duration = Duration::from_millis(20);
@@ -79,7 +77,8 @@ fn wait_until(
 }
 
 fn poll_fds(t: &mut Task, addr: u64, nfds: u64, deadline: Option<Instant>) -> SysResult<u64> {
-    if nfds > MAX_FDS {
+    // More than RLIMIT_NOFILE allows the caller: EINVAL, as Linux.
+    if nfds > t.nofile() as u64 {
         return Err(Errno::EINVAL);
     }
     let mut raw = vec![0u8; nfds as usize * 8];

@@ -164,6 +164,10 @@ pub fn sys_prlimit64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         if max > slot.1 && t.creds.euid != 0 {
             return Err(Errno::EPERM);
         }
+        if res == libc::RLIMIT_NOFILE as u64 && max > crate::sentry::vfs::MAX_FDS as u64 {
+            // Above /proc/sys/fs/nr_open.
+            return Err(Errno::EPERM);
+        }
         t.rlimits[res as usize] = (cur, max);
         if res == libc::RLIMIT_STACK as u64 {
             t.mm.lock().stack_limit = cur;

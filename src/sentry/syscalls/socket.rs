@@ -93,8 +93,9 @@ fn kind_arg(ty: u64) -> SysResult<(Kind, bool, bool)> {
 
 fn check_family(t: &Task, domain: u64, proto: u64) -> SysResult<()> {
     if domain != AF_UNIX as u64 {
-        // Families are keyed beside syscall numbers, above their range.
-        if t.k.first_unimplemented(0x2_0000_0000 ^ domain) {
+        if t.k
+            .first_unimplemented(crate::sentry::kernel::Missing::SocketFamily(domain))
+        {
             log::warn!(
                 "socket family {domain} called by pid {}: only AF_UNIX exists in the sandbox, returning EAFNOSUPPORT",
                 t.pid
@@ -112,7 +113,8 @@ fn check_family(t: &Task, domain: u64, proto: u64) -> SysResult<()> {
 fn install(t: &Task, sock: Arc<Socket>, nonblock: bool, cloexec: bool) -> SysResult<i32> {
     let status = libc::O_RDWR as u32 | if nonblock { libc::O_NONBLOCK as u32 } else { 0 };
     let fdflags = if cloexec { FD_CLOEXEC } else { 0 };
-    t.fds.insert(OpenFile::new(sock, status), fdflags, 0)
+    t.fds
+        .insert(OpenFile::new(sock, status), fdflags, 0, t.nofile())
 }
 
 /// Implements socket(2).
@@ -543,9 +545,12 @@ fn write_control(
         trunc |= n < got.rights.len();
         let mut fds = Vec::with_capacity(n * 4);
         for f in got.rights.iter().take(n) {
-            let fd = t
-                .fds
-                .insert(f.clone(), if cloexec { FD_CLOEXEC } else { 0 }, 0)?;
+            let fd = t.fds.insert(
+                f.clone(),
+                if cloexec { FD_CLOEXEC } else { 0 },
+                0,
+                t.nofile(),
+            )?;
             fds.extend_from_slice(&fd.to_le_bytes());
         }
         if n > 0 {

@@ -315,5 +315,6 @@ fn open_peer(t: &mut Task, file: &OpenFile, term: &Arc<Terminal>, arg: u64) -> S
     } else {
         0
     };
-    Ok(t.fds.insert(OpenFile::new(slave, status), fd_flags, 0)? as u64)
+    Ok(t.fds
+        .insert(OpenFile::new(slave, status), fd_flags, 0, t.nofile())? as u64)
 }

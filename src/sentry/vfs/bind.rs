@@ -263,6 +263,10 @@ fn host_stat(fd: &OwnedFd) -> SysResult<Stat> {
 }
 
 impl FileOps for BindFile {
+    fn seek_data(&self, off: u64, hole: bool) -> SysResult<u64> {
+        super::file::host_seek_data(self.fd.as_fd(), off, hole)
+    }
+
     fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         let n = nix::sys::uio::pread(self.fd.as_fd(), buf, off as i64)?;
         if let Some(cache) = self.node.page_cache.get() {

@@ -56,6 +56,16 @@ pub trait FileOps: Send + Sync {
     fn shared_object(&self) -> Option<Arc<SharedObject>> {
         None
     }
+    /// lseek's SEEK_DATA (`hole` false) or SEEK_HOLE from `off`; ENXIO
+    /// at or past the end. A memory file knows its holes (the pages it
+    /// never wrote, as tmpfs); otherwise the whole file is data, as
+    /// Linux's generic lseek has it.
+    fn seek_data(&self, off: u64, hole: bool) -> SysResult<u64> {
+        match self.shared_object() {
+            Some(data) => data.seek_data(off, hole),
+            None => whole_file_data(off, hole, self.stat()?.size.max(0) as u64),
+        }
+    }
     /// Sets the file's length (ftruncate). EINVAL for what has no length.
     fn truncate(&self, _len: u64) -> SysResult<()> {
         Err(Errno::EINVAL)
@@ -294,9 +304,16 @@ impl FdTable {
         }
     }
 
-    /// Installs `file` at the lowest free descriptor >= `min`.
-    pub fn insert(&self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
-        self.lock().insert(file, flags, min)
+    /// Installs `file` at the lowest free descriptor >= `min`; EMFILE
+    /// when that is `limit` (the caller's RLIMIT_NOFILE) or above.
+    pub fn insert(
+        &self,
+        file: Arc<OpenFile>,
+        flags: u32,
+        min: usize,
+        limit: usize,
+    ) -> SysResult<i32> {
+        self.lock().insert(file, flags, min, limit)
     }
 
     /// Installs `file` at `fd`; returns what was there (closed when the
@@ -344,13 +361,23 @@ struct Slots {
     slots: Vec<Option<Slot>>,
 }
 
+/// Most descriptors a process may have (RLIMIT_NOFILE's ceiling,
+/// /proc/sys/fs/nr_open).
+pub const MAX_FDS: usize = 1 << 20;
+
 impl Slots {
     /// Installs `file` at the lowest free descriptor >= `min`.
-    fn insert(&mut self, file: Arc<OpenFile>, flags: u32, min: usize) -> SysResult<i32> {
+    fn insert(
+        &mut self,
+        file: Arc<OpenFile>,
+        flags: u32,
+        min: usize,
+        limit: usize,
+    ) -> SysResult<i32> {
         let fd = (min..)
             .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
             .unwrap();
-        if fd >= 1 << 20 {
+        if fd >= limit.min(MAX_FDS) {
             return Err(Errno::EMFILE);
         }
         self.set(fd, file, flags);
@@ -452,7 +479,41 @@ impl HostFile {
     }
 }
 
+/// SEEK_DATA / SEEK_HOLE of a file of `size` bytes that is data all
+/// through.
+pub fn whole_file_data(off: u64, hole: bool, size: u64) -> SysResult<u64> {
+    match (off >= size, hole) {
+        (true, _) => Err(Errno::ENXIO),
+        (false, false) => Ok(off),
+        (false, true) => Ok(size),
+    }
+}
+
+/// SEEK_DATA / SEEK_HOLE asked of the host file behind `fd`.
+pub fn host_seek_data(fd: BorrowedFd<'_>, off: u64, hole: bool) -> SysResult<u64> {
+    let whence = if hole {
+        libc::SEEK_HOLE
+    } else {
+        libc::SEEK_DATA
+    };
+    let off = i64::try_from(off).map_err(|_| Errno::ENXIO)?;
+    // SAFETY: lseek on a descriptor we own; no memory is touched. The
+    // offset is the descriptor's own (pread/pwrite never use it).
+    let r = unsafe { libc::lseek(fd.as_raw_fd(), off, whence) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(r as u64)
+}
+
 impl FileOps for HostFile {
+    fn seek_data(&self, off: u64, hole: bool) -> SysResult<u64> {
+        match self.copied() {
+            Some(up) => up.data().expect("a regular file").seek_data(off, hole),
+            None => host_seek_data(self.fd.as_fd(), off, hole),
+        }
+    }
+
     fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         if let Some(up) = self.copied() {
             return Ok(up.data().expect("a regular file").read(off, buf));

@@ -46,7 +46,7 @@ pub mod volume;
 pub mod waitq;
 
 pub use bind::{BindFile, NewEntry};
-pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC};
+pub use file::{DirFile, FdTable, FileOps, HostFile, OpenFile, StdioFile, FD_CLOEXEC, MAX_FDS};
 pub use gofer::{Dirent, GoferFs};
 pub use node::{Node, NOFID};
 pub use path::{resolve, resolve_parent, resolve_with, Follow, Rules, MAX_PATH, MAX_SYMLINKS};

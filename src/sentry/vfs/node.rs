@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::dev::Synth;
@@ -64,6 +64,9 @@ pub struct Core {
     fresh: Mutex<Stat>,
     /// The page cache of a mapped image or bind file (see `mm::pagecache`).
     pub page_cache: CacheSlot,
+    /// An O_TMPFILE file opened without O_EXCL and not linked yet: linkat
+    /// may give it a name although it has no link.
+    linkable: AtomicBool,
 }
 
 impl Core {
@@ -77,6 +80,7 @@ impl Core {
             upper: OnceLock::new(),
             fresh: Mutex::new(stat),
             page_cache: CacheSlot::default(),
+            linkable: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +93,16 @@ impl Core {
     /// is set (an earlier one wins).
     pub fn set_upper(&self, inode: Arc<TmpInode>) -> Arc<TmpInode> {
         self.upper.get_or_init(|| inode).clone()
+    }
+
+    /// Marks an O_TMPFILE file that linkat may name (or no longer).
+    pub fn set_linkable(&self, on: bool) {
+        self.linkable.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether linkat may name this file though it has no link.
+    pub fn linkable(&self) -> bool {
+        self.linkable.load(Ordering::SeqCst)
     }
 
     /// Whether the node has a lower (image) file.
@@ -301,6 +315,22 @@ impl Node {
 
     pub fn name(&self) -> Vec<u8> {
         self.name.lock().unwrap().clone()
+    }
+
+    /// Whether this dentry's name is gone (unlinked, or never had one: an
+    /// O_TMPFILE file), for /proc's "(deleted)". The sentry's own files
+    /// are never cached, so they never count as gone.
+    pub fn unlinked(self: &Arc<Self>) -> bool {
+        if self.synth.is_some() || self.is_mount_root() {
+            return false;
+        }
+        let Some(parent) = self.parent() else {
+            return false;
+        };
+        !parent
+            .cached(&self.name())
+            .flatten()
+            .is_some_and(|n| Arc::ptr_eq(&n, self))
     }
 
     /// Whether this node is the root of its mount (EBUSY to remove).

@@ -136,7 +136,11 @@ pub fn describe(fs: &crate::sentry::vfs::GoferFs, file: &Arc<OpenFile>) -> SysRe
     if let Some(node) = file.ops.node() {
         // As the process's container sees it (a shared volume's path
         // differs between containers).
-        return Ok(fs.path_of(node));
+        let mut path = fs.path_of(node);
+        if node.unlinked() {
+            path.extend_from_slice(b" (deleted)");
+        }
+        return Ok(path);
     }
     let st = file.ops.stat()?;
     Ok(match st.mode & S_IFMT {

@@ -14,7 +14,7 @@ pub const PID_MAX: i32 = crate::sentry::kernel::process::PID_MAX;
 const NGROUPS_MAX: u32 = 65536;
 /// The most descriptors a process may have (/proc/sys/fs/nr_open, the
 /// RLIMIT_NOFILE hard limit's ceiling).
-const NR_OPEN: u64 = 1 << 20;
+const NR_OPEN: u64 = crate::sentry::vfs::MAX_FDS as u64;
 
 /// The bytes of /proc file `kind` as `t` sees it.
 pub fn contents(t: &Task, kind: ProcKind) -> Vec<u8> {
