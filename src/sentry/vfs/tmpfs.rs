@@ -4,8 +4,10 @@
 //! the pod. A file's data is a [`SharedObject`] in guest memory, charged
 //! to its mount's budget, so that MAP_SHARED maps the file's own pages and
 //! read/write and every mapping see the same bytes. Directories are the
-//! dentries' own child maps (see `Node`).
+//! dentries' own child maps (see `Node`). Extended attributes live in
+//! the inode too (see [`Xattrs`]), as tmpfs keeps them since Linux 6.6.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -50,6 +52,7 @@ pub struct TmpInode {
     meta: Mutex<Meta>,
     /// Hard links to a non-directory (directories count their subdirs).
     links: AtomicU64,
+    xattrs: Mutex<Xattrs>,
 }
 
 /// The time now, as (seconds, nanoseconds).
@@ -75,6 +78,7 @@ impl TmpInode {
                 ctime: t,
             }),
             links: AtomicU64::new(1),
+            xattrs: Mutex::new(Xattrs::default()),
         })
     }
 
@@ -243,6 +247,56 @@ impl TmpInode {
         m.ctime = now();
     }
 
+    /// The value of extended attribute `name` (ENODATA when absent).
+    pub fn xattr(&self, name: &[u8]) -> SysResult<Vec<u8>> {
+        let xattrs = self.xattrs.lock().unwrap();
+        xattrs.map.get(name).cloned().ok_or(Errno::ENODATA)
+    }
+
+    /// The names of the extended attributes, in Linux's order: its tree
+    /// of them sorts names descending (`rbtree_simple_xattr_cmp`).
+    pub fn xattr_names(&self) -> Vec<Vec<u8>> {
+        self.xattrs
+            .lock()
+            .unwrap()
+            .map
+            .keys()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    /// Sets (`Some`) or removes (`None`) extended attribute `name`, its
+    /// bytes charged to `quota` (ENOSPC past it); `create` fails with
+    /// EEXIST when it exists, `replace` with ENODATA when it does not
+    /// (as does removing an absent one). A change is a change of ctime.
+    pub fn set_xattr(
+        &self,
+        name: &[u8],
+        value: Option<&[u8]>,
+        (create, replace): (bool, bool),
+        quota: &'static Quota,
+    ) -> SysResult<()> {
+        let mut xattrs = self.xattrs.lock().unwrap();
+        let old = xattrs.map.get(name).map(|v| name.len() + v.len());
+        match old {
+            Some(_) if create => return Err(Errno::EEXIST),
+            None if replace || value.is_none() => return Err(Errno::ENODATA),
+            _ => {}
+        }
+        let quota = *xattrs.quota.get_or_insert(quota);
+        if let Some(v) = value {
+            quota.charge((name.len() + v.len()) as u64)?;
+            xattrs.map.insert(name.to_vec(), v.to_vec());
+        } else {
+            xattrs.map.remove(name);
+        }
+        quota.release(old.unwrap_or(0) as u64);
+        drop(xattrs);
+        self.meta.lock().unwrap().ctime = now();
+        Ok(())
+    }
+
     /// Sets the access and modification times (utimensat); None keeps one.
     pub fn set_times(&self, atime: Option<(i64, i64)>, mtime: Option<(i64, i64)>) {
         let mut m = self.meta.lock().unwrap();
@@ -253,6 +307,29 @@ impl TmpInode {
             m.mtime = t;
         }
         m.ctime = now();
+    }
+}
+
+/// An inode's extended attributes: full name (with its namespace
+/// prefix) to value, their bytes charged to the budget of the mount they
+/// were first set on (a loose count: names and values, not the map's own
+/// overhead) and given back when the inode goes.
+#[derive(Default)]
+struct Xattrs {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    quota: Option<&'static Quota>,
+}
+
+impl Drop for Xattrs {
+    fn drop(&mut self) {
+        if let Some(quota) = self.quota {
+            let bytes = self
+                .map
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+            quota.release(bytes as u64);
+        }
     }
 }
 
