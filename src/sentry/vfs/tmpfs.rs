@@ -285,13 +285,15 @@ impl TmpInode {
             _ => {}
         }
         let quota = *xattrs.quota.get_or_insert(quota);
-        if let Some(v) = value {
-            quota.charge((name.len() + v.len()) as u64)?;
-            xattrs.map.insert(name.to_vec(), v.to_vec());
-        } else {
-            xattrs.map.remove(name);
+        let (old, new) = (old.unwrap_or(0), value.map_or(0, |v| name.len() + v.len()));
+        if new > old {
+            quota.charge((new - old) as u64)?;
         }
-        quota.release(old.unwrap_or(0) as u64);
+        quota.release(old.saturating_sub(new) as u64);
+        match value {
+            Some(v) => xattrs.map.insert(name.to_vec(), v.to_vec()),
+            None => xattrs.map.remove(name),
+        };
         drop(xattrs);
         self.meta.lock().unwrap().ctime = now();
         Ok(())
@@ -429,5 +431,68 @@ impl FileOps for FifoFile {
 
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(limit: u64) -> &'static Quota {
+        Box::leak(Box::new(Quota::new(limit)))
+    }
+
+    #[test]
+    fn set_xattr_create_replace_and_remove_rules() {
+        let (dir, q) = (TmpInode::new_dir(0o755, 0, 0), quota(1000));
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"1"), (false, true), q),
+            Err(Errno::ENODATA)
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"1"), (true, false), q),
+            Ok(())
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"2"), (true, false), q),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"22"), (false, true), q),
+            Ok(())
+        );
+        assert_eq!(dir.xattr(b"user.a"), Ok(b"22".to_vec()));
+        assert_eq!(dir.set_xattr(b"user.a", None, (false, true), q), Ok(()));
+        assert_eq!(dir.xattr(b"user.a"), Err(Errno::ENODATA));
+        assert_eq!(
+            dir.set_xattr(b"user.a", None, (false, false), q),
+            Err(Errno::ENODATA)
+        );
+    }
+
+    #[test]
+    fn xattr_names_are_listed_descending() {
+        let (dir, q) = (TmpInode::new_dir(0o755, 0, 0), quota(1000));
+        for n in [&b"user.b"[..], b"trusted.x", b"user.zz", b"user.a"] {
+            dir.set_xattr(n, Some(b""), (false, false), q).unwrap();
+        }
+        let want: Vec<&[u8]> = vec![b"user.zz", b"user.b", b"user.a", b"trusted.x"];
+        assert_eq!(dir.xattr_names(), want);
+    }
+
+    #[test]
+    fn xattrs_are_charged_and_given_back_with_the_inode() {
+        let q = quota(20);
+        let dir = TmpInode::new_dir(0o755, 0, 0);
+        dir.set_xattr(b"user.a", Some(b"0123456789"), (false, false), q)
+            .unwrap();
+        assert_eq!(q.used(), 16);
+        let full = dir.set_xattr(b"user.b", Some(b"0123"), (false, false), q);
+        assert_eq!(full, Err(Errno::ENOSPC));
+        dir.set_xattr(b"user.a", Some(b"01"), (false, false), q)
+            .unwrap();
+        assert_eq!(q.used(), 8);
+        drop(dir);
+        assert_eq!(q.used(), 0);
     }
 }
