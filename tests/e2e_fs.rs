@@ -268,3 +268,67 @@ fn fs_rbind_and_move_carry_mounts_as_linux() {
         grep -c ' /mnt/' /proc/mounts",
     );
 }
+
+/// Extended attributes on tmpfs: the program works in /dev/shm natively
+/// (tmpfs keeps user.* since Linux 6.6) and in /tmp in the sandbox.
+#[test]
+fn fs_xattrs_on_tmpfs_match_native() {
+    let img = image("testprogs");
+    let want = native(&img, "xattr", &["/dev/shm"]);
+    assert_eq!(want.status, 0, "xattr natively: {}", want.stderr);
+    assert!(
+        want.stdout.contains("\nset: 0 \n"),
+        "the host's /dev/shm keeps no user xattrs (Linux before 6.6?):\n{}",
+        want.stdout
+    );
+    assert_runs_like(&img, "xattr", &["/tmp"], &want);
+}
+
+/// What only the sandbox shows: xattrs are charged to the mount's budget
+/// and given back with the file, a read-only mount refuses changes, and
+/// bind mounts and /proc keep none.
+#[test]
+fn fs_xattrs_budget_readonly_bind_and_proc() {
+    let dir = common::TempDir::new("xattr");
+    let host = dir.0.join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("f"), "x").unwrap();
+    each_platform(|p| {
+        let json = serde_json::json!({
+            "containers": {"app": {
+                "image": image("testprogs"),
+                "command": ["/bin/xattr", "edges"],
+                "mounts": [
+                    {"type": "tmpfs", "target": "/small", "size": "256KiB"},
+                    {"source": host, "target": "/host"},
+                ],
+            }}
+        });
+        let out = common::run_pod(&dir, &json, p);
+        assert_eq!(out.status, 0, "on {p}: {}", out.stderr);
+        for line in [
+            "budget: 3 values fit, then No space left on device",
+            "budget: remove one: 0 ",
+            "budget: set again: 0 ",
+            "budget: freed with the file: 0 ",
+            "ro: set before: 0 ",
+            "ro: set: -1 Read-only file system",
+            "ro: remove: -1 Read-only file system",
+            "ro: get: -1 No data available",
+            "ro: list: 0 ",
+            "bind: get: -1 Operation not supported",
+            "bind: set: -1 Operation not supported",
+            "bind: list: -1 Operation not supported",
+            "bind: remove: -1 Operation not supported",
+            "proc: get: -1 Operation not supported",
+            "proc: set: -1 Operation not supported",
+            "proc: list: 0 ",
+        ] {
+            assert!(
+                out.stdout.lines().any(|l| l == line),
+                "on {p}: no {line:?} in\n{}",
+                out.stdout
+            );
+        }
+    });
+}

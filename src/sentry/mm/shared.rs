@@ -60,7 +60,7 @@ impl Quota {
     }
 
     /// Takes `n` bytes of the budget; ENOSPC when they are not left.
-    fn charge(&self, n: u64) -> SysResult<()> {
+    pub fn charge(&self, n: u64) -> SysResult<()> {
         let fits = |u: u64| u.checked_add(n).filter(|&t| t <= self.limit);
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, fits)
@@ -68,7 +68,8 @@ impl Quota {
             .map_err(|_| Errno::ENOSPC)
     }
 
-    fn release(&self, n: u64) {
+    /// Gives back `n` bytes taken by [`Quota::charge`].
+    pub fn release(&self, n: u64) {
         self.used.fetch_sub(n, Ordering::SeqCst);
     }
 }

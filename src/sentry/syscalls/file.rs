@@ -1225,12 +1225,6 @@ pub fn sys_fstatfs(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     t.mm.copy_out(a[1], &statfs_bytes(&s, flags)).map(|_| 0)
 }
 
-/// The xattr family: the image file system keeps no extended attributes
-/// the guest may see, so Linux's answer for such a file system applies.
-pub fn sys_xattr(_t: &mut Task, _a: [u64; 6]) -> SysResult<u64> {
-    Err(Errno::EOPNOTSUPP)
-}
-
 /// Implements fadvise64(2): checks the arguments; the advice itself only
 /// tunes caching, which the gofer's host kernel does on its own.
 pub fn sys_fadvise64(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {

@@ -30,6 +30,7 @@ mod splice;
 mod strace;
 mod time;
 mod tty;
+mod xattr;
 
 use crate::abi::sysno as nr;
 use crate::abi::SysResult;
@@ -251,10 +252,18 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::STATX => e(file::sys_statx, "fpxux"),
         nr::STATFS => e(file::sys_statfs, "px"),
         nr::FSTATFS => e(file::sys_fstatfs, "fx"),
-        nr::GETXATTR | nr::LGETXATTR | nr::FGETXATTR => e(file::sys_xattr, "pxxu"),
-        nr::LISTXATTR | nr::LLISTXATTR | nr::FLISTXATTR => e(file::sys_xattr, "pxu"),
-        nr::SETXATTR | nr::LSETXATTR | nr::FSETXATTR => e(file::sys_xattr, "ppxuo"),
-        nr::REMOVEXATTR | nr::LREMOVEXATTR | nr::FREMOVEXATTR => e(file::sys_xattr, "pp"),
+        nr::GETXATTR => e(xattr::sys_getxattr, "ppxu"),
+        nr::LGETXATTR => e(xattr::sys_lgetxattr, "ppxu"),
+        nr::FGETXATTR => e(xattr::sys_fgetxattr, "fpxu"),
+        nr::LISTXATTR => e(xattr::sys_listxattr, "pxu"),
+        nr::LLISTXATTR => e(xattr::sys_llistxattr, "pxu"),
+        nr::FLISTXATTR => e(xattr::sys_flistxattr, "fxu"),
+        nr::SETXATTR => e(xattr::sys_setxattr, "ppxuo"),
+        nr::LSETXATTR => e(xattr::sys_lsetxattr, "ppxuo"),
+        nr::FSETXATTR => e(xattr::sys_fsetxattr, "fpxuo"),
+        nr::REMOVEXATTR => e(xattr::sys_removexattr, "pp"),
+        nr::LREMOVEXATTR => e(xattr::sys_lremovexattr, "pp"),
+        nr::FREMOVEXATTR => e(xattr::sys_fremovexattr, "fp"),
         nr::FADVISE64 => e(file::sys_fadvise64, "fiii"),
         nr::MINCORE => e(mm::sys_mincore, "xux"),
         nr::MSYNC => e(mm::sys_msync, "xuo"),

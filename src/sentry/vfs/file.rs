@@ -166,7 +166,8 @@ impl OpenFile {
         }
     }
 
-    fn is_path(&self) -> bool {
+    /// Whether this is an O_PATH descriptor.
+    pub fn is_path(&self) -> bool {
         *self.flags.lock().unwrap() & libc::O_PATH as u32 != 0
     }
 

@@ -4,8 +4,10 @@
 //! the pod. A file's data is a [`SharedObject`] in guest memory, charged
 //! to its mount's budget, so that MAP_SHARED maps the file's own pages and
 //! read/write and every mapping see the same bytes. Directories are the
-//! dentries' own child maps (see `Node`).
+//! dentries' own child maps (see `Node`). Extended attributes live in
+//! the inode too (see [`Xattrs`]), as tmpfs keeps them since Linux 6.6.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -50,6 +52,7 @@ pub struct TmpInode {
     meta: Mutex<Meta>,
     /// Hard links to a non-directory (directories count their subdirs).
     links: AtomicU64,
+    xattrs: Mutex<Xattrs>,
 }
 
 /// The time now, as (seconds, nanoseconds).
@@ -75,6 +78,7 @@ impl TmpInode {
                 ctime: t,
             }),
             links: AtomicU64::new(1),
+            xattrs: Mutex::new(Xattrs::default()),
         })
     }
 
@@ -243,6 +247,58 @@ impl TmpInode {
         m.ctime = now();
     }
 
+    /// The value of extended attribute `name` (ENODATA when absent).
+    pub fn xattr(&self, name: &[u8]) -> SysResult<Vec<u8>> {
+        let xattrs = self.xattrs.lock().unwrap();
+        xattrs.map.get(name).cloned().ok_or(Errno::ENODATA)
+    }
+
+    /// The names of the extended attributes, in Linux's order: its tree
+    /// of them sorts names descending (`rbtree_simple_xattr_cmp`).
+    pub fn xattr_names(&self) -> Vec<Vec<u8>> {
+        self.xattrs
+            .lock()
+            .unwrap()
+            .map
+            .keys()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    /// Sets (`Some`) or removes (`None`) extended attribute `name`, its
+    /// bytes charged to `quota` (ENOSPC past it); `create` fails with
+    /// EEXIST when it exists, `replace` with ENODATA when it does not
+    /// (as does removing an absent one). A change is a change of ctime.
+    pub fn set_xattr(
+        &self,
+        name: &[u8],
+        value: Option<&[u8]>,
+        (create, replace): (bool, bool),
+        quota: &'static Quota,
+    ) -> SysResult<()> {
+        let mut xattrs = self.xattrs.lock().unwrap();
+        let old = xattrs.map.get(name).map(|v| name.len() + v.len());
+        match old {
+            Some(_) if create => return Err(Errno::EEXIST),
+            None if replace || value.is_none() => return Err(Errno::ENODATA),
+            _ => {}
+        }
+        let quota = *xattrs.quota.get_or_insert(quota);
+        let (old, new) = (old.unwrap_or(0), value.map_or(0, |v| name.len() + v.len()));
+        if new > old {
+            quota.charge((new - old) as u64)?;
+        }
+        quota.release(old.saturating_sub(new) as u64);
+        match value {
+            Some(v) => xattrs.map.insert(name.to_vec(), v.to_vec()),
+            None => xattrs.map.remove(name),
+        };
+        drop(xattrs);
+        self.meta.lock().unwrap().ctime = now();
+        Ok(())
+    }
+
     /// Sets the access and modification times (utimensat); None keeps one.
     pub fn set_times(&self, atime: Option<(i64, i64)>, mtime: Option<(i64, i64)>) {
         let mut m = self.meta.lock().unwrap();
@@ -253,6 +309,29 @@ impl TmpInode {
             m.mtime = t;
         }
         m.ctime = now();
+    }
+}
+
+/// An inode's extended attributes: full name (with its namespace
+/// prefix) to value, their bytes charged to the budget of the mount they
+/// were first set on (a loose count: names and values, not the map's own
+/// overhead) and given back when the inode goes.
+#[derive(Default)]
+struct Xattrs {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    quota: Option<&'static Quota>,
+}
+
+impl Drop for Xattrs {
+    fn drop(&mut self) {
+        if let Some(quota) = self.quota {
+            let bytes = self
+                .map
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+            quota.release(bytes as u64);
+        }
     }
 }
 
@@ -352,5 +431,68 @@ impl FileOps for FifoFile {
 
     fn node(&self) -> Option<&Arc<Node>> {
         Some(&self.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(limit: u64) -> &'static Quota {
+        Box::leak(Box::new(Quota::new(limit)))
+    }
+
+    #[test]
+    fn set_xattr_create_replace_and_remove_rules() {
+        let (dir, q) = (TmpInode::new_dir(0o755, 0, 0), quota(1000));
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"1"), (false, true), q),
+            Err(Errno::ENODATA)
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"1"), (true, false), q),
+            Ok(())
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"2"), (true, false), q),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            dir.set_xattr(b"user.a", Some(b"22"), (false, true), q),
+            Ok(())
+        );
+        assert_eq!(dir.xattr(b"user.a"), Ok(b"22".to_vec()));
+        assert_eq!(dir.set_xattr(b"user.a", None, (false, true), q), Ok(()));
+        assert_eq!(dir.xattr(b"user.a"), Err(Errno::ENODATA));
+        assert_eq!(
+            dir.set_xattr(b"user.a", None, (false, false), q),
+            Err(Errno::ENODATA)
+        );
+    }
+
+    #[test]
+    fn xattr_names_are_listed_descending() {
+        let (dir, q) = (TmpInode::new_dir(0o755, 0, 0), quota(1000));
+        for n in [&b"user.b"[..], b"trusted.x", b"user.zz", b"user.a"] {
+            dir.set_xattr(n, Some(b""), (false, false), q).unwrap();
+        }
+        let want: Vec<&[u8]> = vec![b"user.zz", b"user.b", b"user.a", b"trusted.x"];
+        assert_eq!(dir.xattr_names(), want);
+    }
+
+    #[test]
+    fn xattrs_are_charged_and_given_back_with_the_inode() {
+        let q = quota(20);
+        let dir = TmpInode::new_dir(0o755, 0, 0);
+        dir.set_xattr(b"user.a", Some(b"0123456789"), (false, false), q)
+            .unwrap();
+        assert_eq!(q.used(), 16);
+        let full = dir.set_xattr(b"user.b", Some(b"0123"), (false, false), q);
+        assert_eq!(full, Err(Errno::ENOSPC));
+        dir.set_xattr(b"user.a", Some(b"01"), (false, false), q)
+            .unwrap();
+        assert_eq!(q.used(), 8);
+        drop(dir);
+        assert_eq!(q.used(), 0);
     }
 }
