@@ -31,8 +31,34 @@ fn fs_holes_punch_tmpfile_and_descriptor_limits_match_native() {
 }
 
 #[test]
+fn fs_device_nodes_open_the_sentry_devices_except_on_nodev_mounts() {
+    let script = "mknod /mynull c 1 3 && echo gone > /mynull && head -c 4 /mynull | wc -c; \
+        mknod /myzero c 1 5 && head -c 3 /myzero | od -An -tx1; \
+        mknod /other c 42 0 && cat /other; echo other=$?; \
+        mknod /blk b 8 1 && cat /blk; echo blk=$?; \
+        mknod /tmp/null c 1 3 && echo x > /tmp/null; echo nodev=$?; \
+        stat -c '%F %t:%T' /mynull";
+    busybox_sh_expect(
+        script,
+        "0\n 00 00 00\nother=1\nblk=1\nnodev=1\ncharacter special file 1:3\n",
+        &["No such device or address", "Permission denied"],
+    );
+}
+
+#[test]
 fn fs_inotify_events_flags_and_reads_match_native() {
     differential("inotify");
+}
+
+/// Runs a busybox shell script in a pod on every platform: its stdout
+/// must be `want` and its stderr must say each of `errors`.
+fn busybox_sh_expect(script: &str, want: &str, errors: &[&str]) {
+    busybox_sh(script, |p, out| {
+        assert_eq!(out.stdout, want, "{p}: {}", out.stderr);
+        for e in errors {
+            assert!(out.stderr.contains(e), "{p}: {}", out.stderr);
+        }
+    });
 }
 
 /// Runs a busybox shell script in a pod on every platform and hands
@@ -69,23 +95,11 @@ fn fs_umount_busy_is_ebusy_and_detach_is_lazy() {
         exec 3</mnt/b/f; umount /mnt/b; echo open=$?; \
         umount -l /mnt/b; echo lazy=$?; cat <&3; grep -c /mnt/b /proc/mounts; \
         umount /mnt/b; echo again=$?; umount /no/such; echo missing=$?";
-    busybox_sh(script, |p, out| {
-        assert_eq!(
-            out.stdout, "cwd=1\nopen=1\nlazy=0\nx\n0\nagain=1\nmissing=1\n",
-            "{p}: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("Device or resource busy"),
-            "{p}: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("Invalid argument"),
-            "{p}: {}",
-            out.stderr
-        );
-    });
+    busybox_sh_expect(
+        script,
+        "cwd=1\nopen=1\nlazy=0\nx\n0\nagain=1\nmissing=1\n",
+        &["Device or resource busy", "Invalid argument"],
+    );
 }
 
 #[test]
@@ -95,18 +109,11 @@ fn fs_remount_read_only_refuses_writes_until_remounted_rw() {
         mount -o remount,rw /mnt/c && touch /mnt/c/x; echo rw=$?; \
         mount -o remount,bind,ro /mnt/c; echo bindro=$?; touch /mnt/c/y; echo ro2=$?; \
         mount -t tmpfs -o noexec t /mnt/c && cp /bin/busybox /mnt/c/bb && /mnt/c/bb true; echo exec=$?";
-    busybox_sh(script, |p, out| {
-        assert_eq!(
-            out.stdout, "t /mnt/c tmpfs ro,relatime 0 0\nro=1\nrw=0\nbindro=0\nro2=1\nexec=126\n",
-            "{p}: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("Read-only file system"),
-            "{p}: {}",
-            out.stderr
-        );
-    });
+    busybox_sh_expect(
+        script,
+        "t /mnt/c tmpfs ro,relatime 0 0\nro=1\nrw=0\nbindro=0\nro2=1\nexec=126\n",
+        &["Read-only file system"],
+    );
 }
 
 #[test]

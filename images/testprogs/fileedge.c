@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define TRY(what, expr)                                                   \
@@ -131,6 +132,44 @@ int main(void) {
     n = readlink(p, link, sizeof link - 1);
     link[n > 0 ? n : 0] = 0;
     printf("deleted file's link: %s\n", strstr(link, "/gone (deleted)") ? "ok" : link);
+
+    /* open and rename with trailing slashes, O_CREAT|O_DIRECTORY */
+    TRY("O_CREAT|O_DIRECTORY", open("newdir", O_RDONLY | O_CREAT | O_DIRECTORY, 0600));
+    TRY("O_CREAT of name/", open("newfile/", O_RDWR | O_CREAT, 0600));
+    TRY("rename file to name/", rename("app", "app2/"));
+    TRY("rename file/ to name", rename("app/", "app2"));
+    TRY("app still there", access("app", F_OK));
+
+    /* statx argument checks */
+    struct statx sx;
+    TRY("statx reserved mask bit", statx(AT_FDCWD, "app", 0, 0x80000000U, &sx));
+    TRY("statx both sync kinds", statx(AT_FDCWD, "app", AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx));
+    TRY("statx ok", statx(AT_FDCWD, "app", 0, STATX_BASIC_STATS, &sx));
+    TRY("SEEK_END on a directory", lseek(dfd, 0, SEEK_END));
+
+    /* pipe capacity */
+    int pp[2];
+    pipe(pp);
+    TRY("F_GETPIPE_SZ", fcntl(pp[0], F_GETPIPE_SZ));
+    TRY("F_SETPIPE_SZ 5000", fcntl(pp[1], F_SETPIPE_SZ, 5000));
+    TRY("F_GETPIPE_SZ after", fcntl(pp[0], F_GETPIPE_SZ));
+    TRY("write more than fits", fcntl(pp[1], F_SETFL, O_NONBLOCK));
+    static char chunk[20000];
+    TRY("nonblocking write", write(pp[1], chunk, sizeof chunk));
+    TRY("F_SETPIPE_SZ below the content", fcntl(pp[1], F_SETPIPE_SZ, 4096));
+    TRY("F_GETPIPE_SZ of a file", fcntl(app, F_GETPIPE_SZ));
+
+    /* device nodes (root here, as in CI; opening them depends on the
+     * mount's nodev, which differs between hosts) and whiteouts */
+    TRY("mknod null copy", mknod("mynull", S_IFCHR | 0666, makedev(1, 3)));
+    stat("mynull", &st);
+    printf("mynull: chr=%d rdev=%d:%d\n", S_ISCHR(st.st_mode), major(st.st_rdev), minor(st.st_rdev));
+    TRY("mknod block", mknod("myblk", S_IFBLK | 0600, makedev(8, 1)));
+    TRY("renameat2 WHITEOUT|EXCHANGE", renameat2(AT_FDCWD, "app", AT_FDCWD, "named", RENAME_EXCHANGE | RENAME_WHITEOUT));
+    TRY("renameat2 WHITEOUT", renameat2(AT_FDCWD, "app", AT_FDCWD, "moved", RENAME_WHITEOUT));
+    lstat("app", &st);
+    printf("whiteout: chr=%d rdev=%d:%d mode=%o\n", S_ISCHR(st.st_mode), major(st.st_rdev), minor(st.st_rdev), st.st_mode & 07777);
+    TRY("moved is there", access("moved", F_OK));
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -227,6 +227,19 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
                 status,
             ));
         }
+        crate::abi::types::S_IFCHR | crate::abi::types::S_IFBLK => {
+            // A node mknod(2) made: one of the sentry's own devices, or
+            // none. nodev mounts refuse them all.
+            if node.mount.has(crate::sentry::vfs::mount::MS_NODEV) {
+                return Err(Errno::EACCES);
+            }
+            let rdev = node.upper().map_or(0, |u| u.rdev());
+            let char_dev = node.stat.mode & S_IFMT == crate::abi::types::S_IFCHR;
+            return match dev::device_of_rdev(rdev).filter(|_| char_dev) {
+                Some(d) => Ok(OpenFile::new(dev::open_device(d), status)),
+                None => Err(Errno::ENXIO),
+            };
+        }
         _ => return Err(Errno::ENXIO),
     }
     if node.mount.is_bind() {
@@ -289,6 +302,10 @@ fn open_at(
     let creat = flags & libc::O_CREAT as u64 != 0;
     let excl = flags & libc::O_EXCL as u64 != 0;
     let tmpfile = flags & libc::O_TMPFILE as u64 == libc::O_TMPFILE as u64;
+    if creat && !tmpfile && flags & libc::O_DIRECTORY as u64 != 0 {
+        // Linux 6.4 on: asking to create a directory with open is EINVAL.
+        return Err(Errno::EINVAL);
+    }
     let access = flags & libc::O_ACCMODE as u64;
     if tmpfile && access != libc::O_WRONLY as u64 && access != libc::O_RDWR as u64 {
         // An unnamed file must be opened for writing (checked first).
@@ -308,7 +325,9 @@ fn open_at(
         Ok(_) if creat && excl => return Err(Errno::EEXIST),
         Ok(n) => n,
         Err(Errno::ENOENT) if creat => {
-            if flags & libc::O_DIRECTORY as u64 != 0 {
+            if path.ends_with(b"/") {
+                // A name with a trailing slash is a directory's: open
+                // never creates one.
                 return Err(Errno::EISDIR);
             }
             let (dir, name) = resolve_parent(&t.fs, &root, &base, path)?;
@@ -714,7 +733,15 @@ pub fn sys_lseek(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let base = match a[2] as i32 {
         libc::SEEK_SET => 0,
         libc::SEEK_CUR => *off as i64,
-        libc::SEEK_END => file.ops.stat()?.size,
+        libc::SEEK_END => {
+            let st = file.ops.stat()?;
+            if st.is_dir() {
+                // tmpfs and overlayfs directories seek from the start
+                // or the current entry only.
+                return Err(Errno::EINVAL);
+            }
+            st.size
+        }
         _ => return Err(Errno::EINVAL),
     };
     let new = base
@@ -1008,6 +1035,26 @@ pub fn sys_fcntl(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         libc::F_ADD_SEALS | libc::F_GET_SEALS => {
             super::event::fcntl_seals(&file, a[1] as i32, a[2])
         }
+        libc::F_GETPIPE_SZ => Ok(file.ops.pipe().ok_or(Errno::EBADF)?.capacity() as u64),
+        libc::F_SETPIPE_SZ => {
+            let pipe = file.ops.pipe().ok_or(Errno::EBADF)?;
+            const CAP_SYS_RESOURCE: u32 = 24;
+            let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
+            Ok(pipe.set_capacity(a[2] as u32 as u64, privileged)? as u64)
+        }
+        // Linux commands not implemented here: signal-driven I/O owners
+        // (F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG, F_*OWN_EX), leases,
+        // dnotify, read/write hints. Logged once; EINVAL as for an unknown
+        // command (there is no success to fake for them).
+        // F_SETOWN 8, F_GETOWN 9, F_SETSIG 10, F_GETSIG 11, F_SETOWN_EX
+        // 15, F_GETOWN_EX 16.
+        cmd @ (8..=11
+        | 15
+        | 16
+        | libc::F_SETLEASE
+        | libc::F_GETLEASE
+        | libc::F_NOTIFY
+        | 1035..=1038) => Err(t.unimplemented_option("fcntl", cmd as u64)),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -1176,8 +1223,13 @@ fn stat_target(t: &mut Task, dirfd: i32, path: &[u8], flags: u64) -> SysResult<S
 /// Implements statx(2) (all basic fields; no birth time).
 pub fn sys_statx(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = a[2];
-    const KNOWN: u64 = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* AT_NO_AUTOMOUNT */ | 0x6000 /* AT_STATX_SYNC_TYPE */;
-    if flags & !KNOWN != 0 {
+    const KNOWN: u64 =
+        AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* AT_NO_AUTOMOUNT */ | SYNC_TYPE;
+    const SYNC_TYPE: u64 = 0x6000;
+    const STATX_RESERVED: u64 = 0x8000_0000;
+    // Both sync kinds at once, or the mask bit reserved for growing the
+    // struct: EINVAL, as Linux.
+    if flags & !KNOWN != 0 || flags & SYNC_TYPE == SYNC_TYPE || a[3] & STATX_RESERVED != 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(t, a[1])?;

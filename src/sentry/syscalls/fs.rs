@@ -185,7 +185,21 @@ pub fn sys_mknodat(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         S_IFSOCK => new_entry(t, a[0], &path, None, |_, uid, gid| {
             TmpInode::new_socket(perm, uid, gid)
         }),
-        S_IFCHR | crate::abi::types::S_IFBLK => Err(Errno::EPERM),
+        kind @ (S_IFCHR | crate::abi::types::S_IFBLK) => {
+            const CAP_MKNOD: u32 = 27;
+            if !t.creds.has_cap(CAP_MKNOD) {
+                return Err(Errno::EPERM);
+            }
+            let (dir, _) = parent_at(t, a[0] as i32, &path)?;
+            if dir.mount.is_bind() {
+                // The gofer makes no device nodes on the host.
+                return Err(Errno::EPERM);
+            }
+            let rdev = a[3];
+            new_entry(t, a[0], &path, None, |_, uid, gid| {
+                TmpInode::new_device(kind, perm, rdev, uid, gid)
+            })
+        }
         _ => Err(Errno::EINVAL),
     }
 }
@@ -295,27 +309,39 @@ fn is_ancestor(node: &Arc<Node>, dir: &Arc<Node>) -> bool {
 }
 
 /// The directory and last name of a rename operand ("." and ".." are
-/// EBUSY there).
-fn rename_operand(t: &mut Task, dirfd: u64, addr: u64) -> SysResult<(Arc<Node>, Vec<u8>)> {
+/// EBUSY there), and whether the path ended in a slash (then it must
+/// name a directory).
+fn rename_operand(t: &mut Task, dirfd: u64, addr: u64) -> SysResult<(Arc<Node>, Vec<u8>, bool)> {
     let path = path_arg(t, addr)?;
-    parent_at(t, dirfd as i32, &path).map_err(|e| if e == Errno::EINVAL { Errno::EBUSY } else { e })
+    let (dir, name) = parent_at(t, dirfd as i32, &path).map_err(|e| {
+        if e == Errno::EINVAL {
+            Errno::EBUSY
+        } else {
+            e
+        }
+    })?;
+    Ok((dir, name, path.ends_with(b"/")))
 }
 
 /// Implements renameat2(2), with RENAME_NOREPLACE and RENAME_EXCHANGE.
 pub fn sys_renameat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let flags = a[4];
-    if flags & RENAME_WHITEOUT != 0 {
-        t.unimplemented_option("renameat2", RENAME_WHITEOUT);
-        return Err(Errno::EINVAL);
-    }
-    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
-        || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
+    let known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
+    if flags & !known != 0
+        || flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0
     {
         return Err(Errno::EINVAL);
     }
-    let (odir, oname) = rename_operand(t, a[0], a[1])?;
-    let (ndir, nname) = rename_operand(t, a[2], a[3])?;
+    const CAP_MKNOD: u32 = 27;
+    if flags & RENAME_WHITEOUT != 0 && !t.creds.has_cap(CAP_MKNOD) {
+        return Err(Errno::EPERM);
+    }
+    let (odir, oname, oslash) = rename_operand(t, a[0], a[1])?;
+    let (ndir, nname, nslash) = rename_operand(t, a[2], a[3])?;
     let node = t.fs.lookup(&odir, &oname)?;
+    if (oslash || nslash) && !node.stat.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
     let target = match t.fs.lookup(&ndir, &nname) {
         Ok(n) => Some(n),
         Err(Errno::ENOENT) => None,
@@ -353,7 +379,17 @@ pub fn sys_renameat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
             _ => {}
         }
     }
+    if flags & RENAME_WHITEOUT != 0 && odir.mount.is_bind() {
+        // The host's file system is not asked for whiteouts.
+        return Err(Errno::EINVAL);
+    }
     t.fs.rename((&odir, &oname), (&ndir, &nname), &node, target.as_ref())?;
+    if flags & RENAME_WHITEOUT != 0 {
+        // What overlayfs leaves over a name: a character device 0:0.
+        let (uid, gid) = owner_ids(t, &odir);
+        let whiteout = TmpInode::new_device(crate::abi::types::S_IFCHR, 0, 0, uid, gid);
+        t.fs.create(&odir, &oname, whiteout)?;
+    }
     Ok(0)
 }
 

@@ -61,6 +61,21 @@ pub const DEV_ENTRIES: &[(&str, Synth)] = &[
     ("zero", Synth::Device(Device::Zero)),
 ];
 
+/// The device a device node made by mknod(2) stands for, by its number
+/// (Linux's encoding): the memory devices the sentry has; None for any
+/// other (opening it is ENXIO, as for a device no driver serves).
+pub fn device_of_rdev(rdev: u64) -> Option<Device> {
+    [
+        Device::Null,
+        Device::Zero,
+        Device::Full,
+        Device::Random,
+        Device::Urandom,
+    ]
+    .into_iter()
+    .find(|&d| self::rdev(d) == rdev)
+}
+
 /// Device numbers as on Linux (major 1: memory devices).
 fn rdev(d: Device) -> u64 {
     let minor = match d {

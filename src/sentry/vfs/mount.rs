@@ -82,7 +82,8 @@ pub struct Mount {
     /// budget is leaked on purpose to give file data a `'static` handle.
     pub quota: &'static Quota,
     /// MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC as set by the guest's
-    /// mount(2) or a remount (0 for the sandbox's own mounts).
+    /// mount(2) or a remount (for the sandbox's own mounts, what their
+    /// kind's /proc/mounts options say).
     pub flags: AtomicU64,
     /// The dentry the mount covers, put back by umount (None for the
     /// root mount).
@@ -98,6 +99,16 @@ impl Mount {
     /// in the mount `parent_id` (None: it is the root mount).
     pub fn new(kind: FsKind, limit: u64, parent_id: Option<u32>) -> Mount {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        // The per-mount flags /proc/mounts shows for the sandbox's own
+        // mounts of each kind are the ones in force.
+        let flags = match kind {
+            FsKind::Tmpfs => MS_NOSUID | MS_NODEV,
+            FsKind::Dev => MS_NOSUID,
+            FsKind::Proc => MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            FsKind::Devpts => MS_NOSUID | MS_NOEXEC,
+            FsKind::Sysfs => MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            FsKind::Overlay | FsKind::Bind { .. } => 0,
+        };
         Mount {
             id,
             parent_id: AtomicU32::new(parent_id.unwrap_or(id)),
@@ -107,7 +118,7 @@ impl Mount {
             // Anonymous devices: major 0, one minor per mount.
             dev: 0x20 + id as u64,
             quota: Box::leak(Box::new(Quota::new(limit))),
-            flags: AtomicU64::new(0),
+            flags: AtomicU64::new(flags),
             covered: Mutex::new(None),
             shown: OnceLock::new(),
         }
@@ -290,7 +301,9 @@ mod tests {
         assert_eq!(s.kind, TMPFS_MAGIC);
         assert_eq!(s.blocks, 256);
         assert_eq!(s.bfree, 256);
-        assert_eq!(m.flags(), 0);
+        // statfs's ST_NOSUID | ST_NODEV, as its options say.
+        assert_eq!(m.flags(), MS_NOSUID | MS_NODEV);
+        assert!(m.options().contains("nosuid,nodev"));
         assert!(m.options().contains("size=1024k"));
     }
 

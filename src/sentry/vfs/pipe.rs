@@ -13,13 +13,18 @@ use super::waitq::{block_on, WaitQueue};
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 
-/// Capacity of a pipe (Linux's default: 16 pages).
+/// Capacity of a new pipe (Linux's default: 16 pages).
 pub const PIPE_BUF_SIZE: usize = 65536;
+/// Largest capacity F_SETPIPE_SZ gives without CAP_SYS_RESOURCE
+/// (/proc/sys/fs/pipe-max-size).
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
 /// Writes up to this size are atomic (PIPE_BUF).
 const PIPE_BUF: usize = 4096;
 
 struct State {
     buf: VecDeque<u8>,
+    /// Bytes the pipe holds at most (F_SETPIPE_SZ).
+    cap: usize,
     readers: usize,
     writers: usize,
     /// Opens of each side so far (a FIFO's opener waits for the other
@@ -51,6 +56,7 @@ pub fn new_pipe(ino: u64, interrupted: fn() -> bool) -> (Arc<PipeEnd>, Arc<PipeE
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             buf: VecDeque::new(),
+            cap: PIPE_BUF_SIZE,
             readers: 1,
             writers: 1,
             opens: [1, 1],
@@ -134,8 +140,8 @@ impl PipeEnd {
             if st.readers == 0 {
                 return Some(Err(Errno::EPIPE));
             }
-            if st.buf.len() < PIPE_BUF_SIZE {
-                return Some(Ok(PIPE_BUF_SIZE - st.buf.len()));
+            if st.buf.len() < st.cap {
+                return Some(Ok(st.cap - st.buf.len()));
             }
             nonblock.then_some(Err(Errno::EAGAIN))
         })
@@ -159,7 +165,7 @@ impl PipeEnd {
                     Err(Errno::EPIPE)
                 });
             }
-            let room = PIPE_BUF_SIZE - st.buf.len();
+            let room = st.cap.saturating_sub(st.buf.len());
             let left = buf.len() - done;
             // Small writes go in whole or not at all.
             if room > 0 && (left > PIPE_BUF || room >= left) {
@@ -184,6 +190,34 @@ impl PipeEnd {
             Err(Errno::EINTR) if done > 0 => Ok(done),
             r => r,
         }
+    }
+
+    /// The capacity (F_GETPIPE_SZ).
+    pub fn capacity(&self) -> usize {
+        self.shared.state.lock().unwrap().cap
+    }
+
+    /// Sets the capacity (F_SETPIPE_SZ) to `want` rounded up to a power
+    /// of two pages; returns it. EPERM past PIPE_MAX_SIZE unless
+    /// `privileged`, EBUSY below what the pipe holds now.
+    pub fn set_capacity(&self, want: u64, privileged: bool) -> SysResult<usize> {
+        let pages = want.div_ceil(4096).max(1);
+        let size = pages
+            .checked_next_power_of_two()
+            .and_then(|p| p.checked_mul(4096))
+            .filter(|&s| s <= i32::MAX as u64)
+            .ok_or(Errno::EINVAL)? as usize;
+        if size > PIPE_MAX_SIZE && !privileged {
+            return Err(Errno::EPERM);
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        if size < st.buf.len() {
+            return Err(Errno::EBUSY);
+        }
+        st.cap = size;
+        drop(st);
+        self.shared.queue.notify(POLLOUT);
+        Ok(size)
     }
 
     /// Bytes ready to read (FIONREAD).
@@ -257,7 +291,7 @@ impl FileOps for PipeEnd {
             } else {
                 POLLIN | POLLRDNORM
             };
-            let room = if st.buf.len() < PIPE_BUF_SIZE {
+            let room = if st.buf.len() < st.cap {
                 POLLOUT | POLLWRNORM
             } else {
                 0
@@ -265,7 +299,7 @@ impl FileOps for PipeEnd {
             return (data | room) & want;
         }
         let ready = if self.write {
-            let room = if st.buf.len() < PIPE_BUF_SIZE {
+            let room = if st.buf.len() < st.cap {
                 POLLOUT | POLLWRNORM
             } else {
                 0
@@ -295,6 +329,7 @@ impl Fifo {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     buf: VecDeque::new(),
+                    cap: PIPE_BUF_SIZE,
                     readers: 0,
                     writers: 0,
                     opens: [0, 0],

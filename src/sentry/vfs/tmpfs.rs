@@ -43,6 +43,8 @@ enum Content {
     Symlink(Vec<u8>),
     Fifo(Arc<Fifo>),
     Socket,
+    /// A character or block device node: its device number.
+    Device(u64),
 }
 
 /// A memory inode: file data or symlink target, and its metadata.
@@ -115,6 +117,20 @@ impl TmpInode {
         TmpInode::new(S_IFSOCK | (perm & 0o7777), uid, gid, Content::Socket)
     }
 
+    /// A character or block device node (`kind` is S_IFCHR or S_IFBLK)
+    /// for device number `rdev`.
+    pub fn new_device(kind: u32, perm: u32, rdev: u64, uid: u32, gid: u32) -> Arc<TmpInode> {
+        TmpInode::new(kind | (perm & 0o7777), uid, gid, Content::Device(rdev))
+    }
+
+    /// The device number of a device node (0 for anything else).
+    pub fn rdev(&self) -> u64 {
+        match self.content {
+            Content::Device(rdev) => rdev,
+            _ => 0,
+        }
+    }
+
     /// A copy of `lower`'s metadata (copy-up): same inode number, mode,
     /// owner and times; the content is `make`'s.
     pub fn copy_of(lower: &Stat, inode: Arc<TmpInode>) -> Arc<TmpInode> {
@@ -178,10 +194,10 @@ impl TmpInode {
             size,
             blksize: 4096,
             blocks: (size + 511) / 512,
+            rdev: self.rdev(),
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
-            ..Default::default()
         }
     }
 
