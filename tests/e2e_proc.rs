@@ -146,3 +146,79 @@ fn proc_debian_procps_ps_and_top_work() {
         assert!(top_row, "{p}: {}", out.stdout);
     });
 }
+
+/// A /proc/loadavg line as Linux writes it ("0.31 0.07 0.02 3/5 7\n"):
+/// three averages with two decimals, running/total tasks, the last pid.
+fn loadavg_fields(text: &str) -> ([f64; 3], (u32, u32), u32) {
+    let fields: Vec<&str> = text.strip_suffix('\n').unwrap_or("").split(' ').collect();
+    assert_eq!(fields.len(), 5, "not a loadavg line: {text:?}");
+    let load = |f: &str| {
+        let (int, frac) = f.split_once('.').unwrap_or(("", ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        assert!(
+            digits(int) && digits(frac) && frac.len() == 2,
+            "{f:?} in {text:?}"
+        );
+        f.parse::<f64>().unwrap()
+    };
+    let (running, total) = fields[3].split_once('/').expect("running/total");
+    (
+        [load(fields[0]), load(fields[1]), load(fields[2])],
+        (running.parse().unwrap(), total.parse().unwrap()),
+        fields[4].parse().unwrap(),
+    )
+}
+
+/// The 1-minute load busybox `uptime` prints (from sysinfo(2)).
+fn uptime_one_minute(line: &str) -> f64 {
+    let (_, loads) = line.split_once("load average: ").expect("uptime line");
+    loads.split(',').next().unwrap().trim().parse().unwrap()
+}
+
+/// Two busy loops for 11 s (two 5 s samples) lift the 1-minute load
+/// above 0.3 (Linux's fixed-point averages give 0.31), the 5- and
+/// 15-minute ones less; a pod whose tasks all sleep stays at 0. /proc/loadavg has
+/// Linux's format, counts the pod's running and total tasks, and
+/// sysinfo(2) (busybox `uptime`) gives the same load.
+#[test]
+fn proc_loadavg_follows_busy_tasks_and_agrees_with_sysinfo() {
+    loadavg_fields(&std::fs::read_to_string("/proc/loadavg").unwrap());
+    let busy = "while :; do :; done & while :; do :; done & sleep 11; cat /proc/loadavg; uptime; kill %1 %2";
+    let idle = "sleep 5.5; cat /proc/loadavg; uptime";
+    each_platform(|p| {
+        let run = |script| {
+            TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+                .platform(p)
+                .run()
+        };
+        let (busy, idle) = std::thread::scope(|s| {
+            let busy = s.spawn(|| run(busy));
+            (busy.join().unwrap(), run(idle))
+        });
+        let mut seen = vec![];
+        for out in [&busy, &idle] {
+            assert_eq!(out.status, 0, "{p}: {out:?}");
+            let (loadavg, uptime) = out.stdout.split_once('\n').expect("two lines");
+            let (loads, counts, _) = loadavg_fields(&format!("{loadavg}\n"));
+            // sysinfo's loads are not rounded: at most 0.01 below.
+            let sys = uptime_one_minute(uptime);
+            assert!(
+                sys <= loads[0] && loads[0] - sys < 0.0101,
+                "{p}: {loadavg} against {uptime}"
+            );
+            seen.push((loads, counts));
+        }
+        let ([one, five, fifteen], counts) = seen[0];
+        assert!(
+            one > 0.3 && five > 0.0 && five < one && fifteen < five,
+            "{p}: busy {seen:?}"
+        );
+        // The two loops and cat run; init and sh wait too.
+        assert_eq!(counts, (3, 5), "{p}: busy {seen:?}");
+        // Every task of the idle pod sleeps at the 5 s sample: one
+        // counted by mistake would read 0.08.
+        let ([one, ..], counts) = seen[1];
+        assert!(one < 0.05, "{p}: idle {seen:?}");
+        assert_eq!(counts, (1, 3), "{p}: idle {seen:?}");
+    });
+}

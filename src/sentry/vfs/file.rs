@@ -593,6 +593,8 @@ impl StdioFile {
 
 impl FileOps for StdioFile {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
+        // Waiting for input: not part of the load average.
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         loop {
             match nix::unistd::read(self.fd, buf) {
                 Err(nix::errno::Errno::EINTR) => continue,

@@ -272,6 +272,7 @@ pub fn set_record(
         if matches!(req.owner, Owner::Process(_)) {
             t.waiting.insert(req.owner, holder.owner);
         }
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         t = g.changed.wait_timeout(t, RECHECK).unwrap().0;
     }
 }
@@ -324,6 +325,7 @@ pub fn flock(
             t.tidy(key);
             return Err(Errno::EINTR);
         }
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         t = g.changed.wait_timeout(t, RECHECK).unwrap().0;
     }
 }

@@ -120,6 +120,7 @@ impl PipeEnd {
             if (self.interrupted)() {
                 return Err(Errno::EINTR);
             }
+            let _blocked = crate::sentry::kernel::loadavg::blocked();
             st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
         }
     }
@@ -154,6 +155,7 @@ impl PipeEnd {
             if (self.interrupted)() {
                 return Err(Errno::EINTR);
             }
+            let _blocked = crate::sentry::kernel::loadavg::blocked();
             st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
         }
     }
@@ -208,6 +210,7 @@ impl PipeEnd {
                     Err(Errno::EINTR)
                 };
             }
+            let _blocked = crate::sentry::kernel::loadavg::blocked();
             st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
         }
     }
@@ -383,6 +386,7 @@ impl Fifo {
                 drop(st);
                 return Err(Errno::EINTR);
             }
+            let _blocked = crate::sentry::kernel::loadavg::blocked();
             st = self.shared.changed.wait_timeout(st, POLL).unwrap().0;
         }
         Ok(end)

@@ -136,6 +136,7 @@ impl Waiter {
         if *g != seen {
             return;
         }
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         let _ = self.cond.wait_timeout(g, max).unwrap();
     }
 }
