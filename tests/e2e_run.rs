@@ -179,31 +179,93 @@ fn run_containers_of_a_pod_share_system_v_ipc() {
     );
 }
 
+/// A shell loop that waits until `path` exists (at least 10 s, then
+/// exits 9): a handshake between containers, where a sleep would only
+/// guess.
+fn wait_for(path: &str) -> String {
+    format!("i=0; until [ -e {path} ]; do i=$((i+1)); [ $i -lt 500 ] || exit 9; sleep 0.02; done")
+}
+
+/// The lines of a multi-container run's stdout that container `name`
+/// printed, without the prefix.
+fn lines_of<'a>(out: &'a common::Out, name: &str) -> Vec<&'a str> {
+    let prefix = format!("[{name}] ");
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .collect()
+}
+
 #[test]
-fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
-    let json = format!(
-        r#"{{"name": "vol", "volumes": {{"work": {{"type": "tmpfs"}}}}, "containers": {{
-            "writer": {{"image": {bb:?}, "mounts": [{{"volume": "work", "target": "/work"}}],
-                "command": ["/bin/sh", "-c", "sleep 0.3; echo payload >/work/f; mv /work/f /work/ready"]}},
-            "reader": {{"image": {tp:?}, "mounts": [{{"volume": "work", "target": "/in", "readonly": true}}],
-                "command": ["/bin/sh", "-c", "while [ ! -e /in/ready ]; do sleep 0.05; done; cat /in/ready; echo x >/in/y || echo refused"]}}}}}}"#,
-        bb = image("busybox"),
-        tp = image("testprogs"),
+fn run_containers_share_a_memory_volume_charged_to_the_pod_and_nothing_is_left() {
+    let dir = TempDir::new("vol");
+    let tag = format!("vol-{}", std::process::id());
+    let state = dir.0.join("state");
+    // 8 MiB written into the volume are guest memory: MemFree (the
+    // pod's, so give or take what the reader's loop holds meanwhile)
+    // drops by that much.
+    let writer = "free() { awk '/^MemFree:/ {print $2}' /proc/meminfo; }; before=$(free); \
+         dd if=/dev/zero of=/work/big bs=64k count=128 2>/dev/null; after=$(free); \
+         echo charged $((before - after)) kB; echo payload >/work/f; mv /work/f /work/ready";
+    let reader = format!(
+        "{}; cat /in/ready; wc -c </in/big; echo x >/in/y || echo refused",
+        wait_for("/in/ready")
     );
-    let out = run_pod_json(&json);
+    let json = serde_json::json!({
+        "name": "vol",
+        "volumes": {"work": {"type": "tmpfs"}},
+        "containers": {
+            "writer": {"image": image("busybox"), "mounts": [{"volume": "work", "target": "/work"}],
+                "command": ["/bin/sh", "-c", writer]},
+            "reader": {"image": image("testprogs"),
+                "mounts": [{"volume": "work", "target": "/in", "readonly": true}],
+                "command": ["/bin/sh", "-c", reader]}
+        }
+    });
+    let pod = dir.0.join("pod.json");
+    std::fs::write(&pod, json.to_string()).unwrap();
+    let env = [
+        ("SANDBOXD_STATE_ROOT", state.as_os_str()),
+        ("SANDBOXD_TEST_TAG", tag.as_ref()),
+    ];
+    let out = common::sandboxd_with(&["run".into(), pod.to_str().unwrap().into()], &env);
     assert_eq!(out.status, 0, "{out:?}");
-    // A container's stderr goes through the same prefixing as its stdout.
-    assert_eq!(
-        out.stdout,
-        "[reader] payload\n[reader] /bin/sh: can't create /in/y: Read-only file system\n[reader] refused\n",
+    let charged: Vec<u64> = lines_of(&out, "writer")
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("charged ")?
+                .strip_suffix(" kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        matches!(charged[..], [kb] if (8192 - 1024..8192 + 1024).contains(&kb)),
         "{out:?}"
     );
-    let left: Vec<_> = std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("-vol-work"))
+    // A container's stderr goes through the same prefixing as its stdout.
+    assert_eq!(
+        lines_of(&out, "reader"),
+        [
+            "payload",
+            "8388608",
+            "/bin/sh: can't create /in/y: Read-only file system",
+            "refused"
+        ],
+        "{out:?}"
+    );
+    // Nothing of the pod outlives it: no process, no state entry.
+    let start = std::time::Instant::now();
+    while common::leftovers(&tag) > 0 && start.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(common::leftovers(&tag), 0, "processes outlived the pod");
+    let entries: Vec<_> = std::fs::read_dir(&state)
+        .expect("the pod's state root")
+        .flatten()
+        .map(|e| e.file_name())
         .collect();
-    assert!(left.is_empty(), "volume directories left: {left:?}");
+    assert!(entries.is_empty(), "state left: {entries:?}");
 }
 
 #[test]
