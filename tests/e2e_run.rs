@@ -149,13 +149,21 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 
 #[test]
 fn run_containers_of_a_pod_share_their_hostname() {
-    let json = format!(
-        r#"{{"containers": {{
-            "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "hostname renamed; sleep 0.6"]}},
-            "b": {{"image": {bb:?}, "after": ["a"], "command": ["/bin/sh", "-c", "sleep 0.3; hostname; cat /proc/sys/kernel/hostname; uname -n"]}}}}}}"#,
-        bb = image("busybox"),
-    );
-    let out = run_pod_json(&json);
+    // b reads the names only once a has renamed the host (a file in a
+    // shared volume says so).
+    let sync = serde_json::json!([{"volume": "sync", "target": "/sync"}]);
+    let json = serde_json::json!({
+        "volumes": {"sync": {"type": "tmpfs"}},
+        "containers": {
+            "a": {"image": image("busybox"), "mounts": sync,
+                "command": ["/bin/sh", "-c", "hostname renamed && touch /sync/renamed"]},
+            "b": {"image": image("busybox"), "mounts": sync,
+                "command": ["/bin/sh", "-c", format!(
+                    "{}; hostname; cat /proc/sys/kernel/hostname; uname -n",
+                    wait_for("/sync/renamed"))]}
+        }
+    });
+    let out = run_pod_json(&json.to_string());
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[b] renamed\n[b] renamed\n[b] renamed\n"),
@@ -165,13 +173,19 @@ fn run_containers_of_a_pod_share_their_hostname() {
 
 #[test]
 fn run_containers_of_a_pod_share_system_v_ipc() {
-    let json = format!(
-        r#"{{"containers": {{
-            "recv": {{"image": {tp:?}, "command": ["/bin/sysvipc", "recv", "4242"]}},
-            "send": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "sleep 0.2; sysvipc send 4242 across"]}}}}}}"#,
-        tp = image("testprogs"),
-    );
-    let out = run_pod_json(&json);
+    // The sender sends once the receiver has made the queue (so the
+    // message goes into the receiver's queue, where it already waits);
+    // without a shared IPC namespace the wait fails in 10 s, and the
+    // receiver's timeout ends the pod.
+    let tp = image("testprogs");
+    let json = serde_json::json!({
+        "containers": {
+            "recv": {"image": tp, "command": ["/bin/timeout", "30", "/bin/sysvipc", "recv", "4242"]},
+            "send": {"image": tp,
+                "command": ["/bin/sh", "-c", "sysvipc wait 4242 && sysvipc send 4242 across"]}
+        }
+    });
+    let out = run_pod_json(&json.to_string());
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[recv] got across\n"),
