@@ -122,15 +122,18 @@ fn sysfs_and_proc_count_the_cpus_the_pod_gives() {
 /// Debian's procps reads /proc the way Linux lays it out: `ps aux` lists
 /// the container's processes and `top -b` prints its summary and table
 /// (with the terminal database the image now carries).
+/// A background `sleep 5`, then ps and top once it has exec'd (its comm
+/// says sleep; until then it is a copy of bash, at most about 5 s).
+const SLEEP_THEN_PS: &str = "sleep 5 & for i in $(seq 500); do \
+    [ \"$(cat /proc/$!/comm)\" = sleep ] && break; sleep 0.01; done; \
+    ps aux; top -b -n 1; kill %1";
+
 #[test]
 fn proc_debian_procps_ps_and_top_work() {
     each_platform(|p| {
-        let out = TestPod::new(
-            &image("debian"),
-            &["/bin/bash", "-c", "sleep 5 & ps aux; top -b -n 1; kill %1"],
-        )
-        .platform(p)
-        .run();
+        let out = TestPod::new(&image("debian"), &["/bin/bash", "-c", SLEEP_THEN_PS])
+            .platform(p)
+            .run();
         assert_eq!(out.status, 0, "{p}: {}", out.stderr);
         let ps_sleep = out
             .stdout
