@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_runs_like, each_platform, image, native, run_pod_json, TestPod};
+use common::{assert_runs_like, each_platform, image, native, run_pod_json, sh_until, TestPod};
 
 #[test]
 fn proc_self_child_and_system_files_match_native() {
@@ -31,10 +31,14 @@ fn ps_rows(text: &str) -> Vec<(i32, i32, String, String)> {
 
 #[test]
 fn proc_busybox_ps_pidof_and_kill_see_the_containers_processes() {
-    let script = "sleep 30 & sleep 31 & sleep 0.3; ps -o pid,ppid,stat,args; \
-                  echo pidof=$(pidof sleep); kill $(pidof sleep); wait; echo left=$(pidof sleep)";
+    // ps once both background jobs have exec'd sleep.
+    let script = format!(
+        "sleep 30 & a=$!; sleep 31 & b=$!; {}; ps -o pid,ppid,stat,args; \
+         echo pidof=$(pidof sleep); kill $(pidof sleep); wait; echo left=$(pidof sleep)",
+        sh_until("[ \"$(cat /proc/$a/comm /proc/$b/comm)\" = \"$(printf 'sleep\\nsleep')\" ]")
+    );
     each_platform(|p| {
-        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", &script])
             .platform(p)
             .run();
         assert_eq!(out.status, 0, "{out:?}");
@@ -56,17 +60,23 @@ fn proc_busybox_ps_pidof_and_kill_see_the_containers_processes() {
 
 #[test]
 fn proc_zombie_shows_state_z_until_reaped() {
-    // The inner shell forks `true` and becomes `sleep`, which never waits.
-    let script = "sh -c 'true & exec sleep 2' & sleep 0.5; ps -o pid,ppid,stat,args; \
-                  wait; echo reaped; ps -o pid,ppid,stat,args";
+    // The inner shell forks `true` and becomes `sleep`, which never
+    // waits: ps once it has and `true` is a zombie; then its parent is
+    // killed, and pid 1 reaps it (in at most 10 s).
+    let script = format!(
+        "sh -c 'true & exec sleep 30' & s=$!; {}; ps -o pid,ppid,stat,args; \
+         kill $s; wait; {}; echo reaped; ps -o pid,ppid,stat,args",
+        sh_until("[ \"$(cat /proc/$s/comm)\" = sleep ] && ps -o stat | grep -q Z"),
+        sh_until("! ps -o stat | grep -q Z")
+    );
     each_platform(|p| {
-        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+        let out = TestPod::new(&image("busybox"), &["/bin/sh", "-c", &script])
             .platform(p)
             .run();
         assert_eq!(out.status, 0, "{out:?}");
         let (before, after) = out.stdout.split_once("reaped\n").unwrap();
         let rows = ps_rows(before);
-        let sleeper = rows.iter().find(|r| r.3 == "sleep 2").expect("sleep 2");
+        let sleeper = rows.iter().find(|r| r.3 == "sleep 30").expect("sleep 30");
         let zombie = rows.iter().find(|r| r.2 == "Z").expect("a zombie");
         assert_eq!(zombie.1, sleeper.0, "{rows:?}");
         // Gone once pid 1 reaped it after its parent ended.
@@ -77,13 +87,28 @@ fn proc_zombie_shows_state_z_until_reaped() {
 #[test]
 fn proc_other_containers_processes_are_invisible() {
     let img = image("busybox");
-    let lister = "sleep 0.5; for d in /proc/[0-9]*; do tr '\\\\0' ' ' < $d/cmdline; echo; done";
-    let json = format!(
-        "{{\"name\": \"procns\", \"containers\": {{\
-         \"a\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"sleep 2.5 & {lister}; wait\"]}},\
-         \"b\": {{\"image\": {img:?}, \"command\": [\"/bin/sh\", \"-c\", \"{lister}\"]}}}}}}"
+    let lister = "for d in /proc/[0-9]*; do tr '\\0' ' ' < $d/cmdline; echo; done";
+    // b lists /proc while a's `sleep 30` runs: a says when it has
+    // exec'd, and ends it once b has listed.
+    let a = format!(
+        "sleep 30 & s=$!; {}; touch /sync/up; {lister}; {}; kill $s; wait",
+        sh_until("[ \"$(cat /proc/$s/comm)\" = sleep ]"),
+        sh_until("[ -e /sync/listed ]")
     );
-    let out = run_pod_json(&json);
+    let b = format!(
+        "{}; {lister}; touch /sync/listed",
+        sh_until("[ -e /sync/up ]")
+    );
+    let sync = serde_json::json!([{"volume": "sync", "target": "/sync"}]);
+    let json = serde_json::json!({
+        "name": "procns",
+        "volumes": {"sync": {"type": "tmpfs"}},
+        "containers": {
+            "a": {"image": img, "mounts": sync, "command": ["/bin/sh", "-c", a]},
+            "b": {"image": img, "mounts": sync, "command": ["/bin/sh", "-c", b]}
+        }
+    });
+    let out = run_pod_json(&json.to_string());
     assert_eq!(out.status, 0, "{out:?}");
     let lines = |c: &str| -> Vec<String> {
         let prefix = format!("[{c}] ");
@@ -92,9 +117,9 @@ fn proc_other_containers_processes_are_invisible() {
             .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
             .collect()
     };
-    assert!(lines("a").iter().any(|l| l == "sleep 2.5 "), "{out:?}");
+    assert!(lines("a").iter().any(|l| l == "sleep 30 "), "{out:?}");
     assert!(
-        !lines("b").iter().any(|l| l.contains("sleep 2.5")),
+        !lines("b").iter().any(|l| l.contains("sleep 30")),
         "{out:?}"
     );
 }
@@ -122,16 +147,15 @@ fn sysfs_and_proc_count_the_cpus_the_pod_gives() {
 /// Debian's procps reads /proc the way Linux lays it out: `ps aux` lists
 /// the container's processes and `top -b` prints its summary and table
 /// (with the terminal database the image now carries).
-/// A background `sleep 5`, then ps and top once it has exec'd (its comm
-/// says sleep; until then it is a copy of bash, at most about 5 s).
-const SLEEP_THEN_PS: &str = "sleep 5 & for i in $(seq 500); do \
-    [ \"$(cat /proc/$!/comm)\" = sleep ] && break; sleep 0.01; done; \
-    ps aux; top -b -n 1; kill %1";
-
 #[test]
 fn proc_debian_procps_ps_and_top_work() {
+    // ps and top once the background job has exec'd sleep.
+    let script = format!(
+        "sleep 5 & {}; ps aux; top -b -n 1; kill %1",
+        sh_until("[ \"$(cat /proc/$!/comm)\" = sleep ]")
+    );
     each_platform(|p| {
-        let out = TestPod::new(&image("debian"), &["/bin/bash", "-c", SLEEP_THEN_PS])
+        let out = TestPod::new(&image("debian"), &["/bin/bash", "-c", &script])
             .platform(p)
             .run();
         assert_eq!(out.status, 0, "{p}: {}", out.stderr);

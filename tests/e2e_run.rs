@@ -193,11 +193,9 @@ fn run_containers_of_a_pod_share_system_v_ipc() {
     );
 }
 
-/// A shell loop that waits until `path` exists (at least 10 s, then
-/// exits 9): a handshake between containers, where a sleep would only
-/// guess.
+/// A shell loop that waits until `path` exists (see `common::sh_until`).
 fn wait_for(path: &str) -> String {
-    format!("i=0; until [ -e {path} ]; do i=$((i+1)); [ $i -lt 500 ] || exit 9; sleep 0.02; done")
+    common::sh_until(&format!("[ -e {path} ]"))
 }
 
 /// The lines of a multi-container run's stdout that container `name`
