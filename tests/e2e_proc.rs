@@ -213,14 +213,19 @@ fn proc_loadavg_follows_busy_tasks_and_agrees_with_sysinfo() {
     let busy = "while :; do :; done & while :; do :; done & sleep 11; cat /proc/loadavg; uptime; kill %1 %2";
     let idle = "sleep 5.5; cat /proc/loadavg; uptime";
     each_platform(|p| {
-        let run = |script| {
+        // One guest CPU for the two loops: the one waiting for it is
+        // runnable and counts as well (and the host's cores stay free for
+        // the other tests).
+        let run = |script, cpus| {
             TestPod::new(&image("busybox"), &["/bin/sh", "-c", script])
+                .resources(&format!("{{\"cpus\": {cpus}}}"))
                 .platform(p)
                 .run()
         };
         let (busy, idle) = std::thread::scope(|s| {
-            let busy = s.spawn(|| run(busy));
-            (busy.join().unwrap(), run(idle))
+            let busy = s.spawn(|| run(busy, 1));
+            let idle = run(idle, 2);
+            (busy.join().unwrap(), idle)
         });
         let mut seen = vec![];
         for out in [&busy, &idle] {
