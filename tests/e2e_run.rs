@@ -149,13 +149,21 @@ fn run_two_containers_prefix_their_output_and_the_first_failure_is_the_status() 
 
 #[test]
 fn run_containers_of_a_pod_share_their_hostname() {
-    let json = format!(
-        r#"{{"containers": {{
-            "a": {{"image": {bb:?}, "command": ["/bin/sh", "-c", "hostname renamed; sleep 0.6"]}},
-            "b": {{"image": {bb:?}, "after": ["a"], "command": ["/bin/sh", "-c", "sleep 0.3; hostname; cat /proc/sys/kernel/hostname; uname -n"]}}}}}}"#,
-        bb = image("busybox"),
-    );
-    let out = run_pod_json(&json);
+    // b reads the names only once a has renamed the host (a file in a
+    // shared volume says so).
+    let sync = serde_json::json!([{"volume": "sync", "target": "/sync"}]);
+    let json = serde_json::json!({
+        "volumes": {"sync": {"type": "tmpfs"}},
+        "containers": {
+            "a": {"image": image("busybox"), "mounts": sync,
+                "command": ["/bin/sh", "-c", "hostname renamed && touch /sync/renamed"]},
+            "b": {"image": image("busybox"), "mounts": sync,
+                "command": ["/bin/sh", "-c", format!(
+                    "{}; hostname; cat /proc/sys/kernel/hostname; uname -n",
+                    wait_for("/sync/renamed"))]}
+        }
+    });
+    let out = run_pod_json(&json.to_string());
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[b] renamed\n[b] renamed\n[b] renamed\n"),
@@ -165,13 +173,19 @@ fn run_containers_of_a_pod_share_their_hostname() {
 
 #[test]
 fn run_containers_of_a_pod_share_system_v_ipc() {
-    let json = format!(
-        r#"{{"containers": {{
-            "recv": {{"image": {tp:?}, "command": ["/bin/sysvipc", "recv", "4242"]}},
-            "send": {{"image": {tp:?}, "command": ["/bin/sh", "-c", "sleep 0.2; sysvipc send 4242 across"]}}}}}}"#,
-        tp = image("testprogs"),
-    );
-    let out = run_pod_json(&json);
+    // The sender sends once the receiver has made the queue (so the
+    // message goes into the receiver's queue, where it already waits);
+    // without a shared IPC namespace the wait fails in 10 s, and the
+    // receiver's timeout ends the pod.
+    let tp = image("testprogs");
+    let json = serde_json::json!({
+        "containers": {
+            "recv": {"image": tp, "command": ["/bin/timeout", "30", "/bin/sysvipc", "recv", "4242"]},
+            "send": {"image": tp,
+                "command": ["/bin/sh", "-c", "sysvipc wait 4242 && sysvipc send 4242 across"]}
+        }
+    });
+    let out = run_pod_json(&json.to_string());
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (0, "[recv] got across\n"),
@@ -179,31 +193,91 @@ fn run_containers_of_a_pod_share_system_v_ipc() {
     );
 }
 
+/// A shell loop that waits until `path` exists (see `common::sh_until`).
+fn wait_for(path: &str) -> String {
+    common::sh_until(&format!("[ -e {path} ]"))
+}
+
+/// The lines of a multi-container run's stdout that container `name`
+/// printed, without the prefix.
+fn lines_of<'a>(out: &'a common::Out, name: &str) -> Vec<&'a str> {
+    let prefix = format!("[{name}] ");
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .collect()
+}
+
 #[test]
-fn run_containers_share_a_memory_volume_and_nothing_is_left_on_the_host() {
-    let json = format!(
-        r#"{{"name": "vol", "volumes": {{"work": {{"type": "tmpfs"}}}}, "containers": {{
-            "writer": {{"image": {bb:?}, "mounts": [{{"volume": "work", "target": "/work"}}],
-                "command": ["/bin/sh", "-c", "sleep 0.3; echo payload >/work/f; mv /work/f /work/ready"]}},
-            "reader": {{"image": {tp:?}, "mounts": [{{"volume": "work", "target": "/in", "readonly": true}}],
-                "command": ["/bin/sh", "-c", "while [ ! -e /in/ready ]; do sleep 0.05; done; cat /in/ready; echo x >/in/y || echo refused"]}}}}}}"#,
-        bb = image("busybox"),
-        tp = image("testprogs"),
+fn run_containers_share_a_memory_volume_charged_to_the_pod_and_nothing_is_left() {
+    let dir = TempDir::new("vol");
+    let tag = format!("vol-{}", std::process::id());
+    let state = dir.0.join("state");
+    // 8 MiB written into the volume are guest memory: MemFree (the
+    // pod's, so give or take what the reader's loop holds meanwhile)
+    // drops by that much.
+    let writer = "free() { awk '/^MemFree:/ {print $2}' /proc/meminfo; }; before=$(free); \
+         dd if=/dev/zero of=/work/big bs=64k count=128 2>/dev/null; after=$(free); \
+         echo charged $((before - after)) kB; echo payload >/work/f; mv /work/f /work/ready";
+    let reader = format!(
+        "{}; cat /in/ready; wc -c </in/big; echo x >/in/y || echo refused",
+        wait_for("/in/ready")
     );
-    let out = run_pod_json(&json);
+    let json = serde_json::json!({
+        "name": "vol",
+        "volumes": {"work": {"type": "tmpfs"}},
+        "containers": {
+            "writer": {"image": image("busybox"), "mounts": [{"volume": "work", "target": "/work"}],
+                "command": ["/bin/sh", "-c", writer]},
+            "reader": {"image": image("testprogs"),
+                "mounts": [{"volume": "work", "target": "/in", "readonly": true}],
+                "command": ["/bin/sh", "-c", reader]}
+        }
+    });
+    let pod = dir.0.join("pod.json");
+    std::fs::write(&pod, json.to_string()).unwrap();
+    let env = [
+        ("SANDBOXD_STATE_ROOT", state.as_os_str()),
+        ("SANDBOXD_TEST_TAG", tag.as_ref()),
+    ];
+    let out = common::sandboxd_with(&["run".into(), pod.to_str().unwrap().into()], &env);
     assert_eq!(out.status, 0, "{out:?}");
-    // A container's stderr goes through the same prefixing as its stdout.
-    assert_eq!(
-        out.stdout,
-        "[reader] payload\n[reader] /bin/sh: can't create /in/y: Read-only file system\n[reader] refused\n",
+    let charged: Vec<u64> = lines_of(&out, "writer")
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("charged ")?
+                .strip_suffix(" kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        matches!(charged[..], [kb] if (8192 - 1024..8192 + 1024).contains(&kb)),
         "{out:?}"
     );
-    let left: Vec<_> = std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("-vol-work"))
+    // A container's stderr goes through the same prefixing as its stdout.
+    assert_eq!(
+        lines_of(&out, "reader"),
+        [
+            "payload",
+            "8388608",
+            "/bin/sh: can't create /in/y: Read-only file system",
+            "refused"
+        ],
+        "{out:?}"
+    );
+    // Nothing of the pod outlives it: no process, no state entry.
+    let start = std::time::Instant::now();
+    while common::leftovers(&tag) > 0 && start.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(common::leftovers(&tag), 0, "processes outlived the pod");
+    let entries: Vec<_> = std::fs::read_dir(&state)
+        .expect("the pod's state root")
+        .flatten()
+        .map(|e| e.file_name())
         .collect();
-    assert!(left.is_empty(), "volume directories left: {left:?}");
+    assert!(entries.is_empty(), "state left: {entries:?}");
 }
 
 #[test]

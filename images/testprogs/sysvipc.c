@@ -187,9 +187,19 @@ static void msg(void) {
 
 /* `sysvipc send KEY TEXT` and `sysvipc recv KEY`: one message through
  * the queue of KEY (made by whichever comes first), for processes that
- * share an IPC namespace without being related. */
+ * share an IPC namespace without being related. `sysvipc wait KEY` waits
+ * (at most 10 s, else exits 9) until the queue of KEY exists, without
+ * making it. */
 static int pass(char **argv) {
     key_t key = atoi(argv[2]);
+    if (strcmp(argv[1], "wait") == 0) {
+        for (int i = 0; i < 1000; i++) {
+            if (msgget(key, 0) >= 0) return 0;
+            usleep(10000);
+        }
+        fprintf(stderr, "no message queue with key %d\n", key);
+        return 9;
+    }
     int id = msgget(key, IPC_CREAT | 0600);
     if (id < 0) {
         perror("msgget");

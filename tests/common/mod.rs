@@ -464,3 +464,11 @@ pub fn leftovers(tag: &str) -> usize {
     }
     n
 }
+
+/// A shell loop that waits until the shell condition `cond` holds
+/// (checked every 20 ms, 500 times at most, then `exit 9`): how a
+/// container waits for another, or for its own background job, where a
+/// sleep would only guess.
+pub fn sh_until(cond: &str) -> String {
+    format!("i=0; until {cond}; do i=$((i+1)); [ $i -lt 500 ] || exit 9; sleep 0.02; done")
+}

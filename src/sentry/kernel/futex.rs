@@ -106,6 +106,8 @@ pub fn wait(
         t.entry(key).or_default().push(waiter.clone());
     }
     let (lock, cond) = &control.wake;
+    // Asleep for the load average until this returns.
+    let _blocked = crate::sentry::kernel::loadavg::blocked();
     let mut guard = lock.lock().unwrap();
     let why = loop {
         if waiter.woken.load(Ordering::SeqCst) {

@@ -39,6 +39,8 @@ pub struct Kernel {
     pub cpu_gate: CpuGate,
     /// Counters of /proc/stat.
     pub stats: Stats,
+    /// The load average and task counts (/proc/loadavg, sysinfo).
+    pub load: Arc<loadavg::LoadAvg>,
 }
 
 /// Sandbox-wide counters (/proc/stat).
@@ -61,18 +63,20 @@ impl Kernel {
         let vdso = Vdso::new(&memory)
             .inspect_err(|e| log::warn!("setting up the vDSO: {e}; guests run without one"))
             .ok();
+        let boot = Instant::now();
         Arc::new(Kernel {
             platform,
             memory,
             strace,
             uts: Mutex::new((hostname, "(none)".to_string())),
-            boot: Instant::now(),
+            boot,
             vdso,
             pause: pause::PauseGate::default(),
             unimplemented: Mutex::new(HashSet::new()),
             oom_victims: Default::default(),
             cpu_gate: CpuGate::new(cpus),
             stats: Stats::default(),
+            load: loadavg::LoadAvg::new(boot),
         })
     }
 
@@ -123,6 +127,7 @@ pub enum Missing {
 }
 pub mod ipc;
 pub mod itimer;
+pub mod loadavg;
 pub mod pause;
 pub mod process;
 pub mod procfs;

@@ -42,6 +42,7 @@ impl PauseGate {
                 return true;
             }
             self.leave_guest();
+            let _blocked = crate::sentry::kernel::loadavg::blocked();
             let mut guard = self.lock.lock().unwrap();
             while self.paused.load(Ordering::SeqCst) {
                 if control.killed().is_some() {

@@ -299,6 +299,7 @@ impl Control {
     /// Sleeps while the task is stopped (until SIGCONT or a kill).
     pub fn wait_while_stopped(&self) {
         let (lock, cond) = &self.wake;
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         let mut guard = lock.lock().unwrap();
         while self.stopped.load(Ordering::SeqCst) && self.killed().is_none() {
             guard = cond
@@ -777,6 +778,8 @@ impl PidNs {
         kinds: WaitKinds,
         control: &Control,
     ) -> SysResult<Option<Found>> {
+        // Asleep for the load average until this returns.
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         let mut p = self.inner.lock().unwrap();
         loop {
             let my_pgid = p.procs.get(&parent).map_or(0, |me| me.pgid);

@@ -557,6 +557,7 @@ impl Task {
     /// it a zombie.
     pub fn run_to_exit(&mut self) -> Exit {
         super::signal::set_current(self.control.clone());
+        let counted = super::loadavg::Counted::new(&self.k.load);
         self.publish();
         let exit = match self.run() {
             Ok(e) => e,
@@ -581,6 +582,7 @@ impl Task {
         // code counts who shares the memory), and a thread leaves its
         // process's task list before pthread_join can return.
         self.control.view.end();
+        drop(counted);
         let left = group.remove(&self.control);
         if left > 0 {
             let next = group.threads().into_iter().next();

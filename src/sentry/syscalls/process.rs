@@ -1,7 +1,7 @@
 //! Process syscalls: identity, exit, limits, and per-process settings.
 
 use crate::abi::{Errno, SysResult};
-use crate::sentry::kernel::Task;
+use crate::sentry::kernel::{loadavg, Task};
 use crate::sentry::mm::USER_TOP;
 
 const ARCH_SET_GS: u64 = 0x1001;
@@ -251,16 +251,24 @@ pub fn sys_times(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(ticks(t.k.boot.elapsed().as_nanos() as u64))
 }
 
+/// Bits of fraction in sysinfo's loads (SI_LOAD_SHIFT).
+const SI_LOAD_SHIFT: u32 = 16;
+
 /// Implements sysinfo(2).
 pub fn sys_sysinfo(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let mut b = [0u8; 112];
     let total = t.k.memory.size();
     let free = total.saturating_sub(t.k.memory.used_bytes());
     b[0..8].copy_from_slice(&t.k.boot.elapsed().as_secs().to_le_bytes());
+    // The load averages of /proc/loadavg, with 16 bits of fraction.
+    for (i, load) in t.k.load.averages().into_iter().enumerate() {
+        let si = load << (SI_LOAD_SHIFT - loadavg::FSHIFT);
+        b[8 + i * 8..16 + i * 8].copy_from_slice(&si.to_le_bytes());
+    }
     b[32..40].copy_from_slice(&total.to_le_bytes());
     b[40..48].copy_from_slice(&free.to_le_bytes());
-    // procs: the threads of the caller's namespace, as /proc/loadavg counts.
-    let procs = t.ns.all_threads().0.len().min(u16::MAX as usize) as u16;
+    // procs: the pod's tasks, as /proc/loadavg counts them.
+    let procs = t.k.load.tasks().min(u16::MAX as usize) as u16;
     b[80..82].copy_from_slice(&procs.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
     t.mm.copy_out(a[0], &b).map(|_| 0)

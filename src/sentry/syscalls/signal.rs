@@ -219,6 +219,7 @@ pub fn sys_rt_sigreturn(t: &mut Task, _: [u64; 6]) -> SysResult<u64> {
 /// killed); always EINTR, as sigsuspend and pause return.
 fn wait_for_signal(t: &Task) -> SysResult<u64> {
     let (lock, cond) = &t.control.wake;
+    let _blocked = crate::sentry::kernel::loadavg::blocked();
     let mut guard = lock.lock().unwrap();
     while !t.control.interrupted() {
         guard = cond
@@ -299,6 +300,8 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     let set = t.mm.read_u64(set_addr)? & !UNBLOCKABLE;
     let deadline = super::time::read_timeout(t, timeout)?;
     let (lock, cond) = &t.control.wake;
+    // Asleep for the load average until this returns.
+    let _blocked = crate::sentry::kernel::loadavg::blocked();
     let mut guard = lock.lock().unwrap();
     let sig = loop {
         if let Some(info) = t.control.take_pending(set) {

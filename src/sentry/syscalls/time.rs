@@ -122,6 +122,8 @@ pub fn sys_time(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 fn sleep(t: &Task, d: Duration) -> Option<Duration> {
     let end = std::time::Instant::now() + d;
     let (lock, cond) = &t.control.wake;
+    // Asleep for the load average until this returns.
+    let _blocked = crate::sentry::kernel::loadavg::blocked();
     let mut guard = lock.lock().unwrap();
     loop {
         let now = std::time::Instant::now();

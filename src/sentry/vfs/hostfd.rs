@@ -44,7 +44,11 @@ fn wait(fd: BorrowedFd<'_>, want: u16) -> SysResult<()> {
         }
         let timeout =
             nix::poll::PollTimeout::try_from(RECHECK).unwrap_or(nix::poll::PollTimeout::MAX);
-        match nix::poll::poll(&mut fds, timeout) {
+        // Waiting for the host: not part of the load average.
+        let blocked = crate::sentry::kernel::loadavg::blocked();
+        let polled = nix::poll::poll(&mut fds, timeout);
+        drop(blocked);
+        match polled {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => break Err(Errno::from(e)),
         }

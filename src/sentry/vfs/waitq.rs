@@ -169,6 +169,7 @@ impl Waiter {
         if *g != seen {
             return;
         }
+        let _blocked = crate::sentry::kernel::loadavg::blocked();
         let _ = self.cond.wait_timeout(g, max).unwrap();
     }
 }

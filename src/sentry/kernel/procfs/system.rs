@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::sentry::kernel::loadavg;
 use crate::sentry::kernel::process::MAX_PROCS;
 use crate::sentry::kernel::Task;
 use crate::sentry::syscalls::RELEASE;
@@ -114,23 +115,19 @@ fn busy_ns(t: &Task) -> u64 {
     u + s
 }
 
-/// Threads running guest code now (the caller runs too) and all threads,
-/// and the pid handed out last.
-fn task_counts(t: &Task) -> (usize, usize, i32) {
-    let (threads, last) = t.ns.all_threads();
-    let running = threads
-        .iter()
-        .filter(|c| c.view.in_guest() && !std::sync::Arc::ptr_eq(c, &t.control))
-        .count()
-        + 1;
-    (running, threads.len(), last)
-}
-
-/// /proc/loadavg. The sentry keeps no run-queue history: the averages
-/// are 0; the running and total task counts and the last pid are real.
+/// /proc/loadavg: the pod's 1, 5 and 15 minute load averages, its
+/// tasks running or runnable now (the caller included) and all its
+/// tasks, and the pid the caller's namespace handed out last.
 fn loadavg(t: &Task) -> Vec<u8> {
-    let (running, total, last) = task_counts(t);
-    format!("0.00 0.00 0.00 {running}/{total} {last}\n").into_bytes()
+    let load = &t.k.load;
+    let [one, five, fifteen] = load.averages().map(loadavg::format);
+    let (_, last) = t.ns.all_threads();
+    format!(
+        "{one} {five} {fifteen} {}/{} {last}\n",
+        load.active(),
+        load.tasks()
+    )
+    .into_bytes()
 }
 
 /// /proc/stat: the namespace's CPU time spread evenly over the guest's
@@ -158,7 +155,7 @@ fn stat(t: &Task) -> Vec<u8> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let btime = now.saturating_sub(up).as_secs();
-    let (running, _, _) = task_counts(t);
+    let running = t.k.load.active();
     let st = &t.k.stats;
     out += &format!(
         "intr 0\nctxt {}\nbtime {btime}\nprocesses {}\nprocs_running {running}\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
