@@ -133,6 +133,15 @@ int main(void) {
     link[n > 0 ? n : 0] = 0;
     printf("deleted file's link: %s\n", strstr(link, "/gone (deleted)") ? "ok" : link);
 
+    /* a sparse file costs what was written, however large it is */
+    int sp = open("huge", O_RDWR | O_CREAT, 0600);
+    TRY("ftruncate to 1 TiB", ftruncate(sp, 1LL << 40));
+    TRY("pwrite at 512 GiB", pwrite(sp, "x", 1, 1LL << 39));
+    fstat(sp, &st);
+    printf("huge: size %lld blocks %lld\n", (long long)st.st_size, (long long)st.st_blocks);
+    close(sp);
+    unlink("huge");
+
     /* open and rename with trailing slashes, O_CREAT|O_DIRECTORY */
     TRY("O_CREAT|O_DIRECTORY", open("newdir", O_RDONLY | O_CREAT | O_DIRECTORY, 0600));
     TRY("O_CREAT of name/", open("newfile/", O_RDWR | O_CREAT, 0600));

@@ -212,10 +212,20 @@ impl SharedObject {
         if let Some(&f) = st.frames.get(&index) {
             return Ok(f);
         }
-        let f = self.mem.alloc_frame()?;
+        // A memory file's budget counts the pages it holds, as tmpfs's
+        // blocks do: a sparse file costs only what was written.
+        self.charge(PAGE_SIZE)?;
+        let f = match self.mem.alloc_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                self.release(PAGE_SIZE);
+                return Err(e);
+            }
+        };
         if let Some(file) = &self.file {
             if let Err(e) = file.fill(&self.mem, f, index * PAGE_SIZE) {
                 self.mem.decref(f);
+                self.release(PAGE_SIZE);
                 return Err(e);
             }
             // Bytes past the end (the file grew on the host) read as zeros.
@@ -282,7 +292,6 @@ impl SharedObject {
         let mut st = self.state();
         let old = st.size;
         if end > old {
-            self.charge(end - old)?;
             self.zero_tail(&st, old);
         }
         let mut done = 0;
@@ -300,9 +309,6 @@ impl SharedObject {
         } else {
             old.max(off + done as u64)
         };
-        if end > old {
-            self.release(end - new);
-        }
         st.size = new;
         if done == 0 && !buf.is_empty() {
             return Err(Errno::ENOSPC);
@@ -327,11 +333,6 @@ impl SharedObject {
 
     fn resize(&self, st: &mut State, len: u64) -> SysResult<()> {
         let old = st.size;
-        if len > old {
-            self.charge(len - old)?;
-        } else {
-            self.release(old - len);
-        }
         self.zero_tail(st, old.min(len));
         st.size = len;
         if len >= old {
@@ -343,8 +344,36 @@ impl SharedObject {
         if !dropped.is_empty() {
             self.tell_mappers(keep * PAGE_SIZE);
         }
+        self.release(dropped.len() as u64 * PAGE_SIZE);
         for f in dropped.into_values() {
             self.mem.decref(f);
+        }
+        Ok(())
+    }
+
+    /// fallocate of a memory file: gives every page of `[off, off+len)`
+    /// below the size a frame now (charged, so ENOSPC comes now and not
+    /// at a later write); on ENOSPC or ENOMEM takes back what it gave.
+    pub fn allocate(&self, off: u64, len: u64) -> SysResult<()> {
+        let mut st = self.state();
+        let end = off.saturating_add(len).min(st.size);
+        let mut made = vec![];
+        for index in off / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
+            if st.frames.contains_key(&index) {
+                continue;
+            }
+            match self.frame(&mut st, index) {
+                Ok(_) => made.push(index),
+                Err(e) => {
+                    for i in made {
+                        if let Some(f) = st.frames.remove(&i) {
+                            self.mem.decref(f);
+                            self.release(PAGE_SIZE);
+                        }
+                    }
+                    return Err(if e == Errno::ENOMEM { Errno::ENOSPC } else { e });
+                }
+            }
         }
         Ok(())
     }
@@ -404,6 +433,7 @@ impl SharedObject {
             let (lo, hi) = ((i * PAGE_SIZE).max(off), ((i + 1) * PAGE_SIZE).min(end));
             if hi - lo == PAGE_SIZE && !st.dirty.contains(&i) && self.mem.free_if_sole(f) {
                 st.frames.remove(&i);
+                self.release(PAGE_SIZE);
             } else {
                 self.mem.zero(f + (lo - i * PAGE_SIZE), (hi - lo) as usize);
             }
@@ -588,11 +618,12 @@ impl Drop for SharedObject {
             log::warn!("page cache dropped with pages not written back: {e:?}");
         }
         let st = self.state.get_mut().unwrap();
-        for (_, f) in std::mem::take(&mut st.frames) {
+        let frames = std::mem::take(&mut st.frames);
+        let held = frames.len() as u64 * PAGE_SIZE;
+        for (_, f) in frames {
             self.mem.decref(f);
         }
-        let size = st.size;
-        self.release(size);
+        self.release(held);
     }
 }
 
@@ -675,12 +706,27 @@ mod tests {
     }
 
     #[test]
-    fn shared_object_quota_refuses_growth_past_the_limit() {
+    fn shared_object_quota_counts_pages_not_size() {
         static Q: Quota = Quota::new(2 * PAGE_SIZE);
         let o = SharedObject::with_quota(mem(), &Q);
-        assert_eq!(o.set_size(3 * PAGE_SIZE), Err(Errno::ENOSPC));
+        // A sparse size costs nothing; written pages do.
+        assert_eq!(o.set_size(1 << 40), Ok(()));
+        assert_eq!(Q.used(), 0);
         assert_eq!(o.write(PAGE_SIZE, &[1; 10]), Ok(10));
-        assert_eq!(Q.used(), PAGE_SIZE + 10);
+        assert_eq!(Q.used(), PAGE_SIZE);
+        assert_eq!(o.write(5 * PAGE_SIZE, &[1; 10]), Ok(10));
+        assert_eq!(o.write(9 * PAGE_SIZE, &[1; 10]), Err(Errno::ENOSPC));
+        // fallocate reserves all or nothing.
+        assert_eq!(
+            o.allocate(20 * PAGE_SIZE, 3 * PAGE_SIZE),
+            Err(Errno::ENOSPC)
+        );
+        assert_eq!(Q.used(), 2 * PAGE_SIZE);
+        o.punch_hole(PAGE_SIZE, PAGE_SIZE);
+        assert_eq!(Q.used(), PAGE_SIZE);
+        assert_eq!(o.allocate(20 * PAGE_SIZE, PAGE_SIZE), Ok(()));
+        assert_eq!(o.set_size(6 * PAGE_SIZE), Ok(()));
+        assert_eq!(Q.used(), PAGE_SIZE);
         drop(o);
         assert_eq!(Q.used(), 0);
     }

@@ -112,10 +112,10 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     Ok(0)
 }
 
-/// Implements fallocate(2): mode 0 grows the file (its pages are made
-/// on first touch, as they would be for any memory file; a bind mount's
-/// file is extended on the host, without reserving blocks), KEEP_SIZE has
-/// nothing to reserve, PUNCH_HOLE|KEEP_SIZE zeroes a range of a memory
+/// Implements fallocate(2): mode 0 grows the file, and a memory file's
+/// pages in the range are made now (charged to its mount: ENOSPC here, as
+/// tmpfs; a bind mount's file is extended on the host, without reserving
+/// blocks); KEEP_SIZE makes them within the size; PUNCH_HOLE|KEEP_SIZE zeroes a range of a memory
 /// file (freeing its whole pages, as tmpfs); other modes are not
 /// implemented (EOPNOTSUPP, as for a file system without them, and so
 /// is a punch on a bind mount's file).
@@ -140,8 +140,22 @@ pub fn sys_fallocate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     }
     let end = off.checked_add(len).ok_or(Errno::EFBIG)? as u64;
     match mode {
-        0 if end > file.ops.stat()?.size as u64 => file.ops.truncate(end)?,
-        0 | FALLOC_FL_KEEP_SIZE => {}
+        0 | FALLOC_FL_KEEP_SIZE => {
+            let size = file.ops.stat()?.size as u64;
+            if mode == 0 && end > size {
+                file.ops.truncate(end)?;
+            }
+            // A memory file gets its pages now, so that ENOSPC comes
+            // here (pages past the end with KEEP_SIZE are not kept).
+            if let Some(data) = file.ops.shared_object() {
+                if let Err(e) = data.allocate(off as u64, len as u64) {
+                    if mode == 0 && end > size {
+                        file.ops.truncate(size)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
         // Linux asks PUNCH_HOLE to keep the size.
         FALLOC_FL_PUNCH_HOLE => return Err(Errno::EOPNOTSUPP),
         PUNCH_KEEP => match file.ops.shared_object() {

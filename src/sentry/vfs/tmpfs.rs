@@ -123,6 +123,15 @@ impl TmpInode {
         TmpInode::new(kind | (perm & 0o7777), uid, gid, Content::Device(rdev))
     }
 
+    /// 512-byte blocks held: a file's pages with a frame (a sparse file
+    /// holds only what was written), a symlink's target.
+    fn blocks(&self) -> i64 {
+        match &self.content {
+            Content::File(data) => data.cached_pages() as i64 * 8,
+            _ => (self.size() as i64 + 511) / 512,
+        }
+    }
+
     /// The device number of a device node (0 for anything else).
     pub fn rdev(&self) -> u64 {
         match self.content {
@@ -193,7 +202,7 @@ impl TmpInode {
             gid: m.gid,
             size,
             blksize: 4096,
-            blocks: (size + 511) / 512,
+            blocks: self.blocks(),
             rdev: self.rdev(),
             atime: m.atime,
             mtime: m.mtime,
