@@ -268,7 +268,7 @@ static void child(void) {
         _exit(3);
     }
     close(go[0]);
-    for (int i = 0; i < 1000 && child_state(pid) != 'S'; i++) usleep(5000);
+    for (int i = 0; i < 6000 && child_state(pid) != 'S'; i++) usleep(5000);
     check(child_state(pid) == 'S', "child sleeping");
     char path[64], buf[8192], v[256], want[32];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
