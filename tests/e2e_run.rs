@@ -214,8 +214,8 @@ fn run_containers_share_a_memory_volume_charged_to_the_pod_and_nothing_is_left()
     let tag = format!("vol-{}", std::process::id());
     let state = dir.0.join("state");
     // 8 MiB written into the volume are guest memory: MemFree (the
-    // pod's, so give or take what the reader's loop holds meanwhile)
-    // drops by that much.
+    // pod's, so give or take what the reader's loop holds meanwhile: up
+    // to 2 MiB seen with the host loaded) drops by that much.
     let writer = "free() { awk '/^MemFree:/ {print $2}' /proc/meminfo; }; before=$(free); \
          dd if=/dev/zero of=/work/big bs=64k count=128 2>/dev/null; after=$(free); \
          echo charged $((before - after)) kB; echo payload >/work/f; mv /work/f /work/ready";
@@ -252,7 +252,7 @@ fn run_containers_share_a_memory_volume_charged_to_the_pod_and_nothing_is_left()
         })
         .collect();
     assert!(
-        matches!(charged[..], [kb] if (8192 - 1024..8192 + 1024).contains(&kb)),
+        matches!(charged[..], [kb] if (8192 - 2048..8192 + 2048).contains(&kb)),
         "{out:?}"
     );
     // A container's stderr goes through the same prefixing as its stdout.

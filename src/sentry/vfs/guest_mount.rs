@@ -196,13 +196,9 @@ impl GoferFs {
     /// A new mount of `source`'s directory (or file) as `name` in `dir`,
     /// not yet attached.
     fn bind_copy(&self, source: &Arc<Node>, dir: &Arc<Node>, name: &[u8]) -> Arc<Node> {
-        let locked = if self.readonly_volume(&source.mount) {
-            MS_RDONLY
-        } else {
-            0
-        };
+        // A read-only volume's lock comes along (`Mount::bind_of`).
         let fs_root = self.fs_path(source);
-        let mount = Mount::bind_of(&source.mount, dir.mount.id, fs_root, locked);
+        let mount = Mount::bind_of(&source.mount, dir.mount.id, fs_root, 0);
         Node::view_of(source, dir, name, Arc::new(mount))
     }
 

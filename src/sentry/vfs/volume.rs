@@ -13,13 +13,15 @@
 //! attached the volume and answers for the root's parent and name
 //! ([`GoferFs::parent_of`], [`GoferFs::path_of`]); `..` at the root goes
 //! back to that container's mount point, never into another container's
-//! tree. A container that mounts the volume `readonly` sees it read-only
-//! ([`GoferFs::writable`]); the others may still change it.
+//! tree. A container that mounts the volume `readonly` (or mounts it a
+//! second time) attaches a view of the root instead (`node.rs`), in a
+//! mount of its own that is read-only, locked so; the others may still
+//! change it.
 
 use std::sync::Arc;
 
 use super::gofer::GoferFs;
-use super::mount::{FsKind, Mount, ST_RDONLY};
+use super::mount::{FsKind, Mount, MS_RDONLY};
 use super::node::Node;
 use super::tmpfs::TmpInode;
 use crate::abi::SysResult;
@@ -30,7 +32,6 @@ pub struct VolumeAt {
     /// The mount point's parent directory and name in this container.
     dir: Arc<Node>,
     name: Vec<u8>,
-    readonly: bool,
 }
 
 /// The root of a new memory volume whose files may hold `size` bytes.
@@ -41,14 +42,27 @@ pub fn new_volume(size: u64) -> Arc<Node> {
 
 impl GoferFs {
     /// Mounts the memory volume `root` (see [`new_volume`]) on `target`.
+    /// A read-only mount, or a second mount of it in this container, is a
+    /// view of the root in a mount of its own (see `node.rs`): read-only
+    /// there and nowhere else, and locked so (the pod's word).
     pub fn mount_volume(&self, target: &[u8], root: &Arc<Node>, readonly: bool) -> SysResult<()> {
         let (dir, name) = self.mount_point(target)?;
-        self.volumes.lock().unwrap().push(VolumeAt {
+        let mut volumes = self.volumes.lock().unwrap();
+        let again = volumes.iter().any(|v| Arc::ptr_eq(&v.root, root));
+        if readonly || again {
+            drop(volumes);
+            let locked = if readonly { MS_RDONLY } else { 0 };
+            let mount = Mount::bind_of(&root.mount, dir.mount.id, b"/".to_vec(), locked);
+            let view = Node::view_of(root, &dir, &name, Arc::new(mount));
+            self.attach_mount(&dir, &name, view);
+            return Ok(());
+        }
+        volumes.push(VolumeAt {
             root: root.clone(),
             dir: dir.clone(),
             name: name.clone(),
-            readonly,
         });
+        drop(volumes);
         self.attach_mount(&dir, &name, root.clone());
         Ok(())
     }
@@ -91,33 +105,17 @@ impl GoferFs {
 
     /// Whether this container may change files of the mount `node` is on.
     pub fn writable(&self, node: &Node) -> bool {
-        node.mount.writable() && !self.readonly_volume(&node.mount)
+        node.mount.writable()
     }
 
-    /// Whether `mount` is a volume this container mounted read-only.
-    pub(super) fn readonly_volume(&self, mount: &Arc<Mount>) -> bool {
-        let volumes = self.volumes.lock().unwrap();
-        volumes
-            .iter()
-            .any(|v| v.readonly && Arc::ptr_eq(&v.root.mount, mount))
-    }
-
-    /// statfs f_flags of the mount `node` is on, as this container sees it.
+    /// statfs f_flags of the mount `node` is on.
     pub fn mount_flags(&self, node: &Node) -> u64 {
-        if self.readonly_volume(&node.mount) {
-            node.mount.flags() | ST_RDONLY
-        } else {
-            node.mount.flags()
-        }
+        node.mount.flags()
     }
 
     /// The mount options of /proc/mounts for the mount whose root is
-    /// `root`, as this container sees it.
+    /// `root`.
     pub fn mount_options(&self, root: &Node) -> String {
-        let opts = root.mount.options();
-        match opts.strip_prefix("rw,") {
-            Some(rest) if self.readonly_volume(&root.mount) => format!("ro,{rest}"),
-            _ => opts,
-        }
+        root.mount.options()
     }
 }
