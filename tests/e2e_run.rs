@@ -843,3 +843,23 @@ fn run_large_file_reads_and_writes_are_whole() {
         );
     });
 }
+
+#[test]
+fn run_one_volume_mounted_twice_is_read_only_only_where_asked() {
+    let script = "touch /rw/x && echo rw-ok; touch /ro/y 2>/dev/null || echo ro-refused; \
+        ls /ro; mount -o remount,rw /ro 2>/dev/null || echo still-locked; \
+        grep -c ' /ro tmpfs ro,' /proc/mounts";
+    let json = serde_json::json!({
+        "volumes": {"v": {"type": "tmpfs"}},
+        "containers": {"c": {"image": image("busybox"),
+            "mounts": [{"volume": "v", "target": "/rw"},
+                       {"volume": "v", "target": "/ro", "readonly": true}],
+            "command": ["/bin/sh", "-c", script]}}
+    });
+    let out = run_pod_json(&json.to_string());
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "rw-ok\nro-refused\nx\nstill-locked\n1\n"),
+        "{out:?}"
+    );
+}
