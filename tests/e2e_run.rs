@@ -357,6 +357,7 @@ fn run_testprogs_match_their_native_runs() {
         "sysvipc",
         "growsdown",
         "killperm",
+        "schedpolicy",
     ] {
         matches_native(&img, prog, &[]);
     }

@@ -215,6 +215,9 @@ pub struct Control {
     /// Killed as part of its process's end (exit_group, another thread's
     /// fatal signal or exec): its own death does not set the status.
     pub silenced: std::sync::atomic::AtomicBool,
+    /// SCHED_RESET_ON_FORK, as sched_setscheduler set it (its only
+    /// policy being SCHED_OTHER, a child has nothing to reset).
+    pub sched_reset_on_fork: std::sync::atomic::AtomicBool,
     /// Signals sent to a handler or blocked, not yet delivered (bit n-1
     /// for signal n), and their siginfo.
     pub pending: std::sync::atomic::AtomicU64,
@@ -249,6 +252,7 @@ impl Control {
             sigactions,
             group,
             silenced: std::sync::atomic::AtomicBool::new(false),
+            sched_reset_on_fork: std::sync::atomic::AtomicBool::new(false),
             guest_time: CpuTimes::default(),
             cpu_clock: std::sync::OnceLock::new(),
             pending: std::sync::atomic::AtomicU64::new(0),

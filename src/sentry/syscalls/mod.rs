@@ -19,6 +19,7 @@ mod mm;
 mod mount;
 mod poll;
 mod process;
+mod sched;
 
 pub use ipc::process_key as ipc_process_key;
 pub use lock::closed as release_closed_file_locks;
@@ -268,6 +269,13 @@ pub fn lookup(n: u64) -> Option<Entry> {
         nr::MINCORE => e(mm::sys_mincore, "xux"),
         nr::MSYNC => e(mm::sys_msync, "xuo"),
         nr::SCHED_GETAFFINITY => e(process::sys_sched_getaffinity, "iux"),
+        nr::SCHED_GETSCHEDULER => e(sched::sys_sched_getscheduler, "i"),
+        nr::SCHED_SETSCHEDULER => e(sched::sys_sched_setscheduler, "iix"),
+        nr::SCHED_GETPARAM => e(sched::sys_sched_getparam, "ix"),
+        nr::SCHED_SETPARAM => e(sched::sys_sched_setparam, "ix"),
+        nr::SCHED_GET_PRIORITY_MAX => e(sched::sys_sched_get_priority_max, "i"),
+        nr::SCHED_GET_PRIORITY_MIN => e(sched::sys_sched_get_priority_min, "i"),
+        nr::SCHED_RR_GET_INTERVAL => e(sched::sys_sched_rr_get_interval, "ix"),
         nr::PRLIMIT64 => e(process::sys_prlimit64, "iixx"),
         nr::SET_ROBUST_LIST => e(process::sys_set_robust_list, "xu"),
         nr::FUTEX => e(futex::sys_futex, "xiuxxx"),
