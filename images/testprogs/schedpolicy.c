@@ -9,15 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRY(what, expr)                                                   \
-    do {                                                                  \
-        errno = 0;                                                        \
-        long r_ = (long)(expr);                                           \
-        if (r_ < 0)                                                       \
-            printf("%s: -1 %s\n", what, strerrorname_np(errno));          \
-        else                                                              \
-            printf("%s: %ld\n", what, r_);                                \
-    } while (0)
+#include "try.h"
 
 int main(void) {
     struct sched_param p = {0};
