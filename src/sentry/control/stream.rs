@@ -4,39 +4,41 @@
 //! writes it on the guest's behalf (`vfs/hostfd.rs`: interruptible,
 //! O_NONBLOCK honoured, pollable and epollable).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::SysResult;
 use crate::sentry::vfs::{hostfd, FileOps};
 
 pub struct HostStream {
-    fd: OwnedFd,
+    stream: hostfd::Stream<OwnedFd>,
 }
 
 impl HostStream {
     pub fn new(fd: OwnedFd) -> HostStream {
-        HostStream { fd }
+        HostStream {
+            stream: hostfd::Stream::new(fd),
+        }
     }
 }
 
 impl FileOps for HostStream {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        hostfd::read(self.fd.as_fd(), buf, false)
+        self.stream.read(buf, false)
     }
 
     // The reader went away: the guest gets EPIPE (and SIGPIPE from the
     // syscall layer, as for a pipe).
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        hostfd::write(self.fd.as_fd(), buf, false)
+        self.stream.write(buf, false)
     }
 
     fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-        hostfd::read(self.fd.as_fd(), buf, nonblock)
+        self.stream.read(buf, nonblock)
     }
 
     fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-        hostfd::write(self.fd.as_fd(), buf, nonblock)
+        self.stream.write(buf, nonblock)
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -54,7 +56,7 @@ impl FileOps for HostStream {
     }
 
     fn poll(&self, want: u16) -> u16 {
-        crate::sentry::vfs::poll::host_ready(self.fd.as_fd(), want)
+        crate::sentry::vfs::poll::host_ready(self.stream.fd(), want)
     }
 
     fn epollable(&self) -> bool {

@@ -634,7 +634,7 @@ impl FileOps for DirFile {
 /// its seccomp filter lets it ask terminal questions about); the guest
 /// never gets the host fd.
 pub struct StdioFile {
-    fd: BorrowedFd<'static>,
+    stream: super::hostfd::Stream<BorrowedFd<'static>>,
 }
 
 impl StdioFile {
@@ -645,29 +645,31 @@ impl StdioFile {
         // life of the process (the launcher passes them and nothing in the
         // sentry closes them).
         let fd = unsafe { BorrowedFd::borrow_raw(n as i32) };
-        StdioFile { fd }
+        StdioFile {
+            stream: super::hostfd::Stream::new(fd),
+        }
     }
 
     fn is_tty(&self) -> bool {
-        nix::unistd::isatty(self.fd).unwrap_or(false)
+        nix::unistd::isatty(self.stream.fd()).unwrap_or(false)
     }
 }
 
 impl FileOps for StdioFile {
     fn read(&self, buf: &mut [u8], _off: u64) -> SysResult<usize> {
-        super::hostfd::read(self.fd, buf, false)
+        self.stream.read(buf, false)
     }
 
     fn write(&self, buf: &[u8], _off: u64) -> SysResult<usize> {
-        super::hostfd::write(self.fd, buf, false)
+        self.stream.write(buf, false)
     }
 
     fn read_stream(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-        super::hostfd::read(self.fd, buf, nonblock)
+        self.stream.read(buf, nonblock)
     }
 
     fn write_stream(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-        super::hostfd::write(self.fd, buf, nonblock)
+        self.stream.write(buf, nonblock)
     }
 
     fn stat(&self) -> SysResult<Stat> {
@@ -680,7 +682,7 @@ impl FileOps for StdioFile {
             mode,
             nlink: 1,
             blksize: 4096,
-            ino: self.fd.as_raw_fd() as u64 + 1,
+            ino: self.stream.fd().as_raw_fd() as u64 + 1,
             ..Default::default()
         })
     }
@@ -690,7 +692,7 @@ impl FileOps for StdioFile {
     }
 
     fn termios(&self) -> SysResult<[u8; 36]> {
-        let t = nix::sys::termios::tcgetattr(self.fd).map_err(|_| Errno::ENOTTY)?;
+        let t = nix::sys::termios::tcgetattr(self.stream.fd()).map_err(|_| Errno::ENOTTY)?;
         let raw: libc::termios = t.into();
         let mut b = [0u8; 36];
         b[0..4].copy_from_slice(&raw.c_iflag.to_le_bytes());
@@ -703,7 +705,7 @@ impl FileOps for StdioFile {
     }
 
     fn poll(&self, want: u16) -> u16 {
-        super::poll::host_ready(self.fd, want)
+        super::poll::host_ready(self.stream.fd(), want)
     }
 
     fn epollable(&self) -> bool {
@@ -721,7 +723,7 @@ impl FileOps for StdioFile {
             ws_ypixel: 0,
         };
         // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+        let r = unsafe { libc::ioctl(self.stream.fd().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
         if r < 0 {
             return Err(Errno::ENOTTY);
         }

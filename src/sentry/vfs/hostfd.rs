@@ -8,7 +8,7 @@
 //! shared with the launcher): the sentry polls it first, then reads or
 //! writes only what the poll promised.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use super::poll::{host_ready, POLLERR, POLLHUP, POLLIN, POLLOUT};
@@ -69,59 +69,87 @@ fn wait(fd: BorrowedFd<'_>, want: u16) -> SysResult<()> {
     done
 }
 
-/// Reads `fd` into `buf`: EAGAIN when `nonblock` and nothing is there;
-/// otherwise waits for data (or end of file) as a pipe read does.
-pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
-    if buf.is_empty() {
-        return Ok(0);
-    }
-    loop {
-        if host_ready(fd, POLLIN | POLLHUP | POLLERR) == 0 {
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            wait(fd, POLLIN)?;
-        }
-        match nix::unistd::read(fd, buf) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            // Another reader of the host fd took what the poll saw.
-            Err(nix::errno::Errno::EAGAIN) if !nonblock => continue,
-            r => return Ok(r?),
-        }
-    }
+/// A host fd the sentry reads and writes for the guest. One on storage
+/// (a regular file, a block device: stdout redirected to a file) never
+/// waits for a peer, so it is read and written straight away, in one
+/// call; a pipe, socket or terminal goes through the host poll above.
+pub struct Stream<F> {
+    fd: F,
+    storage: bool,
 }
 
-/// Writes `buf` to `fd`: all of it unless `nonblock` (then what fits, or
-/// EAGAIN), or a signal comes after some was written (then that much).
-/// EPIPE when the reader is gone.
-pub fn write(fd: BorrowedFd<'_>, buf: &[u8], nonblock: bool) -> SysResult<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        if host_ready(fd, POLLOUT | POLLERR | POLLHUP) == 0 {
-            if nonblock {
-                break;
+impl<F: AsFd> Stream<F> {
+    pub fn new(fd: F) -> Stream<F> {
+        let storage = nix::sys::stat::fstat(fd.as_fd()).is_ok_and(|st| {
+            let kind = st.st_mode & libc::S_IFMT;
+            kind == libc::S_IFREG || kind == libc::S_IFBLK
+        });
+        Stream { fd, storage }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads into `buf`: EAGAIN when `nonblock` and nothing is there;
+    /// otherwise waits for data (or end of file) as a pipe read does.
+    pub fn read(&self, buf: &mut [u8], nonblock: bool) -> SysResult<usize> {
+        let fd = self.fd();
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.storage && host_ready(fd, POLLIN | POLLHUP | POLLERR) == 0 {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                wait(fd, POLLIN)?;
             }
-            match wait(fd, POLLOUT) {
-                Ok(()) => {}
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
+            match nix::unistd::read(fd, buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                // Another reader of the host fd took what the poll saw.
+                Err(nix::errno::Errno::EAGAIN) if !nonblock => continue,
+                r => return Ok(r?),
             }
         }
-        let step = &buf[done..buf.len().min(done + WRITE_STEP)];
-        match nix::unistd::write(fd, step) {
-            Ok(n) => done += n,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) => {
+    }
+
+    /// Writes `buf`: all of it unless `nonblock` (then what fits, or
+    /// EAGAIN), or a signal comes after some was written (then that
+    /// much). EPIPE when the reader is gone.
+    pub fn write(&self, buf: &[u8], nonblock: bool) -> SysResult<usize> {
+        let fd = self.fd();
+        // What one write may send: a storage write never waits; after
+        // POLLOUT a pipe has room for PIPE_BUF.
+        let step = if self.storage { buf.len() } else { WRITE_STEP };
+        let mut done = 0;
+        while done < buf.len() {
+            if !self.storage && host_ready(fd, POLLOUT | POLLERR | POLLHUP) == 0 {
                 if nonblock {
                     break;
                 }
+                match wait(fd, POLLOUT) {
+                    Ok(()) => {}
+                    Err(e) if done == 0 => return Err(e),
+                    Err(_) => break,
+                }
             }
-            Err(e) if done == 0 => return Err(e.into()),
-            Err(_) => break,
+            let chunk = &buf[done..buf.len().min(done + step)];
+            match nix::unistd::write(fd, chunk) {
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(nix::errno::Errno::EAGAIN) => {
+                    if nonblock {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e.into()),
+                Err(_) => break,
+            }
         }
-    }
-    match done {
-        0 if !buf.is_empty() => Err(Errno::EAGAIN),
-        n => Ok(n),
+        match done {
+            0 if !buf.is_empty() => Err(Errno::EAGAIN),
+            n => Ok(n),
+        }
     }
 }
