@@ -793,13 +793,12 @@ impl MemoryManager {
         if lo >= hi {
             return vec![];
         }
+        let pages = &self.pages;
+        let unmapped = |off: u64| !pages.contains_key(&(start + (off - base)));
+        let cached = object.take_cached(base + (lo - start), base + (hi - start), unmapped);
         let mut taken = vec![];
-        for (off, frame) in object.take_cached(base + (lo - start), base + (hi - start)) {
+        for (off, frame) in cached {
             let addr = start + (off - base);
-            if self.pages.contains_key(&addr) {
-                self.mem.decref(frame);
-                continue;
-            }
             self.pages.insert(
                 addr,
                 Page {

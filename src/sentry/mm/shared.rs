@@ -396,9 +396,15 @@ impl SharedObject {
         Ok(f)
     }
 
-    /// The offsets in `[lo, hi)` of the pages this object holds now, each
-    /// with its frame referenced once more for the caller.
-    pub(super) fn take_cached(&self, lo: u64, hi: u64) -> Vec<(u64, u64)> {
+    /// The offsets in `[lo, hi)` of the pages this object holds now that
+    /// `wanted` asks for, each with its frame referenced once more for
+    /// the caller.
+    pub(super) fn take_cached(
+        &self,
+        lo: u64,
+        hi: u64,
+        wanted: impl Fn(u64) -> bool,
+    ) -> Vec<(u64, u64)> {
         let st = self.state();
         let end = page_up(st.size).unwrap_or(u64::MAX).min(hi);
         if lo >= end {
@@ -408,6 +414,7 @@ impl SharedObject {
             .frames
             .range(lo / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
             .map(|(&i, &f)| (i * PAGE_SIZE, f))
+            .filter(|&(off, _)| wanted(off))
             .collect();
         for &(_, f) in &found {
             self.mem.incref(f);
