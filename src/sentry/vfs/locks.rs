@@ -17,7 +17,7 @@
 //! Lock order: the table's mutex is a leaf.
 
 use super::poll::POLLIN;
-use super::waitq::{block_on, WaitQueue};
+use super::waitq::{block_as_current, WaitQueue};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -213,8 +213,7 @@ fn wait_on<R>(
     interrupted: &dyn Fn() -> bool,
     attempt: impl FnMut() -> Option<SysResult<R>>,
 ) -> SysResult<R> {
-    let waiter = crate::sentry::kernel::signal::current_waiter().unwrap_or_default();
-    block_on(&global().changed, POLLIN, &waiter, interrupted, attempt)
+    block_as_current(&global().changed, POLLIN, interrupted, attempt)
 }
 
 /// How many record locks of process owners exist (close skips the table

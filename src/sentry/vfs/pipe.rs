@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::file::FileOps;
 use super::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT};
-use super::waitq::{block_on, WaitQueue};
+use super::waitq::{block_as_current, WaitQueue};
 use crate::abi::types::{Stat, S_IFIFO};
 use crate::abi::{Errno, SysResult};
 
@@ -399,14 +399,7 @@ fn wait_on<R>(
     interrupted: fn() -> bool,
     attempt: impl FnMut() -> Option<SysResult<R>>,
 ) -> SysResult<R> {
-    let waiter = crate::sentry::kernel::signal::current_waiter().unwrap_or_default();
-    block_on(
-        &shared.queue,
-        POLLIN | POLLOUT,
-        &waiter,
-        interrupted,
-        attempt,
-    )
+    block_as_current(&shared.queue, POLLIN | POLLOUT, interrupted, attempt)
 }
 
 #[cfg(test)]

@@ -244,9 +244,25 @@ pub fn block_current_until<R>(
     deadline: Option<Instant>,
     attempt: impl FnMut() -> Option<SysResult<R>>,
 ) -> SysResult<R> {
-    use crate::sentry::kernel::signal::{current_interrupted, current_waiter};
-    let waiter = current_waiter().unwrap_or_default();
+    use crate::sentry::kernel::signal::current_interrupted;
+    let waiter = current_or_own_waiter();
     block_on_until(queue, mask, &waiter, current_interrupted, deadline, attempt)
+}
+
+/// [`block_on`] for the calling thread: its task's waiter (a thread that
+/// runs no task gets one of its own), asking `interrupted` when to give
+/// up (the pipe and lock tables take theirs from their creator).
+pub fn block_as_current<R>(
+    queue: &Arc<WaitQueue>,
+    mask: u16,
+    interrupted: impl Fn() -> bool,
+    attempt: impl FnMut() -> Option<SysResult<R>>,
+) -> SysResult<R> {
+    block_on(queue, mask, &current_or_own_waiter(), interrupted, attempt)
+}
+
+fn current_or_own_waiter() -> Arc<Waiter> {
+    crate::sentry::kernel::signal::current_waiter().unwrap_or_default()
 }
 
 #[cfg(test)]
