@@ -73,9 +73,23 @@ pub fn ignored_now(target: &Control, sig: i32) -> bool {
         return false;
     }
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
-    let ignored = handler == SIG_IGN || (handler == SIG_DFL && default_ignored(sig));
+    ignores(handler, sig) && has_taker(target, sig, false)
+}
+
+/// Whether disposition `handler` drops `sig` (SIG_IGN, or a default that
+/// ignores it).
+fn ignores(handler: u64, sig: i32) -> bool {
+    handler == SIG_IGN || (handler == SIG_DFL && default_ignored(sig))
+}
+
+/// Whether a thread would take `sig` now: `target` itself for a
+/// thread-directed signal, else any thread of its process not blocking
+/// it. Blocked signals are never dropped or acted on at sending: the
+/// disposition may change before they are unblocked, and sigwait may
+/// take them.
+fn has_taker(target: &Control, sig: i32, thread: bool) -> bool {
     let bit = 1u64 << (sig - 1);
-    ignored && (target.mask.load(Ordering::SeqCst) & bit == 0 || target.group.taker(sig).is_some())
+    target.mask.load(Ordering::SeqCst) & bit == 0 || (!thread && target.group.taker(sig).is_some())
 }
 
 fn send_to(target: &Control, info: SigInfo, thread: bool) -> bool {
@@ -98,24 +112,12 @@ fn send_to(target: &Control, info: SigInfo, thread: bool) -> bool {
         stop_all();
         return true;
     }
-    let bit = 1u64 << (sig - 1);
     let handler = target.sigactions.lock().unwrap()[sig as usize - 1][0];
-    // The thread that will take it: the target itself for a thread-directed
-    // signal, else any thread not blocking it.
-    let taker = if thread {
-        (target.mask.load(Ordering::SeqCst) & bit == 0).then_some(())
-    } else if target.mask.load(Ordering::SeqCst) & bit == 0 {
-        Some(())
-    } else {
-        group.taker(sig).map(|_| ())
-    };
+    let taken = has_taker(target, sig, thread);
     match handler {
-        // Blocked signals are never ignored at sending: the disposition may
-        // change before they are unblocked, and sigwait may take them.
-        SIG_IGN if taker.is_some() => {}
-        SIG_DFL if default_ignored(sig) && taker.is_some() => {}
-        SIG_DFL if stops(sig) && taker.is_some() => stop_all(),
-        SIG_DFL if taker.is_some() => target.kill(sig),
+        _ if taken && ignores(handler, sig) => {}
+        SIG_DFL if stops(sig) && taken => stop_all(),
+        SIG_DFL if taken => target.kill(sig),
         _ if thread => {
             if !target.post(info) {
                 return sig < 32;
