@@ -54,7 +54,7 @@ fn fd_node(t: &Task, fd: i32) -> SysResult<Arc<Node>> {
 
 /// The memory inode of `node` for a change of its attributes.
 fn changeable(t: &Task, node: &Arc<Node>) -> SysResult<Arc<TmpInode>> {
-    check_writable(&t.fs, node)?;
+    check_writable(node)?;
     t.fs.copy_up(node, true)
 }
 
@@ -62,7 +62,7 @@ fn changeable(t: &Task, node: &Arc<Node>) -> SysResult<Arc<TmpInode>> {
 /// `mem` on its memory inode (copied up first).
 fn change(t: &Task, node: &Arc<Node>, attr: SetAttr, mem: impl FnOnce(&TmpInode)) -> SysResult<()> {
     if node.mount.is_bind() {
-        check_writable(&t.fs, node)?;
+        check_writable(node)?;
         t.fs.bind_setattr(node, &attr)?;
     } else {
         mem(&*changeable(t, node)?);
@@ -98,7 +98,7 @@ pub fn sys_truncate(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
     if !permitted(t, &node.current_stat(), 2) {
         return Err(Errno::EACCES);
     }
-    check_writable(&t.fs, &node)?;
+    check_writable(&node)?;
     if node.mount.is_bind() {
         let attr = SetAttr {
             size: Some(a[1]),
@@ -179,7 +179,7 @@ fn chmod_node(t: &Task, node: &Arc<Node>, mode: u32) -> SysResult<u64> {
     if node.stat.is_symlink() {
         return Err(Errno::EOPNOTSUPP);
     }
-    check_writable(&t.fs, node)?;
+    check_writable(node)?;
     if !owner_or_fowner(t, node) {
         return Err(Errno::EPERM);
     }
@@ -218,7 +218,7 @@ pub fn sys_fchmod(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
 /// Changes the owner of `node`; -1 keeps an id. Changing the user needs
 /// CAP_CHOWN; the owner may change the group to one of their own.
 fn chown_node(t: &Task, node: &Arc<Node>, uid: u32, gid: u32) -> SysResult<u64> {
-    check_writable(&t.fs, node)?;
+    check_writable(node)?;
     let st = node.current_stat();
     let uid = (uid != u32::MAX).then_some(uid);
     let gid = (gid != u32::MAX).then_some(gid);
@@ -275,7 +275,7 @@ type NewTime = Option<(i64, i64)>;
 /// Sets the times of `node`: any time needs ownership or CAP_FOWNER;
 /// both "now" also write permission.
 fn utimes_node(t: &Task, node: &Arc<Node>, times: Option<[NewTime; 2]>) -> SysResult<u64> {
-    check_writable(&t.fs, node)?;
+    check_writable(node)?;
     let to_now = times.is_none();
     if !owner_or_fowner(t, node) {
         if !to_now {

@@ -245,7 +245,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
     if node.mount.is_bind() {
         // Straight to the host file: the gofer opens it as asked.
         if writes {
-            super::fs::check_writable(&t.fs, &node)?;
+            super::fs::check_writable(&node)?;
         }
         let trunc_flag = if trunc { libc::O_TRUNC } else { 0 };
         let fd = t.fs.open(&node, acc as i32 | trunc_flag)?;
@@ -253,7 +253,7 @@ pub fn open_node(t: &Task, node: Arc<Node>, flags: u64) -> SysResult<Arc<OpenFil
         return Ok(OpenFile::new(BindFile::new(fd, node, t.fs.clone()), status));
     }
     if writes {
-        super::fs::check_writable(&t.fs, &node)?;
+        super::fs::check_writable(&node)?;
         let inode = t.fs.copy_up(&node, !trunc)?;
         if trunc {
             inode.truncate(0)?;
@@ -367,7 +367,8 @@ fn open_tmpfile(t: &mut Task, dir: Arc<Node>, flags: u64, mode: u32) -> SysResul
     if !dir.stat.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    if !dir.mount.in_memory() || dir.synth.is_some() {
+    // Only memory file systems (tmpfs, the overlay) make unnamed files.
+    if !dir.mount.in_memory() {
         return Err(Errno::EOPNOTSUPP);
     }
     let node = super::fs::create_unnamed_file(t, &dir, mode & 0o7777)?;
@@ -847,7 +848,7 @@ pub fn sys_faccessat2(t: &mut Task, a: [u64; 6]) -> SysResult<u64> {
         };
         lookup_at(t, fd_arg(a[0]), &path, follow)?
     };
-    if mode & 2 != 0 && node.synth.is_none() && !t.fs.writable(&node) {
+    if mode & 2 != 0 && node.synth.is_none() && !node.mount.writable() {
         return Err(Errno::EROFS);
     }
     // access(2) checks the real ids, not the effective ones (unless

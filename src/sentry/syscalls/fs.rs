@@ -15,7 +15,7 @@ use crate::abi::{Errno, SysResult};
 use crate::gofer::Owner;
 use crate::sentry::kernel::Task;
 use crate::sentry::vfs::tmpfs::TmpInode;
-use crate::sentry::vfs::{resolve_parent, Follow, GoferFs, NewEntry, Node};
+use crate::sentry::vfs::{resolve_parent, Follow, NewEntry, Node};
 
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_SYMLINK_FOLLOW: u64 = 0x400;
@@ -38,11 +38,11 @@ fn parent_at(t: &mut Task, dirfd: i32, path: &[u8]) -> SysResult<(Arc<Node>, Vec
 
 /// Checks that the file system `node` is on may be changed: EACCES for
 /// the sentry's /dev and /proc, EROFS for a read-only mount.
-pub(super) fn check_writable(fs: &GoferFs, node: &Node) -> SysResult<()> {
+pub(super) fn check_writable(node: &Node) -> SysResult<()> {
     if node.synth.is_some() {
         return Err(Errno::EACCES);
     }
-    if !fs.writable(node) {
+    if !node.mount.writable() {
         return Err(Errno::EROFS);
     }
     Ok(())
@@ -50,7 +50,7 @@ pub(super) fn check_writable(fs: &GoferFs, node: &Node) -> SysResult<()> {
 
 /// Checks that the task may change the entries of `dir`.
 fn writable_dir(t: &Task, dir: &Node) -> SysResult<()> {
-    check_writable(&t.fs, dir)?;
+    check_writable(dir)?;
     if !permitted(t, &dir.current_stat(), 3) {
         return Err(Errno::EACCES);
     }
@@ -70,18 +70,28 @@ fn sticky_denied(t: &Task, dir: &Node, victim: &Node) -> bool {
 
 /// Creates a regular file `name` in `dir` (openat with O_CREAT).
 pub fn create_file(t: &mut Task, dir: &Arc<Node>, name: &[u8], mode: u32) -> SysResult<Arc<Node>> {
+    let inode = new_file_in(t, dir, mode)?;
+    t.fs.create(dir, name, inode)
+}
+
+/// A new memory file for directory `dir` (which the task may change),
+/// owned as a file made there is, with `mode` less the umask.
+fn new_file_in(t: &Task, dir: &Node, mode: u32) -> SysResult<Arc<TmpInode>> {
     writable_dir(t, dir)?;
     let (uid, gid) = owner_ids(t, dir);
-    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory, dir.mount.quota);
-    t.fs.create(dir, name, inode)
+    Ok(TmpInode::new_file(
+        mode & !t.umask,
+        uid,
+        gid,
+        &t.k.memory,
+        dir.mount.quota,
+    ))
 }
 
 /// Makes a regular file in directory `dir`'s file system that has no name
 /// and no link yet (O_TMPFILE).
 pub fn create_unnamed_file(t: &mut Task, dir: &Arc<Node>, mode: u32) -> SysResult<Arc<Node>> {
-    writable_dir(t, dir)?;
-    let (uid, gid) = owner_ids(t, dir);
-    let inode = TmpInode::new_file(mode & !t.umask, uid, gid, &t.k.memory, dir.mount.quota);
+    let inode = new_file_in(t, dir, mode)?;
     inode.unlink();
     let name = format!("#{}", inode.stat().ino);
     Ok(Node::new_upper(

@@ -208,7 +208,7 @@ fn security_change(t: &Task, name: &[u8]) -> SysResult<()> {
 /// keep attributes; returns its dentry.
 fn changeable<'a>(t: &Task, subject: &'a Subject, name: &[u8]) -> SysResult<&'a Arc<Node>> {
     if let Subject::Node(n) = subject {
-        if n.synth.is_none() && !t.fs.writable(n) {
+        if n.synth.is_none() && !n.mount.writable() {
             return Err(Errno::EROFS);
         }
     }

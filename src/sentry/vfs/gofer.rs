@@ -259,7 +259,7 @@ impl GoferFs {
         if node.mount.is_bind() && node.has_lower() {
             return Ok((self.statfs_bind(node)?, node.mount.flags()));
         }
-        Ok((node.mount.statfs(), self.mount_flags(node)))
+        Ok((node.mount.statfs(), node.mount.flags()))
     }
 
     /// Opens `node`'s lower file on the host through the gofer.

@@ -146,10 +146,7 @@ impl GoferFs {
             let m = &root.mount;
             let (fstype, source) = (m.fstype().0, m.source());
             let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
-            out += &format!(
-                "{source} {path} {fstype} {} 0 0\n",
-                self.mount_options(&root)
-            );
+            out += &format!("{source} {path} {fstype} {} 0 0\n", root.mount.options());
         }
         out.into_bytes()
     }
@@ -161,7 +158,7 @@ impl GoferFs {
             let m = &root.mount;
             let (fstype, source) = (m.fstype().0, m.source());
             let path = String::from_utf8_lossy(&self.path_of(&root)).replace(' ', "\\040");
-            let opts = self.mount_options(&root);
+            let opts = root.mount.options();
             let mount_opts = opts.split(',').take(1).collect::<Vec<_>>().join(",");
             out += &format!(
                 "{} {} 0:{} {} {path} {mount_opts},relatime - {fstype} {source} {opts}\n",

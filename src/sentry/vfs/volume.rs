@@ -102,20 +102,4 @@ impl GoferFs {
             None => self.volume_at(node, |v| v.name.clone()).unwrap_or_default(),
         }
     }
-
-    /// Whether this container may change files of the mount `node` is on.
-    pub fn writable(&self, node: &Node) -> bool {
-        node.mount.writable()
-    }
-
-    /// statfs f_flags of the mount `node` is on.
-    pub fn mount_flags(&self, node: &Node) -> u64 {
-        node.mount.flags()
-    }
-
-    /// The mount options of /proc/mounts for the mount whose root is
-    /// `root`.
-    pub fn mount_options(&self, root: &Node) -> String {
-        root.mount.options()
-    }
 }
